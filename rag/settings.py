@@ -1,0 +1,78 @@
+"""Settings from environment variables and a `.env` file.
+
+Project settings use the `PREP_` prefix; the conventional names of the external
+services (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `CHROMA_HOST`, `CHROMA_PORT`) are read as they are.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PREP_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Field(default=PROJECT_ROOT / "data", description="Chroma index, history and logs.")
+    corpus_dir: Path = Field(default=PROJECT_ROOT / "corpus", description="Folder of Markdown files to ingest.")
+    questions_file: Path = Field(default=PROJECT_ROOT / "corpus" / "questions.yaml")
+    prompts_dir: Path = Field(default=PROJECT_ROOT / "prompts")
+    collection: str = Field(default="aws_guide", description="Chroma collection name.")
+
+    chroma_host: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CHROMA_HOST", "PREP_CHROMA_HOST"),
+        description="Chroma server host; unset means the embedded PersistentClient.",
+    )
+    chroma_port: int = Field(default=8000, validation_alias=AliasChoices("CHROMA_PORT", "PREP_CHROMA_PORT"))
+
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "PREP_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "PREP_OPENAI_BASE_URL")
+    )
+    llm_model: str = Field(default="gpt-4o-mini", description="Chat model name for the LLM grader.")
+    llm_timeout: float = Field(default=60.0, gt=0, description="Seconds per LLM request.")
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_samples: int = Field(default=1, ge=1, le=15, description="Self-consistency samples per answer.")
+    llm_max_tokens: int = Field(default=1200, ge=64)
+    llm_seed: int = 7
+
+    grader: Literal["auto", "offline", "llm"] = Field(
+        default="auto", description="auto = the LLM grader when a key or base URL is set, else offline."
+    )
+    max_answer_chars: int = Field(default=8000, ge=100, description="Longer answers are truncated with a notice.")
+    retrieval_k: int = Field(default=3, ge=1, le=20)
+    user_name: str = Field(default="candidate")
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.openai_base_url) or self.openai_api_key is not None
+
+    @property
+    def active_grader(self) -> Literal["offline", "llm"]:
+        if self.grader == "auto":
+            return "llm" if self.llm_configured else "offline"
+        return self.grader
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
