@@ -1,0 +1,120 @@
+"""The grader interface and the grade builders shared by both graders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import yaml
+
+from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, PassageRef, Verdict
+from rag.grading.rubric import Rubric, default_rubric
+from rag.grading.scoring import compute_score
+from rag.questions import Question
+from rag.retrieval import Passage
+from rag.settings import get_settings
+
+
+@runtime_checkable
+class Grader(Protocol):
+    """Anything that turns (question, answer, reference passages) into a Grade."""
+
+    name: str
+    model: str
+
+    def grade(self, question: Question, answer: str, passages: Sequence[Passage]) -> Grade: ...
+
+
+@lru_cache(maxsize=4)
+def feedback_templates(path: Path | None = None) -> dict:
+    path = path or get_settings().prompts_dir / "feedback.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def passage_refs(passages: Sequence[Passage]) -> list[PassageRef]:
+    return [PassageRef(section_id=p.section_id, title=p.title, score=p.score, text=p.text) for p in passages]
+
+
+def compose_feedback(
+    band_id: str, verdicts: Sequence[KeyPointVerdict], misconceptions: Sequence[MisconceptionFinding], rubric: Rubric
+) -> str:
+    """Short, actionable feedback from the verdicts: corrections first, then the heaviest missed points."""
+    templates = feedback_templates()
+    parts = [templates["band"][band_id]]
+    for finding in misconceptions:
+        parts.append(templates["misconception"].format(correction=finding.correction))
+    for verdict in verdicts:
+        if verdict.verdict is Verdict.contradicted:
+            parts.append(templates["contradicted"].format(point=verdict.text))
+    missed = sorted(
+        (v for v in verdicts if v.verdict in (Verdict.missed, Verdict.partly)),
+        key=lambda v: (-v.weight, v.key_point_id),
+    )[: rubric.feedback.max_missed_listed]
+    if missed:
+        parts.append(templates["missed"].format(points="; ".join(v.text.rstrip(".") for v in missed)))
+    elif not misconceptions:
+        parts.append(templates["covered_all"])
+    return " ".join(parts)
+
+
+def build_grade(
+    question: Question,
+    verdicts: Sequence[KeyPointVerdict],
+    misconceptions: Sequence[MisconceptionFinding],
+    *,
+    grader: str,
+    model: str,
+    passages: Sequence[Passage] = (),
+    feedback: str | None = None,
+    rubric: Rubric | None = None,
+) -> Grade:
+    """A scored Grade: the score always comes from `compute_score`, whoever produced the verdicts."""
+    rubric = rubric or default_rubric()
+    result = compute_score(verdicts, misconceptions, rubric)
+    return Grade(
+        question_id=question.id,
+        status="scored",
+        score=result.score,
+        band=result.band.id,
+        band_label=result.band.label,
+        criteria=result.criteria,
+        key_points=list(verdicts),
+        misconceptions=list(misconceptions),
+        feedback=feedback or compose_feedback(result.band.id, verdicts, misconceptions, rubric),
+        passages=passage_refs(passages),
+        grader=grader,
+        model=model,
+    )
+
+
+def all_missed(question: Question, note: str = "") -> list[KeyPointVerdict]:
+    return [
+        KeyPointVerdict(key_point_id=kp.id, text=kp.text, weight=kp.weight, verdict=Verdict.missed, note=note)
+        for kp in question.key_points
+    ]
+
+
+def minimum_grade(question: Question, kind: str, *, grader: str, model: str, passages: Sequence[Passage] = ()) -> Grade:
+    """The lowest score with a helpful message, for empty, "I don't know" and off-topic answers."""
+    templates = feedback_templates()
+    heaviest = max(question.key_points, key=lambda kp: kp.weight)
+    grade = build_grade(question, all_missed(question), [], grader=grader, model=model, passages=passages)
+    grade.feedback = templates[kind.replace("-", "_")].format(first_point=heaviest.text)
+    return grade
+
+
+def unscored_grade(
+    question: Question, reason: str, *, grader: str, model: str, passages: Sequence[Passage] = ()
+) -> Grade:
+    """No score: the grader failed. Never a 0."""
+    return Grade(
+        question_id=question.id,
+        status="unscored",
+        unscored_reason=reason,
+        feedback=f"This answer could not be graded: {reason}",
+        passages=passage_refs(passages),
+        grader=grader,
+        model=model,
+    )

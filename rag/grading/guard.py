@@ -1,0 +1,91 @@
+"""Checks on the candidate's answer before grading: empty, "I don't know", too long, injection attempts."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from rag.settings import get_settings
+
+_PUNCT = re.compile(r"[^\w\s']+")
+
+
+@dataclass(frozen=True)
+class GuardRules:
+    dont_know: frozenset[str]
+    injection_patterns: dict[str, re.Pattern[str]]
+
+
+@dataclass
+class PreparedAnswer:
+    """The answer as the graders see it, and what the checks found."""
+
+    text: str
+    original_chars: int
+    kind: str  # "ok" | "empty" | "dont-know"
+    truncated: bool = False
+    notices: list[str] = field(default_factory=list)
+    injection_signals: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=4)
+def load_guard_rules(path: Path | None = None) -> GuardRules:
+    path = path or get_settings().prompts_dir / "guard.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return GuardRules(
+        dont_know=frozenset(_normalise_phrase(p) for p in data["dont_know"]),
+        injection_patterns={
+            name: re.compile(pattern, re.IGNORECASE | re.DOTALL) for name, pattern in data["injection_patterns"].items()
+        },
+    )
+
+
+def _normalise_phrase(text: str) -> str:
+    return " ".join(_PUNCT.sub(" ", text.lower().replace("’", "'")).split())
+
+
+def clean_text(text: str) -> str:
+    """NFKC-normalised text without control or zero-width characters (used to hide injections)."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+
+
+def detect_injection(text: str, rules: GuardRules | None = None) -> list[str]:
+    """Names of the injection patterns the text matches (empty when it looks like a plain answer)."""
+    rules = rules or load_guard_rules()
+    return [name for name, pattern in rules.injection_patterns.items() if pattern.search(text)]
+
+
+def prepare_answer(answer: str | None, max_chars: int | None = None, rules: GuardRules | None = None) -> PreparedAnswer:
+    rules = rules or load_guard_rules()
+    max_chars = max_chars or get_settings().max_answer_chars
+    raw = answer or ""
+    text = clean_text(raw).strip()
+    prepared = PreparedAnswer(text=text, original_chars=len(raw), kind="ok")
+    if not text:
+        prepared.kind = "empty"
+        return prepared
+    if _normalise_phrase(text) in rules.dont_know:
+        prepared.kind = "dont-know"
+        return prepared
+    if len(text) > max_chars:
+        cut = text.rfind(" ", 0, max_chars)
+        prepared.text = text[: cut if cut > max_chars * 0.8 else max_chars]
+        prepared.truncated = True
+        prepared.notices.append(
+            f"Your answer has {len(text):,} characters; only the first {len(prepared.text):,} were graded "
+            f"(limit {max_chars:,}). Interview answers work best at 100-400 words."
+        )
+    prepared.injection_signals = detect_injection(text, rules)
+    if prepared.injection_signals:
+        prepared.notices.append(
+            "Your answer contains text addressed to the grader ("
+            + ", ".join(prepared.injection_signals)
+            + "). It was treated as part of the answer and earns nothing."
+        )
+    return prepared

@@ -1,0 +1,100 @@
+"""The one result type both graders produce."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Verdict(StrEnum):
+    covered = "covered"
+    partly = "partly"
+    missed = "missed"
+    contradicted = "contradicted"
+
+
+class KeyPointVerdict(BaseModel):
+    """How the answer fares on one key point, with the candidate's own words as evidence."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_point_id: str
+    text: str
+    weight: int = Field(ge=1)
+    verdict: Verdict
+    evidence: list[str] = Field(default_factory=list, description="Quotes from the answer that earn the verdict.")
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    note: str = ""
+
+
+class MisconceptionFinding(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    misconception_id: str
+    claim: str
+    correction: str
+    evidence: list[str] = Field(default_factory=list)
+
+
+class CriterionScore(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    score: float = Field(ge=0, le=10)
+
+
+class PassageRef(BaseModel):
+    """A reference passage the grade relied on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    section_id: str
+    title: str
+    score: float
+    text: str = ""
+
+
+class Grade(BaseModel):
+    """A graded answer. `status == "unscored"` means no score could be given; it is never a 0."""
+
+    question_id: str
+    status: Literal["scored", "unscored"]
+    score: float | None = Field(default=None, ge=0, le=10)
+    band: str | None = None
+    band_label: str | None = None
+    criteria: list[CriterionScore] = Field(default_factory=list)
+    key_points: list[KeyPointVerdict] = Field(default_factory=list)
+    misconceptions: list[MisconceptionFinding] = Field(default_factory=list)
+    feedback: str = ""
+    unscored_reason: str | None = None
+    notices: list[str] = Field(default_factory=list)
+    injection_signals: list[str] = Field(default_factory=list)
+    passages: list[PassageRef] = Field(default_factory=list)
+    grader: str
+    model: str
+    answer_chars: int = 0
+    truncated: bool = False
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def scored(self) -> bool:
+        return self.status == "scored"
+
+    @property
+    def injection_detected(self) -> bool:
+        return bool(self.injection_signals)
+
+    def covered_points(self) -> list[KeyPointVerdict]:
+        return [kp for kp in self.key_points if kp.verdict in (Verdict.covered, Verdict.partly)]
+
+    def missed_points(self) -> list[KeyPointVerdict]:
+        return [kp for kp in self.key_points if kp.verdict in (Verdict.missed, Verdict.contradicted)]
+
+    def stable_view(self) -> dict:
+        """The grade without timings and timestamps: what must be identical across repeated runs."""
+        return self.model_dump(mode="json", exclude={"timings_ms", "created_at"})

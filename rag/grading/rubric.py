@@ -1,0 +1,139 @@
+"""The rubric and prompt templates: data files in prompts/, validated with pydantic (extra fields forbidden)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rag.errors import ConfigError
+from rag.settings import get_settings
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VerdictRule(_Strict):
+    credit: float = Field(ge=0, le=1)
+    description: str
+
+
+class Criterion(_Strict):
+    id: str
+    name: str
+    description: str
+
+
+class Penalties(_Strict):
+    misconception: float = Field(ge=0, le=10)
+    contradiction: float = Field(ge=0, le=10)
+
+
+class Band(_Strict):
+    id: str
+    label: str
+    min: float = Field(ge=0, le=10)
+    anchor: str
+
+
+class Scale(_Strict):
+    min: int
+    max: int
+
+
+class FeedbackRules(_Strict):
+    max_missed_listed: int = Field(default=3, ge=1)
+
+
+class Rubric(_Strict):
+    version: int
+    scale: Scale
+    verdicts: dict[str, VerdictRule]
+    criteria: tuple[Criterion, ...]
+    penalties: Penalties
+    bands: tuple[Band, ...] = Field(min_length=1)
+    feedback: FeedbackRules = FeedbackRules()
+
+    @model_validator(mode="after")
+    def _check(self) -> Rubric:
+        required = {"covered", "partly", "missed", "contradicted"}
+        if set(self.verdicts) != required:
+            raise ValueError(f"verdicts must be exactly {sorted(required)}")
+        bounds = [band.min for band in self.bands]
+        if bounds != sorted(bounds, reverse=True) or bounds[-1] != self.scale.min:
+            raise ValueError("bands must be listed from the highest lower bound down to the scale minimum")
+        return self
+
+    def band_for(self, score: float) -> Band:
+        for band in self.bands:
+            if score >= band.min:
+                return band
+        return self.bands[-1]
+
+    def credit(self, verdict: str) -> float:
+        return self.verdicts[verdict].credit
+
+
+class PromptTemplate(_Strict):
+    """A chat prompt: a system message and a user message with `{placeholders}`."""
+
+    name: str
+    description: str
+    system: str
+    user: str
+    variables: tuple[str, ...]
+
+    @model_validator(mode="after")
+    def _variables_used(self) -> PromptTemplate:
+        for variable in self.variables:
+            if "{" + variable + "}" not in self.user and "{" + variable + "}" not in self.system:
+                raise ValueError(f"variable '{variable}' is declared but not used in the template")
+        return self
+
+    def render(self, **values: str) -> tuple[str, str]:
+        missing = set(self.variables) - values.keys()
+        if missing:
+            raise KeyError(f"prompt '{self.name}' needs values for {sorted(missing)}")
+        system, user = self.system, self.user
+        for key, value in values.items():
+            system = system.replace("{" + key + "}", value)
+            user = user.replace("{" + key + "}", value)
+        return system, user
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} is missing; restore it from git") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a YAML mapping")
+    return data
+
+
+def load_rubric(path: Path | None = None) -> Rubric:
+    path = path or get_settings().prompts_dir / "rubric.yaml"
+    try:
+        return Rubric.model_validate(_load_yaml(path))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{path}: field '{'.'.join(map(str, first['loc']))}': {first['msg']}") from exc
+
+
+def load_prompt(name: str, prompts_dir: Path | None = None) -> PromptTemplate:
+    path = (prompts_dir or get_settings().prompts_dir) / f"{name}.yaml"
+    try:
+        return PromptTemplate.model_validate(_load_yaml(path))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{path}: field '{'.'.join(map(str, first['loc']))}': {first['msg']}") from exc
+
+
+@lru_cache(maxsize=1)
+def default_rubric() -> Rubric:
+    return load_rubric()
