@@ -210,8 +210,22 @@ def _unreadable(exc: Exception) -> StoreError:
     return StoreError(f"the index cannot be read ({type(exc).__name__}); run `python -m rag ingest --rebuild`")
 
 
+def _forget_cached_client(path: Path) -> None:
+    """Chroma caches one client per path, even a failed one; drop it so the path can be reopened."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+    if system is not None:
+        try:
+            system.stop()
+        except Exception as exc:
+            log.debug("stopping the cached Chroma client for %s failed: %s", path, exc)
+
+
 def move_aside(path: Path) -> Path | None:
     """Move a damaged on-disk index out of the way (kept for inspection, never deleted)."""
+    _forget_cached_client(path)
     if not path.exists():
         return None
     target = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -1,0 +1,101 @@
+"""`python -m rag` as a user runs it: real subprocesses, one clear error line, never a traceback."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rag.cli import build_parser
+
+
+def run_cli(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args],
+        env={**os.environ, **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def assert_clean_error(result: subprocess.CompletedProcess, fragment: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
+
+
+def test_help_lists_every_command_and_each_command_has_help():
+    top = run_cli("--help")
+    assert top.returncode == 0
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for command in commands:
+        assert command in top.stdout
+        sub = run_cli(command, "--help")
+        assert sub.returncode == 0 and "usage: python -m rag " + command in sub.stdout
+
+
+def test_questions_lists_and_filters():
+    result = run_cli("questions", "--topic", "security", "--json")
+    assert result.returncode == 0
+    questions = json.loads(result.stdout)
+    assert questions and {q["topic"] for q in questions} == {"security"}
+
+
+def test_search_prints_passages_and_json(guide_store, guide_settings):
+    env = {"PREP_DATA_DIR": str(guide_settings.data_dir)}
+    text = run_cli("search", "envelope encryption with data keys", "-k", "2", env=env)
+    assert text.returncode == 0 and "kms-envelope-encryption" in text.stdout
+    data = json.loads(run_cli("search", "dead letter queue", "--json", env=env).stdout)
+    assert data[0]["section_id"] == "dead-letter-queues"
+    assert set(data[0]) >= {"section_id", "title", "topic", "score", "text"}
+    only = json.loads(run_cli("search", "queue", "--topic", "storage", "--json", env=env).stdout)
+    assert only and {p["topic"] for p in only} == {"storage"}
+
+
+@pytest.mark.parametrize("query", ["", "   "])
+def test_empty_search_is_one_clear_error(query):
+    assert_clean_error(run_cli("search", query), "the search query is empty")
+
+
+def test_bad_k_is_a_usage_error():
+    result = run_cli("search", "vpc", "-k", "0")
+    assert result.returncode == 2 and "-k must be at least 1" in result.stderr
+
+
+def test_ingest_of_a_folder_without_markdown_keeps_the_index(tmp_path, guide_settings, guide_store):
+    before = guide_store.count()
+    (tmp_path / "notes.txt").write_text("no markdown here")
+    result = run_cli("ingest", "--corpus", str(tmp_path), env={"PREP_DATA_DIR": str(guide_settings.data_dir)})
+    assert_clean_error(result, "holds no Markdown")
+    assert guide_store.count() == before
+
+
+def test_ingest_of_a_team_folder_into_its_own_collection(tmp_path):
+    (tmp_path / "runbook.md").write_text("## Deploys\nWe deploy with blue/green on Tuesdays.\n")
+    env = {"PREP_DATA_DIR": str(tmp_path / "data"), "PREP_COLLECTION": "team_notes"}
+    first = run_cli("ingest", "--corpus", str(tmp_path), "--quiet", env=env)
+    assert first.returncode == 0 and "1 chunks added" in first.stdout
+    found = json.loads(run_cli("search", "when do we deploy", "--json", env=env).stdout)
+    assert found[0]["section_id"] == "runbook--deploys"
+
+
+def test_malformed_question_file_is_one_clear_error(tmp_path):
+    bad = tmp_path / "questions.yaml"
+    bad.write_text("questions:\n  - id: x\n    level: guru\n")
+    assert_clean_error(run_cli("questions", env={"PREP_QUESTIONS_FILE": str(bad)}), f"{bad}: question x, field")
+
+
+def test_rebuild_moves_a_corrupt_index_aside(tmp_path):
+    data = tmp_path / "data"
+    (data / "chroma").mkdir(parents=True)
+    (data / "chroma" / "chroma.sqlite3").write_bytes(b"garbage" * 1000)
+    env = {"PREP_DATA_DIR": str(data)}
+    assert_clean_error(run_cli("search", "vpc", env=env), "--rebuild")
+    rebuilt = run_cli("ingest", "--rebuild", "--quiet", env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "Moved the old index" in rebuilt.stdout
+    assert any(p.name.startswith("chroma.damaged-") for p in data.iterdir())
