@@ -1,0 +1,1 @@
+"""Evals: measure how well, how consistently and how robustly the graders grade."""

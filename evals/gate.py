@@ -1,0 +1,207 @@
+"""Gates: the thresholds in evals/thresholds.yaml applied to finished runs.
+
+thresholds.yaml maps a set family to gates. `team` applies to runs of the team sets; any other family applies
+to benchmark runs whose dataset name contains the family name (e.g. `scientsbank`). Inside a family, a mapping
+under a grader name (`offline`, `llm`) adds or overrides gates for runs of that grader only. A gate whose
+threshold is a mapping is applied per split. Gates are only applied for metrics present in the run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rag.errors import PrepError
+
+THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.yaml"
+GRADERS = ("offline", "llm")
+
+# gate name -> (metric path for a scalar threshold, metric path for a per-split threshold)
+GATES: dict[str, tuple[str | None, str | None]] = {
+    "qwk_min": ("accuracy.qwk", "splits.{split}.scores.qwk"),
+    "mae_max": ("accuracy.mae", "splits.{split}.scores.mae"),
+    "within_1_min": ("accuracy.within_1", "splits.{split}.scores.within_1"),
+    "pearson_min": ("accuracy.pearson", "splits.{split}.scores.pearson"),
+    "macro_f1_min": (None, "splits.{split}.macro_f1"),
+    "accuracy_min": (None, "splits.{split}.accuracy"),
+    "ranking_min": ("ranking.ranking", None),
+    "paraphrase_within_1_min": ("paraphrase.within_1_share", None),
+    "order_unchanged_min": ("order.unchanged_share", None),
+    "attack_success_max": ("robustness.attack_success_rate", None),
+    "padding_gain_max": ("robustness.padding_gain_mean", None),
+    "empty_score_max": ("robustness.empty_score_mean", None),
+    "unscored_rate_max": ("unscored_rate", None),
+    "repeat_identical": ("consistency.identical_share", None),
+    "score_flip_rate_max": ("consistency.score_flip_rate", None),
+    "krippendorff_alpha_min": ("consistency.krippendorff_alpha", None),
+    "answers_per_second_min": ("cost.answers_per_second", None),
+}
+
+
+class GateError(PrepError):
+    """thresholds.yaml or a run directory cannot be used."""
+
+
+@dataclass(frozen=True)
+class GateRow:
+    run: str
+    gate: str
+    value: float | None
+    threshold: Any
+    passed: bool | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def status(self) -> str:
+        return "n/a" if self.passed is None else ("pass" if self.passed else "FAIL")
+
+
+def _check_gates(path: Path, where: str, gates: dict[str, Any]) -> None:
+    for name, threshold in gates.items():
+        if name not in GATES:
+            raise GateError(f"{path}: {where}: unknown gate '{name}' (known: {', '.join(sorted(GATES))})")
+        scalar_path, split_path = GATES[name]
+        if isinstance(threshold, dict):
+            if split_path is None:
+                raise GateError(f"{path}: {where}.{name}: this gate takes one number, not a mapping of splits")
+            values = threshold.values()
+        else:
+            if scalar_path is None:
+                raise GateError(f"{path}: {where}.{name}: this gate takes a mapping of split -> threshold")
+            values = [threshold]
+        for value in values:
+            ok = isinstance(value, bool) if name == "repeat_identical" else (
+                isinstance(value, int | float) and not isinstance(value, bool))
+            if not ok:
+                kind = "true or false" if name == "repeat_identical" else "a number"
+                raise GateError(f"{path}: {where}.{name}: '{value}' must be {kind}")
+
+
+def load_thresholds(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Read and check thresholds.yaml (unknown gates and wrong value types are errors)."""
+    path = Path(path or THRESHOLDS_FILE)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise GateError(f"{path}: thresholds file not found") from exc
+    except yaml.YAMLError as exc:
+        raise GateError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise GateError(f"{path}: expected a mapping of set family -> gates")
+    for family, gates in data.items():
+        if not isinstance(gates, dict):
+            raise GateError(f"{path}: {family}: expected a mapping of gate -> threshold")
+        _check_gates(path, family, {k: v for k, v in gates.items() if k not in GRADERS})
+        for grader in GRADERS:
+            if grader in gates:
+                if not isinstance(gates[grader], dict):
+                    raise GateError(f"{path}: {family}.{grader}: expected a mapping of gate -> threshold")
+                _check_gates(path, f"{family}.{grader}", gates[grader])
+    return data
+
+
+def family_for(results: dict[str, Any], thresholds: dict[str, dict[str, Any]]) -> str | None:
+    if results.get("kind") == "team":
+        return "team" if "team" in thresholds else None
+    name = Path(str(results.get("config", {}).get("dataset", ""))).stem.lower()
+    return next((family for family in thresholds if family != "team" and family.lower() in name), None)
+
+
+def thresholds_for(results: dict[str, Any], thresholds: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The gates that apply to this run: the family's, with the run's grader's additions on top."""
+    family = family_for(results, thresholds)
+    if family is None:
+        return {}
+    gates = thresholds[family]
+    merged = {k: v for k, v in gates.items() if k not in GRADERS}
+    merged.update(gates.get(results.get("config", {}).get("grader"), {}) or {})
+    return merged
+
+
+def _lookup(metrics: dict[str, Any], dotted: str) -> Any:
+    value: Any = metrics
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _passes(name: str, value: float, threshold: Any) -> bool:
+    if name == "repeat_identical":
+        return (value >= 1.0) if threshold else True
+    return value >= threshold if name.endswith("_min") else value <= threshold
+
+
+def evaluate(results: dict[str, Any], thresholds: dict[str, dict[str, Any]], run: str = "") -> list[GateRow]:
+    """One row per gate (per split for per-split gates); metrics absent from the run give passed=None."""
+    rows = []
+    metrics = results.get("metrics", {})
+    for name, threshold in thresholds_for(results, thresholds).items():
+        scalar_path, split_path = GATES[name]
+        if isinstance(threshold, dict):
+            checks = [(f"{name}[{split}]", split_path.format(split=split), t) for split, t in threshold.items()]
+        else:
+            checks = [(name, scalar_path, threshold)]
+        for label, dotted, limit in checks:
+            value = _lookup(metrics, dotted)
+            if not isinstance(value, int | float):
+                rows.append(GateRow(run, label, None, limit, None))
+            else:
+                rows.append(GateRow(run, label, float(value), limit, _passes(name, float(value), limit)))
+    return rows
+
+
+def load_results(run_dir: Path) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    path = run_dir / "results.json" if run_dir.is_dir() else run_dir
+    if not path.is_file():
+        hint = " (the run did not finish; resume it with --resume)" if (run_dir / "progress.jsonl").is_file() else ""
+        raise GateError(f"{run_dir}: no results.json{hint}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise GateError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def format_table(rows: list[GateRow]) -> str:
+    """A plain-text table; the run column only when rows name their run."""
+    with_run = any(r.run for r in rows)
+    header = ("run", "gate", "value", "threshold", "result")[0 if with_run else 1 :]
+    table = [header] + [
+        (r.run, r.gate, format_value(r.value), format_value(r.threshold), r.status)[0 if with_run else 1 :]
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def gate_runs(run_dirs: list[Path], thresholds_path: Path | None = None) -> tuple[list[GateRow], list[str]]:
+    """Evaluate every run; returns the rows and warnings (runs no gate applies to)."""
+    thresholds = load_thresholds(thresholds_path)
+    rows, warnings = [], []
+    for run_dir in run_dirs:
+        results = load_results(run_dir)
+        run_rows = evaluate(results, thresholds, run=str(run_dir))
+        if not any(r.passed is not None for r in run_rows):
+            warnings.append(f"warning: no gate in {thresholds_path or THRESHOLDS_FILE} applies to {run_dir}")
+        rows.extend(run_rows)
+    return rows, warnings

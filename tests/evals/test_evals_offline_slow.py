@@ -1,0 +1,72 @@
+"""The real offline grader through the evals runner, on a slice of the team sets and of SciEntsBank."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evals.runner import execute_benchmark, execute_team
+from evals.sets import SETS_DIR, load_sets
+from rag.settings import PROJECT_ROOT, get_settings
+
+from .conftest import bench_config, team_config
+
+OFFLINE = PROJECT_ROOT / "rag" / "grading" / "offline.py"
+SCIENTSBANK = PROJECT_ROOT.parent / "shared" / "datasets" / "scientsbank" / "scientsbank_2way.csv"
+SLICE_QUESTIONS = 2
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not OFFLINE.is_file(), reason="rag/grading/offline.py (the offline grader) does not exist yet"),
+]
+
+
+@pytest.fixture(scope="module")
+def offline_grader():
+    from rag.grading.service import make_grader
+
+    return make_grader("offline", get_settings())
+
+
+def team_slice(tmp_path, question_bank) -> tuple[str, int]:
+    """Every answer to the first few questions of the team sets (whole questions, so base_id links hold)."""
+    if not sorted(SETS_DIR.glob("team-*.jsonl")):
+        pytest.skip("no team eval sets in evals/sets yet")
+    records = [r.record for s in load_sets([], [q.id for q in question_bank.questions]) for r in s.records]
+    chosen = list(dict.fromkeys(r.question_id for r in records))[:SLICE_QUESTIONS]
+    path = tmp_path / "team-slice.jsonl"
+    kept = [r for r in records if r.question_id in chosen]
+    path.write_text("".join(r.model_dump_json() + "\n" for r in kept), encoding="utf-8")
+    return str(path), len(kept)
+
+
+def test_offline_grader_on_a_team_slice(tmp_path, question_bank, guide_store, guide_settings, offline_grader):
+    from rag.grading.service import retrieve_passages
+
+    sets_path, n = team_slice(tmp_path, question_bank)
+    config = team_config(sets=[sets_path], questions_file=str(PROJECT_ROOT / "corpus" / "questions.yaml"),
+                         model=offline_grader.model)
+    results = execute_team(
+        tmp_path / "run", config, offline_grader, guide_settings,
+        lambda question: retrieve_passages(question, guide_store, guide_settings.retrieval_k), show_progress=False,
+    )
+    m = results["metrics"]
+    assert m["n_items"] == n
+    assert m["unscored_rate"] == 0
+    assert m["consistency"]["identical_share"] == 1.0, "the offline grader must repeat bit for bit"
+    assert m["order"]["n"] == n
+    assert m["accuracy"]["qwk"] is not None and m["cost"]["answers_per_second"] > 0
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert {g["gate"] for g in saved["gates"]} >= {"qwk_min", "repeat_identical"}
+    assert (tmp_path / "run" / "report.html").stat().st_size > 0
+
+
+@pytest.mark.skipif(not SCIENTSBANK.is_file(), reason=f"{SCIENTSBANK} is not available")
+def test_offline_grader_on_a_scientsbank_slice(tmp_path, offline_grader):
+    config = bench_config(SCIENTSBANK, limit=40, splits=["train", "test-unseen-questions"])
+    results = execute_benchmark(tmp_path, config, offline_grader, get_settings(), show_progress=False)
+    m = results["metrics"]
+    assert m["n_items"] == 80 and m["unscored_rate"] == 0
+    assert m["threshold"]["fitted_on"] == "train split (40 answers)"
+    assert 0 <= m["splits"]["test-unseen-questions"]["macro_f1"] <= 1
