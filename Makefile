@@ -9,7 +9,7 @@ MODELS_DIR := .models
 SMOLLM_GGUF := $(MODELS_DIR)/smollm2-135m-instruct.gguf
 export PREP_DATA_DIR ?= $(abspath $(DATA_DIR))
 
-.PHONY: help install install-dev index run test test-fast bench evals gate lint system-deps llm-model clean
+.PHONY: help install install-dev index run test test-fast bench evals lint system-deps llm-model clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,15 @@ $(SMOLLM_GGUF): | $(VENV)/.installed
 test: install-dev system-deps llm-model index ## Run every test (unit, integration, browser, eval gates)
 	$(PY) -m ruff check .
 	PREP_SMOLLM_GGUF=$(abspath $(SMOLLM_GGUF)) $(PY) -m pytest
+
+SCIENTSBANK ?= ../shared/datasets/scientsbank/scientsbank_2way.csv
+EVAL_RUNS := evals/runs
+
+evals: index ## Offline grader on the team sets and SciEntsBank, then the gates in evals/thresholds.yaml
+	rm -rf $(EVAL_RUNS)/ci-team $(EVAL_RUNS)/ci-scientsbank
+	$(PY) -m evals run --grader offline --out $(EVAL_RUNS)/ci-team
+	$(PY) -m evals benchmark $(SCIENTSBANK) --grader offline --out $(EVAL_RUNS)/ci-scientsbank
+	$(PY) -m evals gate $(EVAL_RUNS)/ci-team $(EVAL_RUNS)/ci-scientsbank
 
 test-fast: install-dev ## Unit tests only (no servers, no browser)
 	$(PY) -m pytest -m "not integration and not browser and not slow"
