@@ -1,0 +1,184 @@
+"""Progress: attempts over time, mean score per topic, weakest key points, every past attempt with its feedback."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from app_pages import ui
+from rag.grading.result import Grade
+from rag.history import SCORED_KINDS, Attempt
+from rag.practice import due_times
+
+KIND_LABELS = {"answer": "answer", "idk": "I don't know", "skip": "skipped", "followup": "follow-up"}
+
+
+def _question_text(question_id: str) -> str:
+    try:
+        return ui.bank().get(question_id).question
+    except KeyError:
+        return question_id
+
+
+def _frame(attempts: list[Attempt]) -> pd.DataFrame:
+    rows = []
+    for attempt in attempts:
+        grade = attempt.grade_dict() or {}
+        rows.append(
+            {
+                "id": attempt.id,
+                "when": datetime.fromisoformat(attempt.created_at).astimezone().replace(tzinfo=None),
+                "question": _question_text(attempt.question_id),
+                "topic": attempt.topic,
+                "level": attempt.level,
+                "kind": KIND_LABELS.get(attempt.kind, attempt.kind),
+                "score": attempt.score,
+                "band": grade.get("band_label") or "",
+                "grader": attempt.grader + (" (fallback)" if attempt.fell_back else ""),
+                "hints": attempt.hints,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _charts(frame: pd.DataFrame, user: str) -> None:
+    scored = frame[frame["kind"].isin([KIND_LABELS[k] for k in SCORED_KINDS]) & frame["score"].notna()]
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Scores over time**")
+        if scored.empty:
+            st.caption("No scored answers yet.")
+        else:
+            chart = (
+                alt.Chart(scored)
+                .mark_line(point=True)
+                .encode(
+                    x=alt.X("when:T", title=None, axis=alt.Axis(format="%d %b %H:%M", labelAngle=0, tickCount=4)),
+                    y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 10]), title="score"),
+                    tooltip=["when:T", "topic", "score", "band"],
+                )
+                .properties(height=240)
+            )
+            st.altair_chart(chart, width="stretch")
+    with right:
+        st.markdown("**Mean score per topic**")
+        means = ui.history().topic_means(user)
+        if not means:
+            st.caption("No scored answers yet.")
+        else:
+            data = pd.DataFrame([{"topic": m.topic, "mean score": m.mean_score, "attempts": m.attempts} for m in means])
+            chart = (
+                alt.Chart(data)
+                .mark_bar()
+                .encode(
+                    x=alt.X("mean score:Q", scale=alt.Scale(domain=[0, 10])),
+                    y=alt.Y("topic:N", sort="x", title=None),
+                    tooltip=["topic", "mean score", "attempts"],
+                )
+                .properties(height=240)
+            )
+            st.altair_chart(chart, width="stretch")
+
+
+def _attempt_detail(attempt: Attempt) -> None:
+    try:
+        question = ui.bank().get(attempt.question_id)
+    except KeyError:
+        question = None
+    st.markdown(f"**Question** · {ui.escape_markdown(attempt.topic)} · {ui.escape_markdown(attempt.level)}")
+    st.markdown(ui.escape_markdown(question.question if question else attempt.question_id))
+    st.markdown("**Your answer**")
+    ui.answer_preview(attempt.answer)
+    data = attempt.grade_dict()
+    if data is None:
+        st.caption(f"No grade: this question was {KIND_LABELS.get(attempt.kind, attempt.kind)}.")
+        return
+    grade = Grade.model_validate(data)
+    st.caption(ui.escape_markdown(f"Graded by {grade.grader} ({grade.model})"))
+    ui.render_grade(grade, question, fell_back=attempt.fell_back, follow_up=attempt.kind == "followup")
+
+
+def main() -> None:
+    user = ui.current_user()
+    history = ui.history()
+    st.markdown("#### Progress")
+    st.caption(f"Everything {ui.escape_markdown(user)} has answered, stored locally and kept across restarts.")
+    attempts = history.attempts_for(user)
+    if not attempts:
+        st.info("No attempts yet. Answer a question on the Practice page and it will show up here.")
+        return
+    frame = _frame(attempts)
+    scored = [a for a in attempts if a.kind in SCORED_KINDS and a.score is not None]
+    due = due_times(history.cards_for(user))
+    now = datetime.now().astimezone()
+    cols = st.columns(4)
+    cols[0].metric("Attempts", len(attempts))
+    cols[1].metric("Mean score", f"{sum(a.score for a in scored) / len(scored):.1f}" if scored else "–")
+    cols[2].metric("Questions seen", len({a.question_id for a in attempts}))
+    cols[3].metric("Due for review", sum(1 for when in due.values() if when <= now))
+    _charts(frame, user)
+
+    st.markdown("**Weakest key points**")
+    weak = history.weakest_key_points(user, 10)
+    if weak:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "key point": p.text,
+                        "question": _question_text(p.question_id),
+                        "missed": p.missed,
+                        "seen": p.seen,
+                        "miss rate": round(p.miss_rate, 2),
+                    }
+                    for p in weak
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+    else:
+        st.caption("Nothing missed so far.")
+
+    st.markdown("**All attempts**")
+    st.dataframe(
+        frame.sort_values("id", ascending=False),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "id": st.column_config.NumberColumn("#", width="small"),
+            "when": st.column_config.DatetimeColumn("when", format="D MMM YYYY, HH:mm"),
+            "score": st.column_config.NumberColumn("score", format="%.1f"),
+        },
+    )
+    by_id = {a.id: a for a in attempts}
+    choice = st.selectbox(
+        "Open an attempt",
+        sorted(by_id, reverse=True),
+        format_func=lambda i: (
+            f"#{i} · {by_id[i].topic} · "
+            + (f"{by_id[i].score:g}/10" if by_id[i].score is not None else KIND_LABELS.get(by_id[i].kind, ""))
+            + f" · {_question_text(by_id[i].question_id)[:70]}"
+        ),
+        key="open_attempt",
+    )
+    if choice is not None:
+        with st.container(border=True):
+            _attempt_detail(by_id[choice])
+
+    safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in user)
+    left, right = st.columns(2)
+    left.download_button(
+        "Export CSV", history.export_csv(user), file_name=f"practice-{safe_name}.csv", mime="text/csv",
+        icon=":material/download:", key="export_csv", width="stretch",
+    )  # fmt: skip
+    right.download_button(
+        "Export JSON", history.export_json(user), file_name=f"practice-{safe_name}.json", mime="application/json",
+        icon=":material/download:", key="export_json", width="stretch",
+    )  # fmt: skip
+
+
+main()

@@ -1,0 +1,179 @@
+"""Shared pieces of the Streamlit pages: cached resources, the current user, safe text, grade rendering."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import streamlit as st
+
+from rag.errors import PrepError
+from rag.history import History, normalise_user
+from rag.practice import Engine
+from rag.questions import Question, QuestionBank, load_question_bank
+from rag.settings import PROJECT_ROOT, Settings, get_settings
+
+PREVIEW_CHARS = 1500
+STREAM_DELAY_S = 0.008
+BAND_COLOURS = {"excellent": "green", "good": "blue", "partial": "orange", "not-yet": "red"}
+VERDICT_MARKS = {"covered": "✓", "partly": "◐", "missed": "✗", "contradicted": "⚠"}
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&^=\"'])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text shown exactly as typed: every Markdown and HTML special character is backslash-escaped."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", text)
+    return "  \n".join(escaped.splitlines())
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _bank(path: str, mtime: float) -> QuestionBank:
+    return load_question_bank(Path(path))
+
+
+def bank() -> QuestionBank:
+    path = settings().questions_file
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return _bank(str(path), mtime)
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(data_dir: str, chroma: str, grader: str) -> Engine:
+    return Engine(get_settings(), start=False)
+
+
+def engine() -> Engine:
+    """The process-wide engine. The practice page starts its background warm-up once the first question is
+    on screen, so the model import does not compete with the first render."""
+    s = settings()
+    endpoint = f"{s.active_grader}:{s.llm_model}@{s.openai_base_url or ''}"
+    return _engine(str(s.data_dir), f"{s.chroma_host}:{s.chroma_port}/{s.collection}", endpoint)
+
+
+@st.cache_resource(show_spinner=False)
+def _history(path: str) -> History:
+    return History.in_data_dir(Path(path))
+
+
+def history() -> History:
+    return _history(str(settings().data_dir))
+
+
+def current_user() -> str:
+    return normalise_user(st.session_state.get("user_name"), settings().user_name)
+
+
+def eval_runs_dir() -> Path:
+    return Path(os.environ.get("PREP_EVAL_RUNS_DIR") or PROJECT_ROOT / "evals" / "runs")
+
+
+def show_error(exc: Exception) -> None:
+    """A one-line error instead of a traceback."""
+    if isinstance(exc, PrepError):
+        st.error(str(exc), icon=":material/error:")
+    else:
+        logging.getLogger("app").error("unexpected error in the app", exc_info=exc)
+        st.error(
+            f"Something went wrong ({type(exc).__name__}). Your progress is saved; reload the page to continue.",
+            icon=":material/error:",
+        )
+
+
+def answer_preview(text: str) -> None:
+    """A candidate's answer as plain text; very long answers are cut for display."""
+    if not text.strip():
+        st.caption("(empty answer)")
+        return
+    st.markdown(escape_markdown(text[:PREVIEW_CHARS]))
+    if len(text) > PREVIEW_CHARS:
+        st.caption(f"… {len(text) - PREVIEW_CHARS:,} more characters not shown.")
+
+
+def _stream_words(text: str) -> Iterator[str]:
+    for word in re.split(r"(\s+)", text):
+        if word:
+            yield word
+            if not word.isspace():
+                time.sleep(STREAM_DELAY_S)
+
+
+def score_line(grade) -> str:
+    if not grade.scored or grade.score is None:
+        return ":gray-badge[Unscored]"
+    colour = BAND_COLOURS.get(grade.band or "", "gray")
+    label = escape_markdown(grade.band_label or grade.band or "")
+    return f"**Score {grade.score:g} / 10** · :{colour}-badge[{label}]"
+
+
+def render_grade(
+    grade,
+    question: Question | None,
+    *,
+    stream: bool = False,
+    fell_back: bool = False,
+    follow_up: bool = False,
+    show_model_answer: bool = True,
+) -> None:
+    """Score, band, key points with evidence, misconceptions, feedback, sources and the model answer."""
+    if follow_up:
+        st.caption("Follow-up check: only the points your first answer missed, not part of your score.")
+    st.markdown(score_line(grade))
+    if grade.scored and grade.score is not None:
+        st.progress(min(1.0, max(0.0, grade.score / 10)))
+    if fell_back:
+        st.warning("Graded offline: the LLM grader gave no score for this answer.", icon=":material/swap_horiz:")
+    if not grade.scored:
+        st.warning(f"Unscored: {grade.unscored_reason or 'the grader gave no score'}", icon=":material/warning:")
+    for notice in grade.notices:
+        st.info(escape_markdown(notice), icon=":material/info:")
+    feedback = escape_markdown(grade.feedback)
+    if feedback:
+        if stream:
+            st.write_stream(_stream_words(feedback))
+        else:
+            st.markdown(feedback)
+    covered = grade.covered_points()
+    missed = grade.missed_points()
+    if covered:
+        st.markdown("**Covered**")
+        st.markdown("\n".join(_point_line(kp) for kp in covered))
+    if missed:
+        st.markdown("**Missed**")
+        st.markdown("\n".join(_point_line(kp) for kp in missed))
+    for finding in grade.misconceptions:
+        quote = f" You said: _{escape_markdown(finding.evidence[0])}_" if finding.evidence else ""
+        st.error(
+            f"**Misconception:** {escape_markdown(finding.claim)}  \n"
+            f"**Correction:** {escape_markdown(finding.correction)}{quote}",
+            icon=":material/report:",
+        )
+    for passage in grade.passages:
+        with st.expander(f"Source: {escape_markdown(passage.title)} (relevance {passage.score:.2f})"):
+            st.markdown(passage.text)  # corpus Markdown, ours; HTML is never rendered either way
+    if show_model_answer and question is not None:
+        with st.expander("Model answer"):
+            st.markdown(escape_markdown(question.model_answer))
+
+
+def _point_line(kp) -> str:
+    mark = VERDICT_MARKS.get(kp.verdict.value, "•")
+    line = f"- {mark} {escape_markdown(kp.text)}"
+    if kp.verdict.value == "partly":
+        line += " _(partly)_"
+    if kp.verdict.value == "contradicted":
+        line += " _(your answer states the opposite)_"
+    if kp.evidence:
+        quotes = " … ".join(escape_markdown(e) for e in kp.evidence[:2])
+        line += f"  \n  your words: _“{quotes}”_"
+    return line

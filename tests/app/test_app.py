@@ -1,0 +1,277 @@
+"""The practice app through `streamlit.testing.v1.AppTest`, on the real index and the real offline grader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from rag.history import History
+from rag.practice import InterviewSession
+from rag.questions import load_question_bank
+from rag.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+APP = str(PROJECT_ROOT / "app.py")
+TIMEOUT = 240  # the first grade of the session waits for the embedding model
+BANK = load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
+WITH_FOLLOW_UPS = next(q for q in BANK.questions if q.follow_ups)
+
+
+def start(user: str = "tess", seed: int = 1, *, data: Path | None = None, question_id: str | None = None) -> AppTest:
+    if data is not None and question_id is not None:
+        History.in_data_dir(data).set_pending(user, {"question_id": question_id})
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["rng_seed"] = seed
+    at.session_state["user_name"] = user
+    return at.run()
+
+
+def session(at: AppTest) -> InterviewSession:
+    return at.session_state["interview"]
+
+
+def markdown(at: AppTest) -> str:
+    return "\n".join(str(m.value) for m in at.main.markdown)
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(str(c.value) for c in at.main.caption)
+
+
+def answer(at: AppTest, text: str) -> AppTest:
+    at.chat_input(key="answer_input").set_value(text).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def no_traceback(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_first_question_is_shown_with_topic_and_level(app_env: Path):
+    at = start()
+    no_traceback(at)
+    question = session(at).question()
+    assert question is not None
+    first = at.chat_message[0]
+    assert first.name == "assistant"
+    assert f"{question.topic} · {question.level.value}" in " ".join(c.value for c in first.caption)
+    assert "Question 1" in first.caption[0].value
+    assert {b.label for b in at.button} == {"Hint", "I don't know", "Skip"}
+    sidebar = " ".join(str(m.value) for m in at.sidebar.markdown)
+    assert "Grader:" in sidebar and "offline" in sidebar
+    assert "not a hiring evaluation" in " ".join(c.value for c in at.sidebar.caption)
+    assert at.sidebar.text_input(key="user_name").value == "tess"
+
+
+def test_a_strong_answer_is_graded_with_feedback_and_the_next_question_follows(app_env: Path):
+    question = BANK.questions[0]
+    at = start(data=app_env, question_id=question.id)
+    assert session(at).question().id == question.id
+    answer(at, question.model_answer)
+    text = markdown(at)
+    assert "Score" in text and "/ 10" in text
+    assert "**Covered**" in text
+    assert "your words:" in text, "covered points quote the candidate"
+    labels = [e.label for e in at.expander]
+    assert "Model answer" in labels
+    assert any(label.startswith("Source:") for label in labels), "the reference passages are shown"
+    assert any(s.label.startswith("Graded by offline") for s in at.status)
+    assert at.progress, "the score bar is shown"
+    attempts = History.in_data_dir(app_env).attempts_for("tess")
+    assert [(a.question_id, a.kind, a.status) for a in attempts] == [(question.id, "answer", "scored")]
+    grade = attempts[0].grade_dict()
+    assert grade["score"] >= 6.5
+    kinds = [t.kind for t in session(at).turns]
+    assert kinds[-1] in ("question", "followup")
+    if kinds[-1] == "question":
+        assert session(at).question().id != question.id
+
+
+def test_a_weak_answer_gets_a_follow_up_then_moves_on(app_env: Path):
+    question = WITH_FOLLOW_UPS
+    at = start(data=app_env, question_id=question.id)
+    answer(at, question.key_points[0].text)
+    assert session(at).turns[-1].kind == "followup"
+    assert session(at).turns[-1].text in question.follow_ups
+    assert {b.label for b in at.button} == {"Hint", "I don't know", "Next question"}
+    answer(at, "I would check the costs and the documentation first.")
+    assert session(at).turns[-2].kind == "followup-grade"
+    assert session(at).turns[-1].kind == "question" and session(at).question().id != question.id
+    assert "Follow-up check" in captions(at)
+    kinds = [a.kind for a in History.in_data_dir(app_env).attempts_for("tess")]
+    assert kinds == ["answer", "followup"]
+
+
+def test_hint_skip_and_i_dont_know_buttons(app_env: Path):
+    question = BANK.questions[1]
+    at = start(data=app_env, question_id=question.id)
+    at.button(key="btn_hint").click().run()
+    no_traceback(at)
+    assert "Think about:" in markdown(at)
+    heaviest = max(question.key_points, key=lambda kp: kp.weight)
+    assert heaviest.text not in markdown(at), "the hint does not give the key point away"
+    at.button(key="btn_skip").click().run()
+    skipped_to = session(at).question()
+    assert skipped_to.id != question.id
+    at.button(key="btn_idk").click().run()
+    no_traceback(at)
+    assert skipped_to.model_answer[:60] in markdown(at).replace("\\", "")
+    attempts = History.in_data_dir(app_env).attempts_for("tess")
+    assert [(a.question_id, a.kind, a.score, a.hints) for a in attempts] == [
+        (question.id, "skip", None, 1),
+        (skipped_to.id, "idk", 0.0, 0),
+    ]
+
+
+def test_typed_commands_work_like_the_buttons(app_env: Path):
+    at = start()
+    first = session(at).question().id
+    answer(at, "hint")
+    assert session(at).turns[-1].kind == "hint"
+    answer(at, "skip")
+    assert session(at).question().id != first
+    answer(at, "I don't know")
+    assert History.in_data_dir(app_env).attempts_for("tess")[-1].kind == "idk"
+
+
+def test_sidebar_filters_choose_the_questions(app_env: Path):
+    at = start()
+    at.sidebar.multiselect(key="topics").set_value(["networking"]).run()
+    at.sidebar.multiselect(key="levels").set_value(["architect"]).run()
+    no_traceback(at)
+    question = session(at).question()
+    assert (question.topic, question.level.value) == ("networking", "architect")
+    for _ in range(3):
+        at.button(key="btn_skip").click().run()
+        question = session(at).question()
+        assert (question.topic, question.level.value) == ("networking", "architect")
+    at.sidebar.multiselect(key="topics").set_value(["analytics"]).run()
+    at.sidebar.multiselect(key="levels").set_value(["architect", "associate", "professional"]).run()
+    assert session(at).question().topic == "analytics"
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("   ", "No answer was given"),
+        ("<script>alert('x')</script><img src=x onerror=alert(1)> **bold** [link](javascript:alert(1)) # Title", ""),
+        ("S3 " * 33_334, "only the first"),
+    ],
+    ids=["blank", "html-and-markdown", "100k-chars"],
+)
+def test_bad_answers_are_handled_and_shown_as_text(app_env: Path, text: str, expect: str):
+    at = start()
+    answer(at, text)
+    no_traceback(at)
+    assert not at.main.get("html"), "nothing is rendered as HTML"
+    user_turns = [m for m in at.chat_message if m.name == "user"]
+    shown = "\n".join(str(m.value) for m in user_turns[-1].markdown) if user_turns[-1].markdown else ""
+    assert "<script>" not in shown and "**bold**" not in shown
+    if "<script>" in text:
+        assert "\\<script\\>" in shown and "\\*\\*bold\\*\\*" in shown and "\\[link\\]" in shown
+    if expect:
+        assert expect in markdown(at).replace("\\", "") + " ".join(i.value for i in at.info).replace("\\", "")
+    attempts = History.in_data_dir(app_env).attempts_for("tess")
+    assert len(attempts) == 1 and attempts[0].answer == text
+    assert attempts[0].status in ("scored", "unscored")
+
+
+def test_an_llm_endpoint_that_is_down_falls_back_to_offline_with_a_notice(app_env: Path, monkeypatch):
+    monkeypatch.setenv("PREP_GRADER", "llm")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("PREP_LLM_MAX_RETRIES", "0")
+    monkeypatch.setenv("PREP_LLM_TIMEOUT", "3")
+    from rag.settings import get_settings
+
+    get_settings.cache_clear()
+    at = start()
+    assert "LLM" in " ".join(str(m.value) for m in at.sidebar.markdown)
+    answer(at, "Use IAM roles with least privilege and rotate credentials.")
+    no_traceback(at)
+    attempt = History.in_data_dir(app_env).attempts_for("tess")[-1]
+    assert attempt.fell_back and attempt.grader == "offline" and attempt.status == "scored"
+    assert any("fell back" in w.value for w in at.sidebar.warning)
+    assert any("Graded offline" in w.value for w in at.main.warning)
+
+
+def test_progress_page_and_history_survive_a_new_session(app_env: Path):
+    question = BANK.questions[2]
+    at = start(data=app_env, question_id=question.id)
+    answer(at, question.model_answer)
+    at.button(key="btn_skip" if any(b.key == "btn_skip" for b in at.button) else "btn_next").click().run()
+
+    again = start()
+    no_traceback(again)
+    assert any(e.label.startswith("Your earlier answers") for e in again.expander)
+    again.switch_page("app_pages/progress.py").run()
+    no_traceback(again)
+    metrics = {m.label: m.value for m in again.metric}
+    assert int(metrics["Attempts"]) >= 1
+    assert float(metrics["Mean score"]) > 0
+    assert len(again.dataframe) >= 1
+    assert {b.label for b in again.get("download_button")} >= {"Export CSV", "Export JSON"}
+    picker = again.selectbox(key="open_attempt")
+    first_id = History.in_data_dir(app_env).attempts_for("tess")[0].id
+    picker.set_value(first_id).run()
+    assert "Score" in markdown(again) and "Your answer" in markdown(again)
+    exported = json.loads(History.in_data_dir(app_env).export_json("tess"))
+    assert exported["attempts"][0]["question_id"] == question.id
+
+
+def test_two_tabs_of_the_same_user_both_store_their_attempts(app_env: Path):
+    tab1, tab2 = start(seed=1), start(seed=2)
+    answer(tab1, "Security groups are stateful.")
+    answer(tab2, "Network ACLs are stateless.")
+    answers = [a.answer for a in History.in_data_dir(app_env).attempts_for("tess")]
+    assert sorted(answers) == ["Network ACLs are stateless.", "Security groups are stateful."]
+
+
+def test_a_different_user_name_gets_their_own_history(app_env: Path):
+    at = start(user="ana")
+    answer(at, "skip")
+    at.sidebar.text_input(key="user_name").set_value("  Bo   Li ").run()
+    no_traceback(at)
+    assert session(at).user == "Bo Li"
+    assert at.query_params["user"] == ["Bo Li"] or at.query_params["user"] == "Bo Li"
+    history = History.in_data_dir(app_env)
+    assert len(history.attempts_for("ana")) == 1 and history.attempts_for("Bo Li") == []
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_a_missing_or_corrupt_index_is_rebuilt_with_a_progress_bar(app_env: Path, damage: str):
+    chroma = app_env / "chroma"
+    import shutil
+
+    shutil.rmtree(chroma)
+    if damage == "corrupt":
+        chroma.mkdir()
+        (chroma / "chroma.sqlite3").write_bytes(b"definitely not sqlite " * 2000)
+    at = start()
+    answer(at, "Security groups are stateful firewalls on network interfaces.")
+    no_traceback(at)
+    assert at.progress, "a progress bar showed the rebuild"
+    attempt = History.in_data_dir(app_env).attempts_for("tess")[-1]
+    assert attempt.status == "scored" and attempt.grade_dict()["passages"], "graded with reference passages"
+    if damage == "corrupt":
+        assert list(app_env.glob("chroma.damaged-*")), "the damaged index was moved aside, not deleted"
+
+
+def test_eval_reports_page(app_env: Path, tmp_path: Path):
+    at = start()
+    at.switch_page("app_pages/eval_reports.py").run()
+    no_traceback(at)
+    assert "No eval reports yet" in at.info[0].value
+    run = tmp_path / "eval-runs" / "20300101-120000-offline"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps({"schema": 1, "grader": "offline", "items": []}))
+    (run / "report.md").write_text("# Eval report\n\nQuadratic weighted kappa: 0.81\n")
+    (run / "report.html").write_text("<html><body>report</body></html>")
+    at.run()
+    no_traceback(at)
+    assert "Quadratic weighted kappa: 0.81" in markdown(at)
+    assert "Download report.html" in [b.label for b in at.get("download_button")]

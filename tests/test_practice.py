@@ -1,0 +1,382 @@
+"""The interview loop without a UI: FSRS ratings, question choice, hints, follow-ups, fallback grading."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fsrs import Rating
+
+from rag.grading.base import build_grade, unscored_grade
+from rag.grading.result import KeyPointVerdict, Verdict
+from rag.history import History
+from rag.practice import (
+    Engine,
+    InterviewSession,
+    choose_question,
+    command_for,
+    due_times,
+    grade_with_fallback,
+    hint_for,
+    load_card,
+    mask_key_point,
+    pick_follow_up,
+    rating_for,
+    review,
+    should_follow_up,
+    topic_weight,
+)
+from rag.questions import Question, QuestionBank
+from rag.settings import Settings
+
+NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def make_question(qid: str, topic: str = "storage", level: str = "associate", follow_ups=("What about cost?",)):
+    return Question(
+        id=qid,
+        topic=topic,
+        level=level,
+        question=f"Explain the S3 storage classes ({qid}).",
+        key_points=[
+            {
+                "id": "glacier",
+                "text": "Glacier Deep Archive objects must be restored before reading, taking hours.",
+                "weight": 3,
+            },
+            {"id": "ia", "text": "Standard-IA charges a per-GB retrieval fee.", "weight": 2},
+            {"id": "tiering", "text": "Intelligent-Tiering moves objects between tiers automatically.", "weight": 1},
+        ],
+        misconceptions=[{"id": "instant", "claim": "Glacier is instant.", "correction": "Only Instant Retrieval."}],
+        model_answer="A model answer.",
+        sources=["s3"],
+        follow_ups=list(follow_ups),
+    )
+
+
+def verdicts(question: Question, covered: set[str]) -> list[KeyPointVerdict]:
+    return [
+        KeyPointVerdict(
+            key_point_id=kp.id,
+            text=kp.text,
+            weight=kp.weight,
+            verdict=Verdict.covered if kp.id in covered else Verdict.missed,
+            evidence=["quoted words"] if kp.id in covered else [],
+        )
+        for kp in question.key_points
+    ]
+
+
+class FakeGrader:
+    """Covers the key points whose id appears in the answer."""
+
+    def __init__(self, name: str = "offline", model: str = "fake", unscored: bool = False, crash: bool = False):
+        self.name, self.model, self.unscored, self.crash, self.calls = name, model, unscored, crash, 0
+
+    def grade(self, question, answer, passages):
+        self.calls += 1
+        if self.crash:
+            raise ConnectionError("endpoint down")
+        if self.unscored:
+            return unscored_grade(question, "the LLM endpoint is down", grader=self.name, model=self.model)
+        covered = {kp.id for kp in question.key_points if kp.id in answer}
+        return build_grade(question, verdicts(question, covered), [], grader=self.name, model=self.model)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", _env_file=None)
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> History:
+    return History.in_data_dir(tmp_path / "data")
+
+
+# ---------------------------------------------------------------- FSRS
+
+
+@pytest.mark.parametrize(
+    ("score", "kind", "hints", "expected"),
+    [
+        (0.0, "answer", 0, Rating.Again),
+        (3.9, "answer", 0, Rating.Again),
+        (4.0, "answer", 0, Rating.Hard),
+        (6.4, "answer", 0, Rating.Hard),
+        (6.5, "answer", 0, Rating.Good),
+        (8.4, "answer", 0, Rating.Good),
+        (8.5, "answer", 0, Rating.Easy),
+        (10.0, "answer", 0, Rating.Easy),
+        (10.0, "answer", 1, Rating.Hard),
+        (2.0, "answer", 2, Rating.Again),
+        (None, "skip", 0, Rating.Again),
+        (0.0, "idk", 0, Rating.Again),
+        (None, "answer", 0, None),
+        (9.0, "followup", 0, None),
+    ],
+)
+def test_grade_maps_to_an_fsrs_rating(score, kind, hints, expected):
+    assert rating_for(score, kind, hints) == expected
+
+
+def test_review_schedules_good_answers_later_than_failed_ones():
+    _, again_due = review(None, "q1", Rating.Again, NOW)
+    easy_json, easy_due = review(None, "q1", Rating.Easy, NOW)
+    assert datetime.fromisoformat(again_due) < datetime.fromisoformat(easy_due)
+    assert datetime.fromisoformat(again_due) - NOW <= timedelta(minutes=10)
+    assert datetime.fromisoformat(easy_due) - NOW >= timedelta(days=1)
+    assert load_card(easy_json, "q1").due == datetime.fromisoformat(easy_due)
+    assert load_card("not json", "q1").due.year == 1970, "an unreadable card counts as new"
+
+
+# ---------------------------------------------------------------- question choice
+
+
+def test_never_the_same_question_twice_in_a_row():
+    questions = [make_question("a"), make_question("b")]
+    rng = random.Random(0)
+    last = None
+    for _ in range(50):
+        chosen = choose_question(questions, {}, {}, last, NOW, rng)
+        assert chosen.id != last
+        last = chosen.id
+    overdue = {"a": NOW - timedelta(days=3), "b": NOW + timedelta(days=3)}
+    assert choose_question(questions, overdue, {}, "a", NOW, rng).id == "b", "even when the other one is due"
+    assert choose_question([make_question("a")], {}, {}, "a", NOW, rng).id == "a", "unless it is the only one"
+    assert choose_question([], {}, {}, None, NOW, rng) is None
+
+
+def test_due_questions_come_first_most_overdue_first():
+    questions = [make_question(q) for q in ("new1", "due-late", "due-early", "future")]
+    due = {
+        "due-late": NOW - timedelta(hours=1),
+        "due-early": NOW - timedelta(days=2),
+        "future": NOW + timedelta(days=4),
+    }
+    assert choose_question(questions, due, {}, None, NOW, random.Random(1)).id == "due-early"
+    due.pop("due-early")
+    questions = [q for q in questions if q.id != "due-early"]
+    assert choose_question(questions, due, {}, None, NOW, random.Random(1)).id == "due-late"
+
+
+def test_unseen_before_not_yet_due_then_the_soonest_due():
+    questions = [make_question("seen"), make_question("unseen")]
+    due = {"seen": NOW + timedelta(days=1)}
+    assert choose_question(questions, due, {}, None, NOW, random.Random(2)).id == "unseen"
+    all_seen = {"seen": NOW + timedelta(days=1), "unseen": NOW + timedelta(days=5)}
+    assert choose_question(questions, all_seen, {}, None, NOW, random.Random(2)).id == "seen"
+
+
+def test_unseen_questions_are_weighted_toward_weak_topics():
+    questions = [make_question(f"s{i}", topic="storage") for i in range(5)] + [
+        make_question(f"n{i}", topic="networking") for i in range(5)
+    ]
+    means = {"storage": 9.5, "networking": 1.0}
+    rng = random.Random(42)
+    topics = Counter(choose_question(questions, {}, means, None, NOW, rng).topic for _ in range(2000))
+    assert topics["networking"] > 2 * topics["storage"]
+    assert topic_weight(0) == 3.0 and topic_weight(10) == 1.0 and topic_weight(None) == 2.0
+
+
+def test_choice_is_deterministic_with_a_seeded_rng():
+    questions = [make_question(f"q{i}", topic=t) for i, t in enumerate(["a", "b", "c", "d"] * 3)]
+    first = [choose_question(questions, {}, {}, None, NOW, random.Random(5)).id for _ in range(3)]
+    again = [choose_question(questions, {}, {}, None, NOW, random.Random(5)).id for _ in range(3)]
+    assert first == again
+
+
+# ---------------------------------------------------------------- hints, follow-ups, commands
+
+
+def test_hints_name_the_topic_without_giving_the_fact_away():
+    question = make_question("a")
+    first = hint_for(question, 0)
+    assert first.startswith("Glacier")
+    for decisive in ("restored", "hours", "reading"):
+        assert decisive not in first
+    second = hint_for(question, 1)
+    assert "Standard-IA" in second and "retrieval fee" not in second
+    assert hint_for(question, 3) is None
+    assert "30" not in mask_key_point("Standard-IA bills a 30-day minimum.", "")
+
+
+def test_follow_up_only_below_the_threshold_once_and_when_the_question_has_one():
+    question = make_question("a")
+    weak = build_grade(question, verdicts(question, {"ia"}), [], grader="offline", model="x")
+    strong = build_grade(question, verdicts(question, {"ia", "glacier", "tiering"}), [], grader="offline", model="x")
+    assert should_follow_up(question, weak, already_asked=False)
+    assert not should_follow_up(question, weak, already_asked=True)
+    assert not should_follow_up(question, strong, already_asked=False)
+    assert not should_follow_up(make_question("b", follow_ups=()), weak, already_asked=False)
+    unscored = unscored_grade(question, "down", grader="llm", model="m")
+    assert not should_follow_up(question, unscored, already_asked=False)
+
+
+def test_the_follow_up_closest_to_what_was_missed_is_picked():
+    question = make_question("a", follow_ups=("How do you control cost?", "How long does a Glacier restore take?"))
+    grade = build_grade(question, verdicts(question, {"ia", "tiering"}), [], grader="offline", model="x")
+    assert pick_follow_up(question, grade) == "How long does a Glacier restore take?"
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [("hint", "hint"), ("Hint!", "hint"), ("skip", "skip"), ("Next question", "next"), ("I don't know", "idk"),
+     ("idk", "idk"), ("S3 has storage classes", None), ("", None)],
+)  # fmt: skip
+def test_typed_commands(text, command):
+    assert command_for(text) == command
+
+
+# ---------------------------------------------------------------- grading with fallback
+
+
+def test_an_unscored_llm_grade_falls_back_to_offline_with_a_notice(settings: Settings):
+    question = make_question("a")
+    llm, offline = FakeGrader("llm", "gpt-test", unscored=True), FakeGrader()
+    grade, fell_back = grade_with_fallback(question, "glacier ia", llm, offline, passages=[], settings=settings)
+    assert fell_back and grade.scored and grade.grader == "offline"
+    assert "llm grader" in grade.notices[0] and "offline grader" in grade.notices[0]
+    assert llm.calls == 1 and offline.calls == 1
+
+
+def test_a_crashing_grader_falls_back_and_never_raises(settings: Settings):
+    question = make_question("a")
+    grade, fell_back = grade_with_fallback(
+        question, "glacier", FakeGrader("llm", crash=True), FakeGrader(), passages=[], settings=settings
+    )
+    assert fell_back and grade.scored
+    alone, fell_back = grade_with_fallback(
+        question, "glacier", FakeGrader("offline", crash=True), None, passages=[], settings=settings
+    )
+    assert not fell_back and alone.status == "unscored" and "ConnectionError" in alone.unscored_reason
+
+
+def test_a_scored_primary_grade_is_kept(settings: Settings):
+    question = make_question("a")
+    offline = FakeGrader()
+    grade, fell_back = grade_with_fallback(question, "ia", FakeGrader("llm"), offline, passages=[], settings=settings)
+    assert not fell_back and grade.grader == "llm" and offline.calls == 0
+
+
+# ---------------------------------------------------------------- the session
+
+
+def session_for(history: History, *questions: Question, seed: int = 0, **kwargs) -> InterviewSession:
+    bank = QuestionBank(questions=questions or (make_question("a"), make_question("b", topic="networking")))
+    return InterviewSession("ana", bank, history, rng=random.Random(seed), clock=lambda: NOW, **kwargs)
+
+
+def test_session_asks_grades_follows_up_and_moves_on(history: History, settings: Settings):
+    session = session_for(history)
+    first = session.start()
+    assert session.turns[-1].kind == "question" and history.pending("ana")["question_id"] == first.id
+    grade, _ = grade_with_fallback(session.grading_target(), "ia", FakeGrader(), None, passages=[], settings=settings)
+    session.record_answer("ia", grade, False)
+    assert [t.kind for t in session.turns[-2:]] == ["grade", "followup"]
+    assert session.current.mode == "followup" and set(session.current.revisit) == {"glacier", "tiering"}
+    target = session.grading_target()
+    assert [kp.id for kp in target.key_points] == ["glacier", "tiering"]
+    follow, _ = grade_with_fallback(target, "glacier", FakeGrader(), None, passages=[], settings=settings)
+    session.record_answer("glacier", follow, False)
+    assert [t.kind for t in session.turns[-2:]] == ["followup-grade", "question"]
+    assert session.question().id != first.id
+    kinds = [a.kind for a in history.attempts_for("ana")]
+    assert kinds == ["answer", "followup"]
+    assert first.id in history.cards_for("ana"), "the answer updated the spaced-repetition card"
+
+
+def test_session_skip_idk_and_hint(history: History):
+    session = session_for(history)
+    session.start()
+    hint = session.hint()
+    assert hint and session.current.hints == 1 and history.pending("ana")["hints"] == 1
+    first = session.question().id
+    session.skip()
+    assert session.question().id != first
+    second = session.question().id
+    grade = session.dont_know()
+    assert grade.score == 0
+    attempts = history.attempts_for("ana")
+    assert [(a.question_id, a.kind, a.score) for a in attempts] == [(first, "skip", None), (second, "idk", 0.0)]
+    assert attempts[0].hints == 1
+    assert session.turns[-2].kind == "idk"
+
+
+def test_a_new_session_resumes_the_unanswered_question(history: History):
+    session = session_for(history)
+    asked = session.start()
+    again = session_for(history, seed=99)
+    assert again.start().id == asked.id
+    assert again.turns[-1].meta["resumed"]
+
+
+def test_changing_filters_replaces_a_question_that_no_longer_matches(history: History):
+    session = session_for(history, make_question("a"), make_question("b", topic="networking"), make_question("c"))
+    session.start()
+    session.set_filters(["networking"], [])
+    assert session.question().topic == "networking"
+    assert not session.set_filters(["networking"], []), "unchanged filters change nothing"
+    session.set_filters(["networking"], ["architect"])
+    assert session.question() is None and "No questions match" in session.turns[-1].text
+
+
+class _Store:
+    def __init__(self, count: int):
+        self._count = count
+
+    def count(self) -> int:
+        return self._count
+
+
+def test_engine_reports_an_empty_index_and_loads_graders(settings: Settings):
+    made = []
+
+    def factory(name, s):
+        made.append(name)
+        return FakeGrader(name)
+
+    engine = Engine(settings, grader_factory=factory, store_factory=lambda s: _Store(0), warm_embedder=False)
+    assert engine.wait(30)
+    assert engine.index_state == "empty" and engine.needs_rebuild
+    assert made == ["offline"] and engine.primary is engine.fallback
+    assert engine.grader_label() == "offline"
+
+
+def test_engine_falls_back_to_offline_when_the_llm_grader_cannot_load(tmp_path: Path):
+    settings = Settings(data_dir=tmp_path, grader="llm", openai_base_url="http://127.0.0.1:9/v1", _env_file=None)
+
+    def factory(name, s):
+        if name == "llm":
+            raise RuntimeError("no such model")
+        return FakeGrader(name)
+
+    engine = Engine(settings, grader_factory=factory, store_factory=lambda s: _Store(5), warm_embedder=False)
+    assert engine.wait(30) and engine.index_state == "ready"
+    assert engine.primary.name == "offline" and "llm grader cannot be loaded" in engine.grader_problem
+
+
+def test_due_times_reads_stored_cards():
+    card_json, due = review(None, "q", Rating.Good, NOW)
+    assert due_times({"q": card_json}) == {"q": datetime.fromisoformat(due)}
+
+
+def test_engine_prefetches_passages_and_warms_the_offline_grader_once(settings: Settings, monkeypatch):
+    import rag.practice as practice
+
+    calls = []
+    monkeypatch.setattr(practice, "retrieve", lambda question, store, s: calls.append(question.id) or [])
+    offline = FakeGrader("offline")
+    engine = Engine(settings, grader_factory=lambda n, s: offline, store_factory=lambda s: _Store(3),
+                    warm_embedder=False)  # fmt: skip
+    question = make_question("a")
+    engine.prefetch(question)
+    engine.prefetch(question)
+    deadline = time.monotonic() + 10
+    while offline.calls < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert offline.calls == 1 and calls == ["a"]
+    assert engine.passages_for(question) == [] and calls == ["a"], "retrieval is cached per question"
