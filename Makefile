@@ -61,8 +61,9 @@ evals: index ## Offline grader on the team sets and SciEntsBank, then the gates 
 test-fast: install-dev ## Unit tests only (no servers, no browser)
 	$(PY) -m pytest -m "not integration and not browser and not slow"
 
-bench: index ## Benchmarks: retrieval quality and latency, grading latency, app start
+bench: install-dev system-deps index ## Benchmarks: retrieval quality and latency, grading latency, app start
 	$(PY) -m rag.bench
+	$(PY) -m pytest -q -s -m benchmark tests/browser
 
 lint: install-dev ## ruff
 	$(PY) -m ruff check .
