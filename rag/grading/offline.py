@@ -1,0 +1,186 @@
+"""The offline grader: MiniLM alignment plus lexical and polarity rules, no LLM, deterministic.
+
+Verdicts come from the matcher's probabilities (rag/grading/matching.py) and the thresholds in
+offline_params.json; the score always comes from `compute_score` via `build_grade`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rag.grading.base import build_grade, minimum_grade
+from rag.grading.derive import questions_from_reference
+from rag.grading.guard import detect_injection
+from rag.grading.matching import AnswerView, ClaimMatch, ClaimView, Matcher, MatchParams, QuestionView
+from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
+from rag.grading.text import analyse, confused_pairs
+from rag.questions import Question
+from rag.retrieval import Passage
+
+CONFIDENCE_DECIMALS = 2
+
+
+class OfflineGrader:
+    """Grades an answer against a question's key points and misconceptions without any network call."""
+
+    name = "offline"
+    model = "all-MiniLM-L6-v2+lexical"
+
+    def __init__(self, matcher: Matcher | None = None) -> None:
+        self._matcher = matcher
+
+    @property
+    def matcher(self) -> Matcher:
+        if self._matcher is None:
+            self._matcher = Matcher()
+        return self._matcher
+
+    @property
+    def params(self) -> MatchParams:
+        return self.matcher.params
+
+    def grade(self, question: Question, answer: str, passages: Sequence[Passage] = ()) -> Grade:
+        started = time.perf_counter()
+        view = self.matcher.view_answer(answer or "")
+        if not view.units:
+            return minimum_grade(question, "empty", grader=self.name, model=self.model, passages=passages)
+        question_view, claims = self.matcher.view_claims(
+            question.question,
+            [kp.text for kp in question.key_points]
+            + [m.claim for m in question.misconceptions]
+            + [m.correction for m in question.misconceptions],
+        )
+        n_points, n_misconceptions = len(question.key_points), len(question.misconceptions)
+        point_claims = list(zip([kp.id for kp in question.key_points], claims[:n_points], strict=True))
+        misconception_claims = list(
+            zip([m.id for m in question.misconceptions], claims[n_points : n_points + n_misconceptions], strict=True)
+        )
+        corrections = claims[n_points + n_misconceptions :]
+        injected = self._injected_units(view)
+        findings, misconception_units = self._misconceptions(
+            question, question_view, point_claims, misconception_claims, corrections, view, injected
+        )
+        matches = self.matcher.match_claims(question_view, point_claims, view, injected | misconception_units)
+        verdicts = [
+            self._verdict(kp.id, kp.text, kp.weight, match)
+            for kp, match in zip(question.key_points, matches, strict=True)
+        ]
+        if self._off_topic(verdicts, findings, matches):
+            grade = minimum_grade(question, "off-topic", grader=self.name, model=self.model, passages=passages)
+        else:
+            grade = build_grade(question, verdicts, findings, grader=self.name, model=self.model, passages=passages)
+        grade.timings_ms = {"offline_match": round((time.perf_counter() - started) * 1000, 2)}
+        return grade
+
+    def grade_reference(
+        self, question_id: str, question_text: str, reference: str, answer: str, granularity: str = "sentence"
+    ) -> Grade:
+        """Grade against a bare reference answer (key points derived); with alternatives, the best grade wins."""
+        questions = questions_from_reference(question_id, question_text, reference, granularity)
+        grades = [self.grade(question, answer) for question in questions]
+        return grades[max(range(len(grades)), key=lambda i: (grades[i].score or 0.0, -i))]
+
+    # -- steps
+
+    def _injected_units(self, view: AnswerView) -> frozenset[int]:
+        """Units containing a clause addressed to the grader: such text earns nothing."""
+        flagged = {i for i, clause in enumerate(view.clauses) if detect_injection(clause.text)}
+        return frozenset(u for u, unit in enumerate(view.units) if flagged.intersection(unit.clauses))
+
+    def _misconceptions(
+        self,
+        question: Question,
+        question_view: QuestionView,
+        point_claims: list[tuple[str, ClaimView]],
+        misconception_claims: list[tuple[str, ClaimView]],
+        corrections: Sequence[ClaimView],
+        view: AnswerView,
+        excluded: frozenset[int],
+    ) -> tuple[list[MisconceptionFinding], frozenset[int]]:
+        """Misconceptions the answer states, and the units that state them (they earn no key point).
+
+        A unit within one sentence states a misconception when it matches the claim with the claim's
+        polarity, matches no key point better, is at least `misconception_margin` closer (cosine) to
+        the claim than to the correction and to every key point it does not flip, and does not swap
+        a commonly confused term ("CloudTrail" for "CloudWatch"). Answers that explain why the
+        misconception is wrong sit near the claim too, but nearer to the correction or a key point.
+        """
+        if not misconception_claims:
+            return [], frozenset()
+        thresholds = self.params.thresholds
+        across_sentences = frozenset(u for u, unit in enumerate(view.units) if not unit.within_sentence)
+        point_matches = self.matcher.match_claims(question_view, point_claims, view, excluded)
+        matches = self.matcher.match_claims(question_view, misconception_claims, view, excluded | across_sentences)
+        findings, units = [], set()
+        by_id = {m.id: m for m in question.misconceptions}
+        for (claim_id, claim), correction, match in zip(misconception_claims, corrections, matches, strict=True):
+            if match.best_unit is None or match.probability < thresholds.misconception:
+                continue
+            unit = match.best_unit
+            kept = [pm.unit_scores[unit] for pm in point_matches if not pm.unit_scores[unit].flipped]
+            if any(score.probability > match.probability for score in kept):
+                continue
+            rivals = [score.cosine for score in kept] + [round(float(view.vectors[unit] @ correction.vector), 4)]
+            if match.unit_scores[unit].cosine < max(rivals) + thresholds.misconception_margin:
+                continue
+            if self._names_other_term(claim, view, unit):
+                continue
+            misconception = by_id[claim_id]
+            findings.append(
+                MisconceptionFinding(
+                    misconception_id=claim_id,
+                    claim=misconception.claim,
+                    correction=misconception.correction,
+                    evidence=list(match.evidence),
+                )
+            )
+            stated = {i for i, clause in enumerate(view.clauses) if clause.text in match.evidence}
+            units.update(u for u, candidate in enumerate(view.units) if stated.intersection(candidate.clauses))
+        return findings, frozenset(units)
+
+    def _names_other_term(self, claim: ClaimView, view: AnswerView, unit: int) -> bool:
+        """The unit's sentence names a term confused with one of the claim's ("CloudTrail" for "CloudWatch").
+
+        The whole sentence is read because "it" often stands for the term named earlier in it.
+        """
+        lexicon = self.matcher.lexicon
+        claim_words = [word for part in claim.parts for word in part.words]
+        sentences = sorted({view.clause_sentence[i] for i in view.units[unit].clauses})
+        return any(
+            confused_pairs(analyse(view.sentences[i].text, lexicon).words, claim_words, lexicon) for i in sentences
+        )
+
+    def _verdict(self, point_id: str, text: str, weight: int, match: ClaimMatch) -> KeyPointVerdict:
+        thresholds = self.params.thresholds
+        if match.probability >= thresholds.covered:
+            verdict, evidence, confidence = Verdict.covered, match.evidence, match.probability
+        elif match.probability >= thresholds.partly:
+            verdict, evidence, confidence = Verdict.partly, match.evidence, match.probability
+        elif match.contradiction >= thresholds.contradicted:
+            verdict, evidence, confidence = Verdict.contradicted, match.contradiction_evidence, match.contradiction
+        else:
+            verdict, evidence = Verdict.missed, ()
+            confidence = 1.0 - max(match.probability, match.contradiction)
+        return KeyPointVerdict(
+            key_point_id=point_id,
+            text=text,
+            weight=weight,
+            verdict=verdict,
+            evidence=list(evidence),
+            confidence=round(confidence, CONFIDENCE_DECIMALS),
+            note=f"match {match.probability:.2f}"
+            + (f", opposite {match.contradiction:.2f}" if match.contradiction else ""),
+        )
+
+    def _off_topic(
+        self,
+        verdicts: Sequence[KeyPointVerdict],
+        findings: Sequence[MisconceptionFinding],
+        matches: Sequence[ClaimMatch],
+    ) -> bool:
+        """Nothing matches: every point missed, no misconception, and no unit even near any key point."""
+        if findings or any(v.verdict is not Verdict.missed for v in verdicts):
+            return False
+        floor = self.params.thresholds.off_topic
+        return all(m.probability < floor and m.contradiction < floor for m in matches)

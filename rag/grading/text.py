@@ -1,0 +1,549 @@
+"""Text handling for the offline grader: clause splitting with exact spans, tokens, stems, negation, antonyms.
+
+The word lists (stopwords, negations, spelling variants, synonyms, antonyms) are data in
+`prompts/offline_lexicon.yaml`; this module only holds the rules that use them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator, model_validator
+
+from rag.errors import ConfigError
+from rag.settings import get_settings
+
+# ---------------------------------------------------------------------------------------------- lexicon
+
+
+class _LexiconFile(BaseModel):
+    """The file as written; `StrictStr` so that YAML's bare yes/no/on (booleans) are rejected, not coerced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int
+    stopwords: list[StrictStr] = Field(min_length=1)
+    negations: list[StrictStr] = Field(min_length=1)
+    negation_exceptions: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
+    spelling_words: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    spelling_suffixes: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
+    synonyms: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    antonyms: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
+    confusables: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
+
+    @field_validator("stopwords", "negations")
+    @classmethod
+    def _single_lowercase_words(cls, words: list[str]) -> list[str]:
+        bad = [w for w in words if not w or w != w.lower() or " " in w]
+        if bad:
+            raise ValueError(f"entries must be single lower-case words: {bad[:5]}")
+        return words
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _LexiconFile:
+        stop = set(self.stopwords)
+        overlap = sorted(stop & set(self.negations))
+        if overlap:
+            raise ValueError(f"words listed both as stopwords and negations: {overlap}")
+        antonym_words = {w for pair in [*self.antonyms, *self.confusables] for w in pair}
+        overlap = sorted(stop & antonym_words)
+        if overlap:
+            raise ValueError(f"antonyms and confusables must not be stopwords (they would be dropped): {overlap}")
+        same = [pair for pair in [*self.antonyms, *self.confusables] if pair[0] == pair[1]]
+        if same:
+            raise ValueError(f"an antonym pair names the same word twice: {same}")
+        return self
+
+
+@dataclass(frozen=True, eq=False)
+class Lexicon:
+    """The validated word lists; antonyms are keyed by word form (spelling and synonyms applied, not stemmed).
+
+    Antonyms are matched on word forms because stemming conflates words they must keep apart:
+    "regions" and "regional" share the stem "region", but only "regional" is the opposite of "global".
+    """
+
+    stopwords: frozenset[str]
+    negations: frozenset[str]
+    negation_exceptions: frozenset[tuple[str, str]]
+    spelling_words: dict[str, str]
+    spelling_suffixes: tuple[tuple[str, str], ...]
+    synonyms: dict[str, str]
+    antonyms: dict[str, frozenset[str]]
+    confusables: dict[str, frozenset[str]]
+
+    def is_content(self, token: str) -> bool:
+        return (
+            token not in self.stopwords
+            and token not in self.negations
+            and not token.endswith("n't")
+            and any(ch.isalnum() for ch in token)
+        )
+
+    def normalise(self, token: str) -> str:
+        """The comparable form of one lower-case token: American spelling, canonical synonym, Porter stem."""
+        return porter_stem(self.word_form(token))
+
+    def word_form(self, token: str) -> str:
+        """American spelling and canonical synonym of a lower-case token, without stemming."""
+        token = _american(token, self)
+        return self.synonyms.get(token, token)
+
+    def opposites(self, word: str) -> frozenset[str]:
+        return self.antonyms.get(word, frozenset())
+
+    def confused_with(self, word: str) -> frozenset[str]:
+        return self.confusables.get(word, frozenset())
+
+
+def _parse_lexicon(data: dict) -> Lexicon:
+    raw = _LexiconFile.model_validate(data)
+    suffixes = tuple(sorted(raw.spelling_suffixes, key=lambda pair: -len(pair[0])))
+    partial = Lexicon(
+        stopwords=frozenset(raw.stopwords),
+        negations=frozenset(raw.negations),
+        negation_exceptions=frozenset(raw.negation_exceptions),
+        spelling_words=dict(raw.spelling_words),
+        spelling_suffixes=suffixes,
+        synonyms=dict(raw.synonyms),
+        antonyms={},
+        confusables={},
+    )
+    return Lexicon(
+        stopwords=partial.stopwords,
+        negations=partial.negations,
+        negation_exceptions=partial.negation_exceptions,
+        spelling_words=partial.spelling_words,
+        spelling_suffixes=partial.spelling_suffixes,
+        synonyms=partial.synonyms,
+        antonyms=_pair_table(raw.antonyms, partial),
+        confusables=_pair_table(raw.confusables, partial),
+    )
+
+
+def _pair_table(pairs: Sequence[tuple[str, str]], lexicon: Lexicon) -> dict[str, frozenset[str]]:
+    """Symmetric look-up of word pairs, keyed by word form."""
+    table: dict[str, set[str]] = {}
+    for left, right in pairs:
+        a, b = lexicon.word_form(left), lexicon.word_form(right)
+        if a == b:
+            raise ValueError(f"the pair '{left}' / '{right}' has the same normal form '{a}'")
+        table.setdefault(a, set()).add(b)
+        table.setdefault(b, set()).add(a)
+    return {word: frozenset(sorted(others)) for word, others in sorted(table.items())}
+
+
+@lru_cache(maxsize=4)
+def load_lexicon(path: Path | None = None) -> Lexicon:
+    """The lexicon from `prompts/offline_lexicon.yaml` (or `path`), validated; errors name the file."""
+    path = path or get_settings().prompts_dir / "offline_lexicon.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} is missing; restore it from git") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a YAML mapping")
+    try:
+        return _parse_lexicon(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{path}: field '{'.'.join(map(str, first['loc']))}': {first['msg']}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------------- stemming
+
+
+def _is_consonant(word: str, i: int) -> bool:
+    ch = word[i]
+    if ch in "aeiou":
+        return False
+    if ch == "y":
+        return i == 0 or not _is_consonant(word, i - 1)
+    return True
+
+
+def _measure(stem: str) -> int:
+    """Porter's m: the number of vowel-consonant sequences in the stem."""
+    count, previous_vowel = 0, False
+    for i in range(len(stem)):
+        consonant = _is_consonant(stem, i)
+        if consonant and previous_vowel:
+            count += 1
+        previous_vowel = not consonant
+    return count
+
+
+def _has_vowel(stem: str) -> bool:
+    return any(not _is_consonant(stem, i) for i in range(len(stem)))
+
+
+def _double_consonant(word: str) -> bool:
+    return len(word) >= 2 and word[-1] == word[-2] and _is_consonant(word, len(word) - 1)
+
+
+def _cvc(word: str) -> bool:
+    if len(word) < 3:
+        return False
+    return (
+        _is_consonant(word, len(word) - 3)
+        and not _is_consonant(word, len(word) - 2)
+        and _is_consonant(word, len(word) - 1)
+        and word[-1] not in "wxy"
+    )
+
+
+_STEP2 = (
+    ("ational", "ate"), ("tional", "tion"), ("enci", "ence"), ("anci", "ance"), ("izer", "ize"), ("bli", "ble"),
+    ("alli", "al"), ("entli", "ent"), ("eli", "e"), ("ousli", "ous"), ("ization", "ize"), ("ation", "ate"),
+    ("ator", "ate"), ("alism", "al"), ("iveness", "ive"), ("fulness", "ful"), ("ousness", "ous"), ("aliti", "al"),
+    ("iviti", "ive"), ("biliti", "ble"), ("logi", "log"),
+)  # fmt: skip
+# Unlike Porter's step 3, "-ful" is kept: "stateful" must not become "state".
+_STEP3 = (("icate", "ic"), ("ative", ""), ("alize", "al"), ("iciti", "ic"), ("ical", "ic"), ("ness", ""))
+_STEP4 = (
+    "al", "ance", "ence", "er", "ic", "able", "ible", "ant", "ement", "ment", "ent", "ion", "ou", "ism", "ate",
+    "iti", "ous", "ive", "ize",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=65536)
+def porter_stem(word: str) -> str:
+    """The Porter (1980) stem of a lower-case word, keeping "-ful".
+
+    Words of one or two letters and non-words are kept as they are.
+    """
+    if len(word) <= 2 or not word.isalpha():
+        return word
+    # step 1a
+    if word.endswith("sses") or word.endswith("ies"):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    # step 1b
+    extra = False
+    if word.endswith("eed"):
+        if _measure(word[:-3]) > 0:
+            word = word[:-1]
+    elif word.endswith("ed") and _has_vowel(word[:-2]):
+        word, extra = word[:-2], True
+    elif word.endswith("ing") and _has_vowel(word[:-3]):
+        word, extra = word[:-3], True
+    if extra:
+        if word.endswith(("at", "bl", "iz")):
+            word += "e"
+        elif _double_consonant(word) and word[-1] not in "lsz":
+            word = word[:-1]
+        elif _measure(word) == 1 and _cvc(word):
+            word += "e"
+    # step 1c
+    if word.endswith("y") and _has_vowel(word[:-1]):
+        word = word[:-1] + "i"
+    for suffix, replacement in _STEP2:
+        if word.endswith(suffix):
+            if _measure(word[: -len(suffix)]) > 0:
+                word = word[: -len(suffix)] + replacement
+            break
+    for suffix, replacement in _STEP3:
+        if word.endswith(suffix):
+            if _measure(word[: -len(suffix)]) > 0:
+                word = word[: -len(suffix)] + replacement
+            break
+    for suffix in _STEP4:
+        if word.endswith(suffix):
+            stem = word[: -len(suffix)]
+            if _measure(stem) > 1 and (suffix != "ion" or stem.endswith(("s", "t"))):
+                word = stem
+            break
+    # step 5
+    if word.endswith("e"):
+        stem = word[:-1]
+        if _measure(stem) > 1 or (_measure(stem) == 1 and not _cvc(stem)):
+            word = stem
+    if word.endswith("ll") and _measure(word) > 1:
+        word = word[:-1]
+    return word
+
+
+def _american(token: str, lexicon: Lexicon) -> str:
+    if token in lexicon.spelling_words:
+        return lexicon.spelling_words[token]
+    if len(token) >= 6:
+        for british, american in lexicon.spelling_suffixes:
+            if token.endswith(british):
+                return token[: -len(british)] + american
+    return token
+
+
+# ---------------------------------------------------------------------------------------------- tokens
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case word tokens; hyphenated and slashed words become separate tokens; "n't" stays attached."""
+    return [t.replace("’", "'") for t in _TOKEN.findall(text.lower())]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the grader needs from one piece of text (usually a clause): content stems and negation scope."""
+
+    tokens: tuple[str, ...]
+    stems: tuple[str, ...]
+    """Stems of the content words, in order, repeats kept."""
+    negations: int
+    negated_stems: frozenset[str]
+    """Stems only ever inside a negation's scope ("guarantee" and "order" in "does not guarantee order")."""
+    plain_stems: frozenset[str]
+    """Stems never inside a negation's scope."""
+    negation_heads: frozenset[str]
+    """The first content stem after each negation ("guarantee"): what the negation is about."""
+    words: tuple[str, ...]
+    """Word forms of the content words (for antonyms), in order."""
+    negated_words: frozenset[str]
+
+    @property
+    def stem_set(self) -> frozenset[str]:
+        return frozenset(self.stems)
+
+    @property
+    def negated(self) -> bool:
+        return self.negations % 2 == 1
+
+
+_INTERJECTION = re.compile(r"^\s*(?:no|yes|nope|yeah)\s*[,.!;:]", re.IGNORECASE)
+_SCOPE_BREAK = re.compile(r"[,;:()\[\]]|\b(?:and|or|but|while|whereas|because|since|so|which|unless|although)\b", re.I)
+PREFIX_NEGATION = "non"
+
+
+def is_negation_cue(tokens: Sequence[str], i: int, lexicon: Lexicon) -> bool:
+    token = tokens[i]
+    if token not in lexicon.negations and not token.endswith("n't"):
+        return False
+    following = tokens[i + 1] if i + 1 < len(tokens) else ""
+    return (token, following) not in lexicon.negation_exceptions
+
+
+def count_negations(tokens: Sequence[str], lexicon: Lexicon) -> int:
+    return sum(1 for i in range(len(tokens)) if is_negation_cue(tokens, i, lexicon))
+
+
+@lru_cache(maxsize=65536)
+def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
+    """A negation's scope runs from the cue to the next comma, conjunction or bracket ("non-" covers one word).
+
+    A leading "No," or "Yes," answers the interviewer and negates nothing.
+    """
+    interjection = _INTERJECTION.match(text)
+    body = text[interjection.end() :] if interjection else text
+    tokens: list[str] = list(tokenize(text[: interjection.end()])) if interjection else []
+    stems: list[str] = []
+    words_seen: list[str] = []
+    negated: set[str] = set()
+    plain: set[str] = set()
+    negated_forms: set[str] = set()
+    plain_forms: set[str] = set()
+    heads: set[str] = set()
+    negations = 0
+    for segment in _SCOPE_BREAK.split(body):
+        words = tokenize(segment)
+        tokens.extend(words)
+        parity, prefix_only, awaiting_head = 0, False, False
+        for i, word in enumerate(words):
+            if is_negation_cue(words, i, lexicon):
+                negations += 1
+                parity ^= 1
+                prefix_only, awaiting_head = word == PREFIX_NEGATION, True
+                continue
+            if not lexicon.is_content(word):
+                continue
+            form = lexicon.word_form(word)
+            stem = porter_stem(form)
+            stems.append(stem)
+            words_seen.append(form)
+            (negated if parity else plain).add(stem)
+            (negated_forms if parity else plain_forms).add(form)
+            if parity and awaiting_head:
+                heads.add(stem)
+            awaiting_head = False
+            if prefix_only:
+                parity, prefix_only = parity ^ 1, False
+    return Analysis(
+        tokens=tuple(tokens),
+        stems=tuple(stems),
+        negations=negations,
+        negated_stems=frozenset(negated - plain),
+        plain_stems=frozenset(plain - negated),
+        negation_heads=frozenset(heads),
+        words=tuple(words_seen),
+        negated_words=frozenset(negated_forms - plain_forms),
+    )
+
+
+def analyse(text: str, lexicon: Lexicon | None = None) -> Analysis:
+    return _analyse_cached(text, lexicon or load_lexicon())
+
+
+def content_stems(text: str, lexicon: Lexicon | None = None) -> tuple[str, ...]:
+    """Distinct content stems in order of first appearance."""
+    return tuple(dict.fromkeys(analyse(text, lexicon).stems))
+
+
+def antonym_pairs(clause: Iterable[str], reference: Iterable[str], lexicon: Lexicon) -> list[tuple[str, str]]:
+    """(clause word, reference word) pairs where the clause has the opposite of the reference's word.
+
+    A word counts only if the reference lacks it and the clause lacks the reference's word, so a
+    clause that names both sides of a contrast ("stateful, unlike stateless NACLs") swaps nothing.
+    """
+    return swapped_pairs(clause, reference, lexicon.opposites)
+
+
+def confused_pairs(clause: Iterable[str], reference: Iterable[str], lexicon: Lexicon) -> list[tuple[str, str]]:
+    """(clause word, reference word) pairs where the clause names the term the reference's is confused with."""
+    return swapped_pairs(clause, reference, lexicon.confused_with)
+
+
+def swapped_pairs(
+    clause: Iterable[str], reference: Iterable[str], partners: Callable[[str], frozenset[str]]
+) -> list[tuple[str, str]]:
+    clause_set, reference_set = set(clause), set(reference)
+    pairs = []
+    for word in sorted(clause_set - reference_set):
+        for partner in sorted(partners(word)):
+            if partner in reference_set and partner not in clause_set:
+                pairs.append((word, partner))
+                break
+    return pairs
+
+
+def antonym_flips(clause: Iterable[str], reference: Iterable[str], lexicon: Lexicon) -> int:
+    """How many words of `clause` stand where `reference` has their opposite ("stateless" for "stateful")."""
+    return len(antonym_pairs(clause, reference, lexicon))
+
+
+def polarity_flips(clause: Analysis, reference: Analysis, lexicon: Lexicon) -> int:
+    """How many times the clause reverses what the reference says; an odd count states the opposite.
+
+    Negation: one flip when a shared word is negated on one side and plain on the other, provided
+    the negation is about that word (it is the negation's head) or the plain side has no negation
+    at all. So "SQS guarantees ordering" flips "does not guarantee order", while "the CIDR blocks
+    can't overlap" agrees with "cannot have overlapping CIDR blocks", and negations of words the
+    reference does not use ("without the NAT path") reverse nothing.
+    Antonyms: one flip per swap ("stateless" for "stateful") unless the swapped word is negated on
+    exactly one side ("not stateless" agrees with "stateful").
+    """
+
+    def reverses(negated_side: Analysis, plain_side: Analysis, stem: str) -> bool:
+        return (
+            stem in negated_side.negated_stems
+            and stem in plain_side.plain_stems
+            and (stem in negated_side.negation_heads or plain_side.negations == 0)
+        )
+
+    shared = sorted(clause.stem_set & reference.stem_set)
+    flips = int(any(reverses(clause, reference, s) or reverses(reference, clause, s) for s in shared))
+    for word, opposite in antonym_pairs(clause.words, reference.words, lexicon):
+        if (word in clause.negated_words) == (opposite in reference.negated_words):
+            flips += 1
+    return flips
+
+
+# ---------------------------------------------------------------------------------------------- clauses
+
+
+@dataclass(frozen=True)
+class Span:
+    """A piece of the answer: `text == source[start:end]` always holds."""
+
+    start: int
+    end: int
+    text: str
+
+
+_BULLET = re.compile(r"^\s*(?:[-*•·▪‣◦]|\d{1,2}[.)]|[a-z][.)])\s+", re.MULTILINE)
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "approx.", "cf.", "no.", "fig.")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|;\s*|:\s+(?=\S+(?:\s+\S+){3,})")
+_CLAUSE_BREAK = re.compile(
+    r",\s+(?:and|but|so|yet|which|whereas|while|although|though|because|since|however|unless|otherwise)\b\s*"
+    r"|\s+(?:but|whereas|although|though|however|unless|otherwise)\b,?\s*"
+    r"|,\s+(?=(?:then|therefore|thus|meaning|so)\b)"
+    r"|\s+so\s+(?!(?:that|much|many|far|long|as|on|forth|called)\b)"
+    r"|\s+(?:and|while|because|since|therefore)\s+"
+    r"(?=(?:it|they|he|she|the|this|that|these|those|you|we|i|there|each|every|all|its|their|a|an|if|when|no)\b)"
+    r"|\s+[-–—]\s+",
+    re.IGNORECASE,
+)
+MIN_CLAUSE_WORDS = 3
+
+
+def _trim(source: str, start: int, end: int) -> Span | None:
+    while start < end and (source[start].isspace() or source[start] in ",;:-–—*•·"):
+        start += 1
+    while end > start and (source[end - 1].isspace() or source[end - 1] in ",;:-–—"):
+        end -= 1
+    if start >= end or not any(ch.isalnum() for ch in source[start:end]):
+        return None
+    return Span(start, end, source[start:end])
+
+
+def _cut(source: str, start: int, end: int, pattern: re.Pattern[str]) -> list[Span]:
+    pieces: list[Span] = []
+    cursor = start
+    for match in pattern.finditer(source, start, end):
+        if pattern is _SENTENCE_END and source[max(start, match.start() - 6) : match.start()].lower().endswith(
+            _ABBREVIATIONS
+        ):
+            continue
+        piece = _trim(source, cursor, match.start())
+        if piece:
+            pieces.append(piece)
+        cursor = match.end()
+    piece = _trim(source, cursor, end)
+    if piece:
+        pieces.append(piece)
+    return pieces
+
+
+def _merge_short(source: str, spans: list[Span]) -> list[Span]:
+    """Glue fragments of fewer than MIN_CLAUSE_WORDS words onto a neighbour, so no clause is a lone word."""
+    merged: list[Span] = []
+    for span in spans:
+        if merged and len(tokenize(span.text)) < MIN_CLAUSE_WORDS:
+            previous = merged.pop()
+            merged.append(Span(previous.start, span.end, source[previous.start : span.end]))
+        else:
+            merged.append(span)
+    if len(merged) >= 2 and len(tokenize(merged[0].text)) < MIN_CLAUSE_WORDS:
+        first, second = merged[0], merged[1]
+        merged[:2] = [Span(first.start, second.end, source[first.start : second.end])]
+    return merged
+
+
+def split_sentences(text: str) -> list[Span]:
+    """Sentences, bullet items, lines and semicolon-separated parts, as exact spans of `text`."""
+    spans: list[Span] = []
+    bullets = [m.start() for m in _BULLET.finditer(text)]
+    bounds = sorted({0, *bullets, len(text)})
+    for start, end in itertools.pairwise(bounds):
+        bullet = _BULLET.match(text, start)
+        body_start = bullet.end() if bullet and start in bullets else start
+        spans.extend(_cut(text, body_start, end, _SENTENCE_END))
+    return _merge_short(text, spans)
+
+
+def split_clauses(text: str) -> list[Span]:
+    """Clauses: sentences further cut at "but", "whereas", ", and", ", so", dashes and similar breaks."""
+    clauses: list[Span] = []
+    for sentence in split_sentences(text):
+        clauses.extend(_merge_short(text, _cut(text, sentence.start, sentence.end, _CLAUSE_BREAK)))
+    return clauses
