@@ -69,6 +69,15 @@ class Embedder:
         self._cache: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
+    def _encode(self, texts: list[str], batch_size: int, show_progress: bool = False) -> np.ndarray:
+        return self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        ).astype(np.float32)
+
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Embeddings for `texts` (rows in order); cached texts are not recomputed."""
         if not texts:
@@ -76,13 +85,7 @@ class Embedder:
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
             if missing:
-                vectors = self.model.encode(
-                    missing,
-                    batch_size=batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                ).astype(np.float32)
+                vectors = self._encode(missing, batch_size)
                 if len(self._cache) > 50_000:
                     self._cache.clear()
                 self._cache.update(zip(missing, vectors, strict=True))
@@ -93,13 +96,7 @@ class Embedder:
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
         with self._lock:
-            return self.model.encode(
-                texts,
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=show_progress,
-            ).astype(np.float32)
+            return self._encode(texts, batch_size, show_progress)
 
 
 @lru_cache(maxsize=1)
