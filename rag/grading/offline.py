@@ -14,7 +14,7 @@ from rag.grading.derive import questions_from_reference
 from rag.grading.guard import detect_injection
 from rag.grading.matching import AnswerView, ClaimMatch, ClaimView, Matcher, MatchParams, QuestionView
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
-from rag.grading.text import analyse, confused_pairs
+from rag.grading.text import analyse, confused_pairs, split_sentences
 from rag.questions import Question
 from rag.retrieval import Passage
 
@@ -42,7 +42,7 @@ class OfflineGrader:
 
     def grade(self, question: Question, answer: str, passages: Sequence[Passage] = ()) -> Grade:
         started = time.perf_counter()
-        view = self.matcher.view_answer(answer or "")
+        view = self.matcher.view_answer(self._blank_injections(answer or ""))
         if not view.units:
             return minimum_grade(question, "empty", grader=self.name, model=self.model, passages=passages)
         question_view, claims = self.matcher.view_claims(
@@ -83,6 +83,19 @@ class OfflineGrader:
 
     # -- steps
 
+    @staticmethod
+    def _blank_injections(answer: str) -> str:
+        """The answer with every sentence addressed to the grader replaced by spaces.
+
+        Such text must earn nothing and also sway nothing: left in, it would shift the contextual
+        token vectors of its neighbours. Blanking keeps every offset, so evidence still quotes the
+        candidate's own words.
+        """
+        flagged = [s for s in split_sentences(answer) if detect_injection(s.text)]
+        for sentence in flagged:
+            answer = answer[: sentence.start] + " " * (sentence.end - sentence.start) + answer[sentence.end :]
+        return answer
+
     def _injected_units(self, view: AnswerView) -> frozenset[int]:
         """Units containing a clause addressed to the grader: such text earns nothing."""
         flagged = {i for i, clause in enumerate(view.clauses) if detect_injection(clause.text)}
@@ -102,9 +115,10 @@ class OfflineGrader:
 
         A unit within one sentence states a misconception when it matches the claim with the claim's
         polarity, matches no key point better, is at least `misconception_margin` closer (cosine) to
-        the claim than to the correction and to every key point it does not flip, and does not swap
-        a commonly confused term ("CloudTrail" for "CloudWatch"). Answers that explain why the
-        misconception is wrong sit near the claim too, but nearer to the correction or a key point.
+        the claim than to the correction and to every key point it does not flip, negates none of
+        the claim's words, and does not swap a commonly confused term ("CloudTrail" for "CloudWatch").
+        Answers that explain why the misconception is wrong sit near the claim too, but nearer to the
+        correction or to a key point.
         """
         if not misconception_claims:
             return [], frozenset()
@@ -124,7 +138,9 @@ class OfflineGrader:
             rivals = [score.cosine for score in kept] + [round(float(view.vectors[unit] @ correction.vector), 4)]
             if match.unit_scores[unit].cosine < max(rivals) + thresholds.misconception_margin:
                 continue
-            if self._names_other_term(claim, view, unit):
+            if self._names_other_term(claim, view, unit) or self.matcher.flipped(
+                claim, view, view.units[unit], heads_only=False
+            ):
                 continue
             misconception = by_id[claim_id]
             findings.append(

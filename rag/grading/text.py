@@ -36,6 +36,7 @@ class _LexiconFile(BaseModel):
     synonyms: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     antonyms: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
     confusables: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
+    conditionals: list[StrictStr] = Field(default_factory=list)
 
     @field_validator("stopwords", "negations")
     @classmethod
@@ -77,6 +78,7 @@ class Lexicon:
     synonyms: dict[str, str]
     antonyms: dict[str, frozenset[str]]
     confusables: dict[str, frozenset[str]]
+    conditionals: frozenset[str]
 
     def is_content(self, token: str) -> bool:
         return (
@@ -101,6 +103,11 @@ class Lexicon:
     def confused_with(self, word: str) -> frozenset[str]:
         return self.confusables.get(word, frozenset())
 
+    def is_hypothetical(self, sentence: str) -> bool:
+        """True for a sentence that opens with a condition ("If ...", "Unless ...")."""
+        words = tokenize(sentence[:40])
+        return bool(words) and words[0] in self.conditionals
+
 
 def _parse_lexicon(data: dict) -> Lexicon:
     raw = _LexiconFile.model_validate(data)
@@ -114,6 +121,7 @@ def _parse_lexicon(data: dict) -> Lexicon:
         synonyms=dict(raw.synonyms),
         antonyms={},
         confusables={},
+        conditionals=frozenset(raw.conditionals),
     )
     return Lexicon(
         stopwords=partial.stopwords,
@@ -124,6 +132,7 @@ def _parse_lexicon(data: dict) -> Lexicon:
         synonyms=partial.synonyms,
         antonyms=_pair_table(raw.antonyms, partial),
         confusables=_pair_table(raw.confusables, partial),
+        conditionals=partial.conditionals,
     )
 
 
@@ -431,27 +440,34 @@ def antonym_flips(clause: Iterable[str], reference: Iterable[str], lexicon: Lexi
     return len(antonym_pairs(clause, reference, lexicon))
 
 
-def polarity_flips(clause: Analysis, reference: Analysis, lexicon: Lexicon) -> int:
+def polarity_flips(clause: Analysis, reference: Analysis, lexicon: Lexicon, *, heads_only: bool = True) -> int:
     """How many times the clause reverses what the reference says; an odd count states the opposite.
 
     Negation: one flip when a shared word is negated on one side and plain on the other, provided
-    the negation is about that word (it is the negation's head) or the plain side has no negation
-    at all. So "SQS guarantees ordering" flips "does not guarantee order", while "the CIDR blocks
-    can't overlap" agrees with "cannot have overlapping CIDR blocks", and negations of words the
-    reference does not use ("without the NAT path") reverse nothing.
+    the negation is about that word (it is the first content word after the cue). So "SQS
+    guarantees ordering" flips "does not guarantee order", while "the CIDR blocks can't overlap"
+    agrees with "cannot have overlapping CIDR blocks", "messages can arrive out of order" does not
+    flip it, and negations of words the reference does not use ("without the NAT path") reverse nothing.
+    When both sides negate a shared word, the negations sit in different places of the same
+    statement ("does not serve reads", "serves no reads") and nothing is reversed.
+    With `heads_only=False` any shared word negated on one side only counts (a stricter test of
+    agreement, used before reporting a misconception).
     Antonyms: one flip per swap ("stateless" for "stateful") unless the swapped word is negated on
     exactly one side ("not stateless" agrees with "stateful").
     """
 
     def reverses(negated_side: Analysis, plain_side: Analysis, stem: str) -> bool:
         return (
-            stem in negated_side.negated_stems
+            (stem in negated_side.negation_heads or not heads_only)
+            and stem in negated_side.negated_stems
             and stem in plain_side.plain_stems
-            and (stem in negated_side.negation_heads or plain_side.negations == 0)
         )
 
     shared = sorted(clause.stem_set & reference.stem_set)
-    flips = int(any(reverses(clause, reference, s) or reverses(reference, clause, s) for s in shared))
+    both_negate = any(s in clause.negated_stems and s in reference.negated_stems for s in shared)
+    flips = int(
+        not both_negate and any(reverses(clause, reference, s) or reverses(reference, clause, s) for s in shared)
+    )
     for word, opposite in antonym_pairs(clause.words, reference.words, lexicon):
         if (word in clause.negated_words) == (opposite in reference.negated_words):
             flips += 1
@@ -515,17 +531,35 @@ def _cut(source: str, start: int, end: int, pattern: re.Pattern[str]) -> list[Sp
 
 
 def _merge_short(source: str, spans: list[Span]) -> list[Span]:
-    """Glue fragments of fewer than MIN_CLAUSE_WORDS words onto a neighbour, so no clause is a lone word."""
+    """Glue fragments of fewer than MIN_CLAUSE_WORDS words onto a neighbour, so no clause is a lone word.
+
+    A label before a colon ("API Gateway: routing, throttling") joins what follows it; otherwise a
+    fragment joins the piece before it on the same line, else the piece after it on the same line,
+    else stays alone (a one-word bullet item is still an item).
+    """
+
+    def joined(first: Span, last: Span) -> Span:
+        return Span(first.start, last.end, source[first.start : last.end])
+
+    def same_line(first: Span, last: Span) -> bool:
+        return "\n" not in source[first.end : last.start]
+
     merged: list[Span] = []
-    for span in spans:
-        if merged and len(tokenize(span.text)) < MIN_CLAUSE_WORDS:
-            previous = merged.pop()
-            merged.append(Span(previous.start, span.end, source[previous.start : span.end]))
+    carried: Span | None = None
+    for index, span in enumerate(spans):
+        if carried is not None:
+            span, carried = joined(carried, span), None
+        following = spans[index + 1] if index + 1 < len(spans) else None
+        if len(tokenize(span.text)) >= MIN_CLAUSE_WORDS:
+            merged.append(span)
+        elif following and same_line(span, following) and source[span.end : span.end + 1] == ":":
+            carried = span
+        elif merged and same_line(merged[-1], span):
+            merged.append(joined(merged.pop(), span))
+        elif following and same_line(span, following):
+            carried = span
         else:
             merged.append(span)
-    if len(merged) >= 2 and len(tokenize(merged[0].text)) < MIN_CLAUSE_WORDS:
-        first, second = merged[0], merged[1]
-        merged[:2] = [Span(first.start, second.end, source[first.start : second.end])]
     return merged
 
 
