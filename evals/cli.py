@@ -167,7 +167,7 @@ def _print_outcome(results: dict[str, Any], run_dir: Path) -> None:
     rows = [GateRow(**g) for g in results.get("gates", [])]
     if rows:
         print(format_table(rows))
-    failed = sum(r.passed is False for r in rows)
+    failed = sum(r.failed for r in rows)
     print(f"{failed} gate(s) below threshold; `python -m evals gate {run_dir}` exits non-zero" if failed
           else "all gates that apply pass" if rows else "no gates apply to this run")
 
@@ -267,9 +267,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
         print(format_table(rows))
     for warning in warnings:
         print(warning, file=sys.stderr)
-    failed = [r for r in rows if r.passed is False]
-    applied = sum(r.passed is not None for r in rows)
-    print(f"{len(failed)} of {applied} gate(s) failed" if failed else f"all {applied} gate(s) pass")
+    failed = [r for r in rows if r.failed]
+    applied = sum(r.passed is not None and r.enforced for r in rows)
+    unmet = sum(r.passed is False and not r.enforced for r in rows)
+    print(f"{len(failed)} of {applied} gate(s) failed" if failed else f"all {applied} gate(s) pass", end="")
+    print(f"; {unmet} target(s) not met yet (reported, not enforced)" if unmet else "")
     return EXIT_GATE_FAILED if failed else EXIT_OK
 
 

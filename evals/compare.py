@@ -123,12 +123,15 @@ def render_comparison(old: dict[str, Any], new: dict[str, Any], old_name: str, n
         [[name, fmt(a), fmt(b), _delta(a, b), mark.get(d, d)]
          for name, a, b, d in changes if d or name.split(".")[0] in ("accuracy", "splits", "ranking")],
     )
-    old_gates = {g["gate"]: g for g in old.get("gates", [])}
+    def gate_name(gate: dict[str, Any]) -> str:
+        return gate["gate"] if gate.get("enforced", True) else f"target: {gate['gate']}"
+
+    old_gates = {gate_name(g): g for g in old.get("gates", [])}
     gate_rows = []
     for g in new.get("gates", []):
-        before = old_gates.get(g["gate"], {}).get("passed")
+        before = old_gates.get(gate_name(g), {}).get("passed")
         if before != g["passed"]:
-            gate_rows.append([g["gate"], {True: "pass", False: "FAIL", None: "n/a"}[before],
+            gate_rows.append([gate_name(g), {True: "pass", False: "FAIL", None: "n/a"}[before],
                               {True: "pass", False: "FAIL", None: "n/a"}[g["passed"]]])
     if gate_rows:
         lines += md_section("Gates that changed", ["gate", "old", "new"], gate_rows)

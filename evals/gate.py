@@ -4,6 +4,10 @@ thresholds.yaml maps a set family to gates. `team` applies to runs of the team s
 to benchmark runs whose dataset name contains the family name (e.g. `scientsbank`). Inside a family, a mapping
 under a grader name (`offline`, `llm`) adds or overrides gates for runs of that grader only. A gate whose
 threshold is a mapping is applied per split. Gates are only applied for metrics present in the run.
+
+A top-level `targets` key holds the same structure for goals that are reported but not enforced: a target
+row says "met" or "unmet" and never fails `python -m evals gate`. A goal the grader does not reach yet is
+stated there, while its enforced gate is a regression floor at the measured level.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from rag.errors import PrepError
 
 THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.yaml"
 GRADERS = ("offline", "llm")
+TARGETS = "targets"
 
 # gate name -> (metric path for a scalar threshold, metric path for a per-split threshold)
 GATES: dict[str, tuple[str | None, str | None]] = {
@@ -53,13 +58,23 @@ class GateRow:
     value: float | None
     threshold: Any
     passed: bool | None
+    enforced: bool = True
+    """False for a target: reported, never a failure."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @property
+    def failed(self) -> bool:
+        return self.enforced and self.passed is False
+
+    @property
     def status(self) -> str:
-        return "n/a" if self.passed is None else ("pass" if self.passed else "FAIL")
+        if self.passed is None:
+            return "n/a"
+        if not self.enforced:
+            return "target met" if self.passed else "target unmet"
+        return "pass" if self.passed else "FAIL"
 
 
 def _check_gates(path: Path, where: str, gates: dict[str, Any]) -> None:
@@ -94,23 +109,34 @@ def load_thresholds(path: Path | None = None) -> dict[str, dict[str, Any]]:
         raise GateError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise GateError(f"{path}: expected a mapping of set family -> gates")
+    targets = data.get(TARGETS, {})
+    if not isinstance(targets, dict):
+        raise GateError(f"{path}: {TARGETS}: expected a mapping of set family -> targets")
+    _check_families(path, targets, prefix=f"{TARGETS}.")
+    _check_families(path, {k: v for k, v in data.items() if k != TARGETS})
+    return data
+
+
+def _check_families(path: Path, data: dict[str, Any], prefix: str = "") -> None:
     for family, gates in data.items():
+        where = f"{prefix}{family}"
         if not isinstance(gates, dict):
-            raise GateError(f"{path}: {family}: expected a mapping of gate -> threshold")
-        _check_gates(path, family, {k: v for k, v in gates.items() if k not in GRADERS})
+            raise GateError(f"{path}: {where}: expected a mapping of gate -> threshold")
+        _check_gates(path, where, {k: v for k, v in gates.items() if k not in GRADERS})
         for grader in GRADERS:
             if grader in gates:
                 if not isinstance(gates[grader], dict):
-                    raise GateError(f"{path}: {family}.{grader}: expected a mapping of gate -> threshold")
-                _check_gates(path, f"{family}.{grader}", gates[grader])
-    return data
+                    raise GateError(f"{path}: {where}.{grader}: expected a mapping of gate -> threshold")
+                _check_gates(path, f"{where}.{grader}", gates[grader])
 
 
 def family_for(results: dict[str, Any], thresholds: dict[str, dict[str, Any]]) -> str | None:
     if results.get("kind") == "team":
         return "team" if "team" in thresholds else None
     name = Path(str(results.get("config", {}).get("dataset", ""))).stem.lower()
-    return next((family for family in thresholds if family != "team" and family.lower() in name), None)
+    return next(
+        (family for family in thresholds if family not in ("team", TARGETS) and family.lower() in name), None
+    )
 
 
 def thresholds_for(results: dict[str, Any], thresholds: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -140,10 +166,16 @@ def _passes(name: str, value: float, threshold: Any) -> bool:
 
 
 def evaluate(results: dict[str, Any], thresholds: dict[str, dict[str, Any]], run: str = "") -> list[GateRow]:
-    """One row per gate (per split for per-split gates); metrics absent from the run give passed=None."""
+    """One row per gate (per split for per-split gates), then one per target; absent metrics give passed=None."""
+    rows = _evaluate(results, thresholds_for(results, thresholds), run, enforced=True)
+    targets = thresholds.get(TARGETS) or {}
+    return rows + _evaluate(results, thresholds_for(results, targets), run, enforced=False)
+
+
+def _evaluate(results: dict[str, Any], gates: dict[str, Any], run: str, enforced: bool) -> list[GateRow]:
     rows = []
     metrics = results.get("metrics", {})
-    for name, threshold in thresholds_for(results, thresholds).items():
+    for name, threshold in gates.items():
         scalar_path, split_path = GATES[name]
         if isinstance(threshold, dict):
             checks = [(f"{name}[{split}]", split_path.format(split=split), t) for split, t in threshold.items()]
@@ -152,9 +184,9 @@ def evaluate(results: dict[str, Any], thresholds: dict[str, dict[str, Any]], run
         for label, dotted, limit in checks:
             value = _lookup(metrics, dotted)
             if not isinstance(value, int | float):
-                rows.append(GateRow(run, label, None, limit, None))
+                rows.append(GateRow(run, label, None, limit, None, enforced))
             else:
-                rows.append(GateRow(run, label, float(value), limit, _passes(name, float(value), limit)))
+                rows.append(GateRow(run, label, float(value), limit, _passes(name, float(value), limit), enforced))
     return rows
 
 
@@ -201,7 +233,7 @@ def gate_runs(run_dirs: list[Path], thresholds_path: Path | None = None) -> tupl
     for run_dir in run_dirs:
         results = load_results(run_dir)
         run_rows = evaluate(results, thresholds, run=str(run_dir))
-        if not any(r.passed is not None for r in run_rows):
+        if not any(r.passed is not None and r.enforced for r in run_rows):
             warnings.append(f"warning: no gate in {thresholds_path or THRESHOLDS_FILE} applies to {run_dir}")
         rows.extend(run_rows)
     return rows, warnings

@@ -261,17 +261,40 @@ def md_section(title: str, header: Sequence[str], rows: Sequence[Sequence[str]])
     return [f"### {title}", "", *md_table(header, rows), ""]
 
 
+MD_STATUS = {
+    (True, True): "✅ pass", (True, False): "❌ FAIL", (False, True): "🎯 target met",
+    (False, False): "⚠️ target not met (not enforced)",
+}
+HTML_STATUS = {
+    (True, True): '<span class="pass">pass</span>', (True, False): '<span class="fail">FAIL</span>',
+    (False, True): '<span class="pass">target met</span>',
+    (False, False): '<span class="na">target not met (not enforced)</span>',
+}
+
+
+def _gate_label(gate: dict[str, Any]) -> str:
+    return gate["gate"] if gate.get("enforced", True) else f"target: {gate['gate']}"
+
+
+def _gate_status(gate: dict[str, Any], labels: dict[tuple[bool, bool], str]) -> str:
+    if gate["passed"] is None:
+        return "n/a (not in run)"
+    return labels[(bool(gate.get("enforced", True)), bool(gate["passed"]))]
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     title, facts = headline(results)
     lines = [f"## {title}", "", " · ".join(facts), ""]
     gates = results.get("gates", [])
     if gates:
-        failed = [g for g in gates if g["passed"] is False]
+        failed = [g for g in gates if g["passed"] is False and g.get("enforced", True)]
+        unmet = [g for g in gates if g["passed"] is False and not g.get("enforced", True)]
         verdict = f"❌ {len(failed)} gate(s) failed" if failed else "✅ all gates pass"
+        if unmet:
+            verdict += f", {len(unmet)} target(s) not met yet"
         lines += [f"### Gates: {verdict}", ""]
         lines += md_table(["gate", "value", "threshold", "result"], [
-            [g["gate"], fmt(g["value"]), fmt(g["threshold"]),
-             {True: "✅ pass", False: "❌ FAIL", None: "n/a (not in run)"}[g["passed"]]] for g in gates
+            [_gate_label(g), fmt(g["value"]), fmt(g["threshold"]), _gate_status(g, MD_STATUS)] for g in gates
         ])
         lines.append("")
     if results["kind"] == "benchmark":
@@ -505,12 +528,10 @@ def render_html(results: dict[str, Any]) -> str:
              f'<p class="facts">{html.escape(" · ".join(f.replace("`", "") for f in facts))}</p>']
     gates = results.get("gates", [])
     if gates:
-        status = {True: '<span class="pass">pass</span>', False: '<span class="fail">FAIL</span>',
-                  None: '<span class="na">n/a (not in run)</span>'}
         parts.append("<h2>Gates</h2>" + _html_table(
             ["gate", "value", "threshold", "result"],
-            [[html.escape(g["gate"]), fmt(g["value"]), html.escape(fmt(g["threshold"])), status[g["passed"]]]
-             for g in gates], raw=True))
+            [[html.escape(_gate_label(g)), fmt(g["value"]), html.escape(fmt(g["threshold"])),
+              _gate_status(g, HTML_STATUS)] for g in gates], raw=True))
     parts.append('<h2>Charts</h2><div class="charts">' + "".join(
         f"<figure><figcaption>{html.escape(name)}</figcaption>{svg}</figure>" for name, svg in charts(results)
     ) + "</div>")

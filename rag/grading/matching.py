@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rag.datafiles import validated
 from rag.embeddings import Embedder, get_embedder
 from rag.errors import ConfigError
 from rag.grading.text import (
@@ -141,11 +142,7 @@ def load_params(path: Path | None = None) -> MatchParams:
         raise ConfigError(f"{path} is missing; run `python -m evals.fit_offline` to create it") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
-    try:
-        return MatchParams.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"{path}: field '{'.'.join(map(str, first['loc']))}': {first['msg']}") from exc
+    return validated(path, data, MatchParams.model_validate)
 
 
 @lru_cache(maxsize=1)

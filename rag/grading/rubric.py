@@ -5,10 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rag.errors import ConfigError
+from rag.datafiles import load_yaml_mapping, validated
 from rag.settings import get_settings
 
 
@@ -104,34 +103,14 @@ class PromptTemplate(_Strict):
         return system, user
 
 
-def _load_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path} is missing; restore it from git") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a YAML mapping")
-    return data
-
-
 def load_rubric(path: Path | None = None) -> Rubric:
     path = path or get_settings().prompts_dir / "rubric.yaml"
-    try:
-        return Rubric.model_validate(_load_yaml(path))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"{path}: field '{'.'.join(map(str, first['loc']))}': {first['msg']}") from exc
+    return validated(path, load_yaml_mapping(path), Rubric.model_validate)
 
 
 def load_prompt(name: str, prompts_dir: Path | None = None) -> PromptTemplate:
     path = (prompts_dir or get_settings().prompts_dir) / f"{name}.yaml"
-    try:
-        return PromptTemplate.model_validate(_load_yaml(path))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"{path}: field '{'.'.join(map(str, first['loc']))}': {first['msg']}") from exc
+    return validated(path, load_yaml_mapping(path), PromptTemplate.model_validate)
 
 
 @lru_cache(maxsize=1)

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
-from rag.errors import ConfigError
+from rag.datafiles import load_yaml_mapping, validated
 from rag.settings import get_settings
 
 # ---------------------------------------------------------------------------------------------- lexicon
@@ -152,21 +151,7 @@ def _pair_table(pairs: Sequence[tuple[str, str]], lexicon: Lexicon) -> dict[str,
 def load_lexicon(path: Path | None = None) -> Lexicon:
     """The lexicon from `prompts/offline_lexicon.yaml` (or `path`), validated; errors name the file."""
     path = path or get_settings().prompts_dir / "offline_lexicon.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path} is missing; restore it from git") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a YAML mapping")
-    try:
-        return _parse_lexicon(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"{path}: field '{'.'.join(map(str, first['loc']))}': {first['msg']}") from exc
-    except ValueError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    return validated(path, load_yaml_mapping(path), _parse_lexicon)
 
 
 # ---------------------------------------------------------------------------------------------- stemming

@@ -61,10 +61,15 @@ def test_gate_passes_and_fails(two_runs, capsys):
     assert "FAIL" in out and "qwk_min" in out and str(new) in out
 
 
-def test_gate_with_custom_thresholds_and_per_split_gates(tmp_path, settings, capsys):
+def benchmark_run(tmp_path: Path, settings) -> tuple[Path, Path]:
+    """A finished benchmark run of the fake grader, and where its thresholds file goes."""
     run = tmp_path / "run"
     execute_benchmark(run, bench_config(), FakeGrader(), settings, show_progress=False)
-    thresholds = tmp_path / "thresholds.yaml"
+    return run, tmp_path / "thresholds.yaml"
+
+
+def test_gate_with_custom_thresholds_and_per_split_gates(tmp_path, settings, capsys):
+    run, thresholds = benchmark_run(tmp_path, settings)
     thresholds.write_text("bench:\n  macro_f1_min: {test-unseen-questions: 0.9, missing-split: 0.9}\n"
                           "  offline: {answers_per_second_min: 1}\n")
     assert main(["gate", str(run), "--thresholds", str(thresholds)]) == 0
@@ -72,6 +77,18 @@ def test_gate_with_custom_thresholds_and_per_split_gates(tmp_path, settings, cap
     assert "macro_f1_min[test-unseen-questions]" in out and "n/a" in out
     thresholds.write_text("bench:\n  macro_f1_min: {test-unseen-questions: 1.01}\n")
     assert main(["gate", str(run), "--thresholds", str(thresholds)]) == 1
+
+
+def test_targets_are_reported_but_never_fail_the_gate(tmp_path, settings, capsys):
+    run, thresholds = benchmark_run(tmp_path, settings)
+    thresholds.write_text("bench:\n  macro_f1_min: {test-unseen-questions: 0.0}\n"
+                          "targets:\n  bench:\n    macro_f1_min: {test-unseen-questions: 1.01}\n")
+    assert main(["gate", str(run), "--thresholds", str(thresholds)]) == 0
+    out = capsys.readouterr().out
+    assert "target unmet" in out and "all 1 gate(s) pass; 1 target(s) not met yet" in out
+    thresholds.write_text("targets:\n  bench:\n    no_such_gate: 1\n")
+    assert main(["gate", str(run), "--thresholds", str(thresholds)]) == 2
+    assert "targets.bench: unknown gate 'no_such_gate'" in capsys.readouterr().err
 
 
 def test_gate_warns_when_nothing_applies(tmp_path, settings, capsys):

@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from rag.retrieval import search
 from rag.settings import PROJECT_ROOT, Settings
 from rag.store import VectorStore
 from tests.conftest import free_port
+from tests.integration.servers import running_server
 
 pytestmark = pytest.mark.integration
 CHROMA = Path(sys.executable).parent / "chroma"
@@ -21,32 +21,16 @@ CHROMA = Path(sys.executable).parent / "chroma"
 @pytest.fixture
 def chroma_server(tmp_path):
     port = free_port()
-    log = (tmp_path / "chroma.log").open("w")
-    process = subprocess.Popen(
-        [str(CHROMA), "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        import chromadb
+    import chromadb
 
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
-                break
-            except Exception:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"chroma run did not start: {(tmp_path / 'chroma.log').read_text()[-2000:]}")
-                time.sleep(0.3)
+    command = [str(CHROMA), "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)]
+
+    def ready() -> bool:
+        chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
+        return True
+
+    with running_server(command, tmp_path / "chroma.log", ready, "chroma run", startup_s=60):
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def test_ingest_and_search_through_a_chroma_server(chroma_server, tmp_path, embedder):

@@ -8,9 +8,7 @@ injection that earns nothing extra, and the call log.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,6 +21,7 @@ from rag.grading.service import grade_answer, make_grader
 from rag.questions import load_question_bank
 from rag.settings import PROJECT_ROOT, Settings
 from tests.conftest import free_port
+from tests.integration.servers import running_server
 
 pytestmark = pytest.mark.integration
 
@@ -46,46 +45,28 @@ def llama_server(tmp_path_factory) -> str:
         pytest.skip(f"SmolLM2 GGUF not found at {GGUF}; run `make llm-model` (make test does)")
     port = free_port()
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(GGUF),
-            "--model_alias",
-            "smollm2-135m",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "4096",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(GGUF),
+        "--model_alias",
+        "smollm2-135m",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+    ]
     base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start within {STARTUP_S}s: {log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+
+    def ready() -> bool:
+        return httpx.get(f"{base_url}/models", timeout=2).status_code == 200
+
+    with running_server(command, log_path, ready, "llama_cpp.server", startup_s=STARTUP_S):
         yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +137,9 @@ def test_every_call_is_logged_with_tokens_and_no_key(graded):
     settings = graded["settings"]
     rows = graded["grader"].call_log.rows()
     assert len(rows) >= 4  # the rejected json_schema call, then one call per answer
-    answered = [r for r in rows if r["mode"] == "json_object+schema"]
+    answered = [r for r in rows if r["mode"] == "json_object+schema" and r["status"] == "ok"]
+    assert answered, "no call in JSON mode succeeded"
+    assert all(r["error"] for r in rows if r["status"] == "error")
     assert all(r["prompt_tokens"] and r["completion_tokens"] and r["latency_ms"] > 0 for r in answered)
     assert {r["question_id"] for r in rows} == {QUESTION_ID}
     summary = summarise_calls(settings=settings)

@@ -1,0 +1,38 @@
+"""Loading the validated data files in prompts/ and rag/grading/: one error style for every file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import ValidationError
+
+from rag.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def load_yaml_mapping(path: Path) -> dict:
+    """The YAML mapping in `path`; a missing file, bad YAML or a non-mapping is a ConfigError naming the file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} is missing; restore it from git") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a YAML mapping")
+    return data
+
+
+def validated(path: Path, data: dict, parse: Callable[[dict], T]) -> T:
+    """`parse(data)`, with a validation failure turned into a ConfigError naming the file and the first bad field."""
+    try:
+        return parse(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{path}: field '{'.'.join(map(str, first['loc']))}': {first['msg']}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
