@@ -36,7 +36,7 @@ L2 = 1e-3
 FOLDS = 5
 SEED = 13
 
-FEATURES = ("cos_claim_unit", "token_recall_distinct", "stem_recall_novel")
+FEATURES = ("cos_claim_unit", "token_recall_distinct", "stem_recall_novel", "token_recall_distinct_sq")
 # Hand-set rules, not fitted: SciEntsBank has no misconceptions, contradictions or off-topic labels.
 # A contradiction needs the match a covered point needs. A misconception needs a clearly better match
 # (a false one costs a correct answer 2.5 points) and must sit MISCONCEPTION_MARGIN closer to the claim

@@ -66,7 +66,8 @@ def bench_retrieval(settings: Settings, repeats: int) -> dict:
 
 
 def bench_grading(settings: Settings, repeats: int) -> dict:
-    """Warm offline-grading latency for a 250-word answer (model answer padded with its own sentences)."""
+    """Warm offline-grading latency (retrieval included) for a 250-word answer (model answer padded with its own
+    sentences), after one grading per question has encoded its key points."""
     from rag.grading.service import grade_answer, make_grader
     from rag.questions import load_question_bank
 
@@ -78,8 +79,8 @@ def bench_grading(settings: Settings, repeats: int) -> dict:
         while len(words) < 250:
             words += question.model_answer.split()
         answers.append((question, " ".join(words[:250])))
-    for question, answer in answers[:5]:
-        grade_answer(question, answer, grader, settings=settings)
+    for question, answer in answers:
+        grade_answer(question, answer, grader, settings=settings)  # warm: each question's claims encoded once
     latencies = []
     for round_ in range(repeats):
         for question, answer in answers:

@@ -63,6 +63,7 @@ CANDIDATE_FEATURES: tuple[str, ...] = (
     "token_precision",
     "novel_share",
     "token_recall_distinct",
+    "token_recall_distinct_sq",
 )
 """Every feature the matcher can compute; the params file names the ones the fitted model uses."""
 
@@ -554,11 +555,14 @@ class Matcher:
             return rows
         column = {name: CANDIDATE_FEATURES.index(name) for name in needed}
 
+        def best_matches(claim_tokens: np.ndarray) -> np.ndarray:
+            """Units x claim tokens: the best cosine of each claim token with a token of the unit."""
+            sims = (claim_tokens @ answer.tokens.T).astype(np.float64)
+            return np.where(answer.unit_masks[:, None, :], sims[None, :, :], -np.inf).max(axis=2)
+
         def token_recall(claim_tokens: np.ndarray) -> np.ndarray:
             """Per unit: the mean over claim tokens of the best cosine with a token of the unit."""
-            sims = (claim_tokens @ answer.tokens.T).astype(np.float64)
-            best = np.where(answer.unit_masks[:, None, :], sims[None, :, :], -np.inf).max(axis=2)
-            return np.where(answer.unit_masks.any(axis=1), best.mean(axis=1), 0.0)
+            return np.where(answer.unit_masks.any(axis=1), best_matches(claim_tokens).mean(axis=1), 0.0)
 
         if "cos_claim_unit" in column:
             rows[:, column["cos_claim_unit"]] = answer.vectors @ claim.vector
@@ -569,10 +573,18 @@ class Matcher:
         for name, claim_tokens in (
             ("token_recall_novel", claim.novel_tokens),
             ("token_recall_content", claim.content_tokens),
-            ("token_recall_distinct", claim.distinct_tokens),
         ):
             if name in column:
                 rows[:, column[name]] = token_recall(claim_tokens)
+        if "token_recall_distinct" in column or "token_recall_distinct_sq" in column:
+            # The squared form rewards tokens matched closely more than many loose matches.
+            best = best_matches(claim.distinct_tokens)
+            has_tokens = answer.unit_masks.any(axis=1)
+            if "token_recall_distinct" in column:
+                rows[:, column["token_recall_distinct"]] = np.where(has_tokens, best.mean(axis=1), 0.0)
+            if "token_recall_distinct_sq" in column:
+                squared = (np.clip(best, 0.0, None) ** 2).mean(axis=1)
+                rows[:, column["token_recall_distinct_sq"]] = np.where(has_tokens, squared, 0.0)
         if "token_precision" in column:
             sims = claim.tokens @ answer.tokens.T
             rows[:, column["token_precision"]] = [
