@@ -17,9 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from rag.errors import PrepError
+from rag.datafiles import load_yaml_mapping
+from rag.errors import ConfigError, PrepError
 
 THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.yaml"
 GRADERS = ("offline", "llm")
@@ -102,13 +101,9 @@ def load_thresholds(path: Path | None = None) -> dict[str, dict[str, Any]]:
     """Read and check thresholds.yaml (unknown gates and wrong value types are errors)."""
     path = Path(path or THRESHOLDS_FILE)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise GateError(f"{path}: thresholds file not found") from exc
-    except yaml.YAMLError as exc:
-        raise GateError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise GateError(f"{path}: expected a mapping of set family -> gates")
+        data = load_yaml_mapping(path, missing_hint="pass an existing file with --thresholds")
+    except ConfigError as exc:
+        raise GateError(str(exc)) from exc
     targets = data.get(TARGETS, {})
     if not isinstance(targets, dict):
         raise GateError(f"{path}: {TARGETS}: expected a mapping of set family -> targets")

@@ -14,12 +14,12 @@ from rag.errors import ConfigError
 T = TypeVar("T")
 
 
-def load_yaml_mapping(path: Path) -> dict:
+def load_yaml_mapping(path: Path, missing_hint: str = "restore it from git") -> dict:
     """The YAML mapping in `path`; a missing file, bad YAML or a non-mapping is a ConfigError naming the file."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path} is missing; restore it from git") from exc
+        raise ConfigError(f"{path} is missing; {missing_hint}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
