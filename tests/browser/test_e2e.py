@@ -163,11 +163,17 @@ def _record_benchmark(values: dict[str, float]) -> None:
     path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
 
 
-def _question_from_page(text: str):
-    for question in BANK.questions:
-        if question.question in text:
-            return question
-    raise AssertionError(f"no bank question matches the page text: {text[:200]!r}")
+def _question_on_page(page, timeout_s: float = 30):
+    """The bank question in the newest question message, once its body has rendered after its header."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = _last_question_text(page)
+        found = next((q for q in BANK.questions if q.question in text), None)
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no bank question matches the page text: {text[:200]!r}")
+        page.wait_for_timeout(100)
 
 
 def _pending_question(data: Path, timeout: float = 30):
@@ -238,7 +244,7 @@ def test_a_new_user_answers_two_questions_and_the_history_survives_a_reload(serv
         if next_button.count():
             next_button.click()
         page.get_by_test_id("stChatMessage").filter(has_text="Question 2 ·").first.wait_for(state="visible")
-        second = _question_from_page(_last_question_text(page))
+        second = _question_on_page(page)
         assert second.id != question.id, "never the same question twice in a row"
         page.wait_for_timeout(READING_TIME_MS)
         submitted = _submit(page, second.key_points[0].text + " " + second.key_points[-1].text)
