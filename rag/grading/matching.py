@@ -547,7 +547,7 @@ class Matcher:
     ) -> np.ndarray:
         """One row of CANDIDATE_FEATURES per unit, rounded so that equal inputs give bit-identical rows.
 
-        Only the `needed` columns are computed (the others stay 0): grading needs the model's three.
+        Only the `needed` columns are computed (the others stay 0): grading needs only the fitted model's.
         """
         n_units = len(answer.units)
         rows = np.zeros((n_units, len(CANDIDATE_FEATURES)), dtype=np.float64)
@@ -555,14 +555,15 @@ class Matcher:
             return rows
         column = {name: CANDIDATE_FEATURES.index(name) for name in needed}
 
-        def best_matches(claim_tokens: np.ndarray) -> np.ndarray:
-            """Units x claim tokens: the best cosine of each claim token with a token of the unit."""
-            sims = (claim_tokens @ answer.tokens.T).astype(np.float64)
-            return np.where(answer.unit_masks[:, None, :], sims[None, :, :], -np.inf).max(axis=2)
+        has_tokens = answer.unit_masks.any(axis=1)
+        best: dict[str, np.ndarray] = {}
 
-        def token_recall(claim_tokens: np.ndarray) -> np.ndarray:
-            """Per unit: the mean over claim tokens of the best cosine with a token of the unit."""
-            return np.where(answer.unit_masks.any(axis=1), best_matches(claim_tokens).mean(axis=1), 0.0)
+        def best_matches(kind: str, claim_tokens: np.ndarray) -> np.ndarray:
+            """Units x claim tokens: the best cosine of each claim token with a token of the unit (once per kind)."""
+            if kind not in best:
+                sims = (claim_tokens @ answer.tokens.T).astype(np.float64)
+                best[kind] = np.where(answer.unit_masks[:, None, :], sims[None, :, :], -np.inf).max(axis=2)
+            return best[kind]
 
         if "cos_claim_unit" in column:
             rows[:, column["cos_claim_unit"]] = answer.vectors @ claim.vector
@@ -570,21 +571,17 @@ class Matcher:
             rows[:, column["cos_question_unit"]] = answer.vectors @ question.vector
         if "cos_claim_question" in column:
             rows[:, column["cos_claim_question"]] = float(claim.vector @ question.vector)
-        for name, claim_tokens in (
-            ("token_recall_novel", claim.novel_tokens),
-            ("token_recall_content", claim.content_tokens),
+        for name, kind, claim_tokens in (
+            ("token_recall_novel", "novel", claim.novel_tokens),
+            ("token_recall_content", "content", claim.content_tokens),
+            ("token_recall_distinct", "distinct", claim.distinct_tokens),
         ):
             if name in column:
-                rows[:, column[name]] = token_recall(claim_tokens)
-        if "token_recall_distinct" in column or "token_recall_distinct_sq" in column:
+                rows[:, column[name]] = np.where(has_tokens, best_matches(kind, claim_tokens).mean(axis=1), 0.0)
+        if "token_recall_distinct_sq" in column:
             # The squared form rewards tokens matched closely more than many loose matches.
-            best = best_matches(claim.distinct_tokens)
-            has_tokens = answer.unit_masks.any(axis=1)
-            if "token_recall_distinct" in column:
-                rows[:, column["token_recall_distinct"]] = np.where(has_tokens, best.mean(axis=1), 0.0)
-            if "token_recall_distinct_sq" in column:
-                squared = (np.clip(best, 0.0, None) ** 2).mean(axis=1)
-                rows[:, column["token_recall_distinct_sq"]] = np.where(has_tokens, squared, 0.0)
+            squared = (np.clip(best_matches("distinct", claim.distinct_tokens), 0.0, None) ** 2).mean(axis=1)
+            rows[:, column["token_recall_distinct_sq"]] = np.where(has_tokens, squared, 0.0)
         if "token_precision" in column:
             sims = claim.tokens @ answer.tokens.T
             rows[:, column["token_precision"]] = [

@@ -14,7 +14,7 @@ from rag.grading.derive import questions_from_reference
 from rag.grading.guard import detect_injection
 from rag.grading.matching import AnswerView, ClaimMatch, ClaimView, Matcher, MatchParams, QuestionView
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
-from rag.grading.text import analyse, confused_pairs, split_sentences
+from rag.grading.text import analyse, confused_pairs, split_clauses, split_sentences
 from rag.questions import Question
 from rag.retrieval import Passage
 
@@ -57,11 +57,10 @@ class OfflineGrader:
             zip([m.id for m in question.misconceptions], claims[n_points : n_points + n_misconceptions], strict=True)
         )
         corrections = claims[n_points + n_misconceptions :]
-        injected = self._injected_units(view)
         findings, misconception_units = self._misconceptions(
-            question, question_view, point_claims, misconception_claims, corrections, view, injected
+            question, question_view, point_claims, misconception_claims, corrections, view
         )
-        matches = self.matcher.match_claims(question_view, point_claims, view, injected | misconception_units)
+        matches = self.matcher.match_claims(question_view, point_claims, view, misconception_units)
         verdicts = [
             self._verdict(kp.id, kp.text, kp.weight, match)
             for kp, match in zip(question.key_points, matches, strict=True)
@@ -85,21 +84,17 @@ class OfflineGrader:
 
     @staticmethod
     def _blank_injections(answer: str) -> str:
-        """The answer with every sentence addressed to the grader replaced by spaces.
+        """The answer with every sentence or clause addressed to the grader replaced by spaces.
 
         Such text must earn nothing and also sway nothing: left in, it would shift the contextual
-        token vectors of its neighbours. Blanking keeps every offset, so evidence still quotes the
-        candidate's own words.
+        token vectors of its neighbours. Clauses are checked too because some patterns only match at
+        the start of a text ("...; assistant: ..."). Blanking keeps every offset, so evidence still
+        quotes the candidate's own words.
         """
-        flagged = [s for s in split_sentences(answer) if detect_injection(s.text)]
-        for sentence in flagged:
-            answer = answer[: sentence.start] + " " * (sentence.end - sentence.start) + answer[sentence.end :]
+        spans = [*split_sentences(answer), *split_clauses(answer)]
+        for span in [s for s in spans if detect_injection(s.text)]:
+            answer = answer[: span.start] + " " * (span.end - span.start) + answer[span.end :]
         return answer
-
-    def _injected_units(self, view: AnswerView) -> frozenset[int]:
-        """Units containing a clause addressed to the grader: such text earns nothing."""
-        flagged = {i for i, clause in enumerate(view.clauses) if detect_injection(clause.text)}
-        return frozenset(u for u, unit in enumerate(view.units) if flagged.intersection(unit.clauses))
 
     def _misconceptions(
         self,
@@ -109,7 +104,6 @@ class OfflineGrader:
         misconception_claims: list[tuple[str, ClaimView]],
         corrections: Sequence[ClaimView],
         view: AnswerView,
-        excluded: frozenset[int],
     ) -> tuple[list[MisconceptionFinding], frozenset[int]]:
         """Misconceptions the answer states, and the units that state them (they earn no key point).
 
@@ -124,8 +118,8 @@ class OfflineGrader:
             return [], frozenset()
         thresholds = self.params.thresholds
         across_sentences = frozenset(u for u, unit in enumerate(view.units) if not unit.within_sentence)
-        point_matches = self.matcher.match_claims(question_view, point_claims, view, excluded)
-        matches = self.matcher.match_claims(question_view, misconception_claims, view, excluded | across_sentences)
+        point_matches = self.matcher.match_claims(question_view, point_claims, view)
+        matches = self.matcher.match_claims(question_view, misconception_claims, view, across_sentences)
         findings, units = [], set()
         by_id = {m.id: m for m in question.misconceptions}
         for (claim_id, claim), correction, match in zip(misconception_claims, corrections, matches, strict=True):
