@@ -7,7 +7,7 @@ from typing import Any
 
 from evals.gate import load_results
 from evals.metrics import first_score
-from evals.report import fmt, md_section, md_table, short
+from evals.report import fmt, gate_label, md_section, md_table, short
 
 SKIPPED_KEYS = {"bands", "spreads", "confusion", "per_topic", "by_kind", "resumed", "fitted_on", "usage_note"}
 LOWER_IS_BETTER = {
@@ -123,15 +123,12 @@ def render_comparison(old: dict[str, Any], new: dict[str, Any], old_name: str, n
         [[name, fmt(a), fmt(b), _delta(a, b), mark.get(d, d)]
          for name, a, b, d in changes if d or name.split(".")[0] in ("accuracy", "splits", "ranking")],
     )
-    def gate_name(gate: dict[str, Any]) -> str:
-        return gate["gate"] if gate.get("enforced", True) else f"target: {gate['gate']}"
-
-    old_gates = {gate_name(g): g for g in old.get("gates", [])}
+    old_gates = {gate_label(g): g for g in old.get("gates", [])}
     gate_rows = []
     for g in new.get("gates", []):
-        before = old_gates.get(gate_name(g), {}).get("passed")
+        before = old_gates.get(gate_label(g), {}).get("passed")
         if before != g["passed"]:
-            gate_rows.append([gate_name(g), {True: "pass", False: "FAIL", None: "n/a"}[before],
+            gate_rows.append([gate_label(g), {True: "pass", False: "FAIL", None: "n/a"}[before],
                               {True: "pass", False: "FAIL", None: "n/a"}[g["passed"]]])
     if gate_rows:
         lines += md_section("Gates that changed", ["gate", "old", "new"], gate_rows)

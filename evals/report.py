@@ -272,7 +272,8 @@ HTML_STATUS = {
 }
 
 
-def _gate_label(gate: dict[str, Any]) -> str:
+def gate_label(gate: dict[str, Any]) -> str:
+    """A gate row's name; targets are prefixed so they never collide with the enforced gate of the same name."""
     return gate["gate"] if gate.get("enforced", True) else f"target: {gate['gate']}"
 
 
@@ -294,7 +295,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             verdict += f", {len(unmet)} target(s) not met yet"
         lines += [f"### Gates: {verdict}", ""]
         lines += md_table(["gate", "value", "threshold", "result"], [
-            [_gate_label(g), fmt(g["value"]), fmt(g["threshold"]), _gate_status(g, MD_STATUS)] for g in gates
+            [gate_label(g), fmt(g["value"]), fmt(g["threshold"]), _gate_status(g, MD_STATUS)] for g in gates
         ])
         lines.append("")
     if results["kind"] == "benchmark":
@@ -530,7 +531,7 @@ def render_html(results: dict[str, Any]) -> str:
     if gates:
         parts.append("<h2>Gates</h2>" + _html_table(
             ["gate", "value", "threshold", "result"],
-            [[html.escape(_gate_label(g)), fmt(g["value"]), html.escape(fmt(g["threshold"])),
+            [[html.escape(gate_label(g)), fmt(g["value"]), html.escape(fmt(g["threshold"])),
               _gate_status(g, HTML_STATUS)] for g in gates], raw=True))
     parts.append('<h2>Charts</h2><div class="charts">' + "".join(
         f"<figure><figcaption>{html.escape(name)}</figcaption>{svg}</figure>" for name, svg in charts(results)
