@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,8 +36,11 @@ class _LexiconFile(BaseModel):
     antonyms: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
     confusables: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
     conditionals: list[StrictStr] = Field(default_factory=list)
+    negating_prefixes: list[StrictStr] = Field(default_factory=list)
+    negating_prefix_min_stem: int = Field(default=5, ge=1)
+    number_words: dict[StrictStr, int] = Field(default_factory=dict)
 
-    @field_validator("stopwords", "negations")
+    @field_validator("stopwords", "negations", "negating_prefixes")
     @classmethod
     def _single_lowercase_words(cls, words: list[str]) -> list[str]:
         bad = [w for w in words if not w or w != w.lower() or " " in w]
@@ -78,6 +81,9 @@ class Lexicon:
     antonyms: dict[str, frozenset[str]]
     confusables: dict[str, frozenset[str]]
     conditionals: frozenset[str]
+    negating_prefixes: tuple[str, ...] = ()
+    negating_prefix_min_stem: int = 5
+    number_words: dict[str, int] = field(default_factory=dict)
 
     def is_content(self, token: str) -> bool:
         return (
@@ -97,7 +103,25 @@ class Lexicon:
         return self.synonyms.get(token, token)
 
     def opposites(self, word: str) -> frozenset[str]:
-        return self.antonyms.get(word, frozenset())
+        """Listed antonyms, plus the word with a negating prefix added or removed ("predictable", "unpredictable")."""
+        shortest = self.negating_prefix_min_stem
+        prefixed = {prefix + word for prefix in self.negating_prefixes} if len(word) >= shortest else set()
+        stripped = {
+            word[len(prefix) :]
+            for prefix in self.negating_prefixes
+            if word.startswith(prefix) and len(word) - len(prefix) >= shortest
+        }
+        return self.antonyms.get(word, frozenset()) | prefixed | stripped
+
+    def numbers(self, tokens: Iterable[str]) -> frozenset[int]:
+        """The numbers the tokens state, as digits or as listed number words."""
+        found = set()
+        for token in tokens:
+            if token.isdigit():
+                found.add(int(token))
+            elif token in self.number_words:
+                found.add(self.number_words[token])
+        return frozenset(found)
 
     def confused_with(self, word: str) -> frozenset[str]:
         return self.confusables.get(word, frozenset())
@@ -132,6 +156,9 @@ def _parse_lexicon(data: dict) -> Lexicon:
         antonyms=_pair_table(raw.antonyms, partial),
         confusables=_pair_table(raw.confusables, partial),
         conditionals=partial.conditionals,
+        negating_prefixes=tuple(raw.negating_prefixes),
+        negating_prefix_min_stem=raw.negating_prefix_min_stem,
+        number_words=dict(raw.number_words),
     )
 
 
@@ -439,6 +466,7 @@ def polarity_flips(clause: Analysis, reference: Analysis, lexicon: Lexicon, *, h
     agreement, used before reporting a misconception).
     Antonyms: one flip per swap ("stateless" for "stateful") unless the swapped word is negated on
     exactly one side ("not stateless" agrees with "stateful").
+    Numbers: one flip when each side states a number the other lacks (`numbers_differ`).
     """
 
     def reverses(negated_side: Analysis, plain_side: Analysis, stem: str) -> bool:
@@ -456,7 +484,17 @@ def polarity_flips(clause: Analysis, reference: Analysis, lexicon: Lexicon, *, h
     for word, opposite in antonym_pairs(clause.words, reference.words, lexicon):
         if (word in clause.negated_words) == (opposite in reference.negated_words):
             flips += 1
-    return flips
+    return flips + int(numbers_differ(clause, reference, lexicon))
+
+
+def numbers_differ(clause: Analysis, reference: Analysis, lexicon: Lexicon) -> bool:
+    """Each side states a number the other lacks ("a 1 KB read" against "a 4 KB read"): a different value.
+
+    A number only one side states ("up to 15 replicas, failover in 30 seconds" against "up to 15
+    replicas") adds detail and reverses nothing.
+    """
+    ours, theirs = lexicon.numbers(clause.tokens), lexicon.numbers(reference.tokens)
+    return bool(ours - theirs) and bool(theirs - ours)
 
 
 # ---------------------------------------------------------------------------------------------- clauses
@@ -480,7 +518,7 @@ _CLAUSE_BREAK = re.compile(
     r"|,\s+(?=(?:then|therefore|thus|meaning|so)\b)"
     r"|\s+so\s+(?!(?:that|much|many|far|long|as|on|forth|called)\b)"
     r"|\s+(?:and|while|because|since|therefore)\s+"
-    r"(?=(?:it|they|he|she|the|this|that|these|those|you|we|i|there|each|every|all|its|their|a|an|if|when|no)\b)"
+    r"(?=(?:it|they|he|she|the|this|that|these|those|you|we|i|there|each|every|all|its|their|a|an|one|if|when|no)\b)"
     r"|\s+[-–—]\s+",
     re.IGNORECASE,
 )

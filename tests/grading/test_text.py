@@ -73,6 +73,10 @@ def test_contrast_words_break_clauses_but_a_plain_and_between_nouns_does_not():
     assert texts(split_clauses("NACLs support allow and deny rules at the subnet level.")) == [
         "NACLs support allow and deny rules at the subnet level."
     ]
+    assert texts(split_clauses("One RCU is a 4 KB read and one WCU is a 1 KB write.")) == [
+        "One RCU is a 4 KB read",
+        "one WCU is a 1 KB write.",
+    ]
 
 
 def test_abbreviations_and_decimals_do_not_end_sentences():
@@ -182,10 +186,28 @@ def test_antonyms_are_symmetric_and_come_from_the_lexicon(lexicon):
         ("I'd add a VPC endpoint for S3", "For S3, a VPC endpoint provides access without the NAT path", False),
         ("Security groups apply to subnets", "Security groups apply to instances", True),
         ("Security groups are stateful, unlike stateless NACLs", "Security groups are stateful", False),
+        ("On-demand suits steady, predictable workloads", "On-demand suits spiky, unpredictable workloads", True),
+        ("One RCU is a 1 KB read", "One RCU is a strongly consistent 4 KB read per second", True),
+        ("Aurora keeps 6 copies across 3 AZs", "Aurora keeps six copies across three AZs", False),
+        ("Up to 15 replicas fail over in 30 seconds", "Up to 15 replicas", False),
     ],
 )
 def test_polarity_flips(clause: str, reference: str, opposite: bool, lexicon):
     assert (flips(clause, reference, lexicon) % 2 == 1) is opposite
+
+
+def test_a_negating_prefix_makes_an_opposite_only_for_long_enough_words(lexicon):
+    assert "unpredictable" in lexicon.opposites("predictable")
+    assert "predictable" in lexicon.opposites("unpredictable")
+    assert "secure" in lexicon.opposites("insecure")
+    assert "put" not in lexicon.opposites("input")
+    assert antonym_pairs(["input", "put"], ["put"], lexicon) == []
+
+
+def test_numbers_are_digits_or_number_words_but_not_one(lexicon):
+    assert lexicon.numbers(["six", "copies", "3", "azs"]) == {6, 3}
+    assert lexicon.numbers(["one", "cmk", "per", "app"]) == set()
+    assert lexicon.numbers(["007"]) == {7}
 
 
 def test_antonyms_are_word_forms_so_regions_is_not_regional(lexicon):
