@@ -169,8 +169,11 @@ def render_grade(
 def _point_line(kp) -> str:
     mark = VERDICT_MARKS.get(kp.verdict.value, "•")
     line = f"- {mark} {escape_markdown(kp.text)}"
+    credit = f", {kp.credit:.0%} credit" if kp.credit is not None else ""
     if kp.verdict.value == "partly":
-        line += " _(partly)_"
+        line += f" _(partly{credit})_"
+    elif kp.verdict.value == "covered" and kp.credit is not None and kp.credit < 1:
+        line += f" _({kp.credit:.0%} credit)_"
     if kp.verdict.value == "contradicted":
         line += " _(your answer states the opposite)_"
     if kp.evidence:

@@ -26,6 +26,8 @@ import numpy as np
 
 from rag.grading.derive import questions_from_reference
 from rag.grading.matching import CANDIDATE_FEATURES, PARAMS_PATH, Matcher
+from rag.grading.result import Verdict
+from rag.grading.rubric import default_rubric
 from rag.settings import PROJECT_ROOT, get_settings
 
 DEFAULT_CSV = PROJECT_ROOT.parent / "shared" / "datasets" / "scientsbank" / "scientsbank_2way.csv"
@@ -177,8 +179,15 @@ def macro_f1(labels: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def verdict_scores(best: np.ndarray, packed: Packed, covered: float, partly: float) -> np.ndarray:
-    """The 0-10 coverage score of each answer from its key points' verdicts (equal weights, no penalties)."""
-    credit = np.where(best >= covered, 1.0, np.where(best >= partly, 0.5, 0.0))
+    """The 0-10 coverage score of each answer from its key points' verdicts (equal weights, no penalties).
+
+    Each verdict earns the rubric's own credit for it, not the grader's graded credit: the thresholds
+    fitted here say what 'covered' and 'partly' mean, and graded credit only smooths the score inside
+    each verdict's range (rag.grading.offline.graded_credit).
+    """
+    rubric = default_rubric()
+    covered_credit, partly_credit = rubric.credit(Verdict.covered.value), rubric.credit(Verdict.partly.value)
+    credit = np.where(best >= covered, covered_credit, np.where(best >= partly, partly_credit, 0.0))
     total = np.bincount(packed.point_item, weights=credit, minlength=len(packed.labels))
     return np.round(10.0 * total / packed.points_per_item, 1)
 

@@ -9,16 +9,44 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import numpy as np
+
 from rag.grading.base import build_grade, minimum_grade
 from rag.grading.derive import questions_from_reference
 from rag.grading.guard import detect_injection
 from rag.grading.matching import AnswerView, ClaimMatch, ClaimView, Matcher, MatchParams, QuestionView
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
+from rag.grading.rubric import Rubric, default_rubric
 from rag.grading.text import analyse, confused_pairs, split_clauses, split_sentences
 from rag.questions import Question
 from rag.retrieval import Passage
 
 CONFIDENCE_DECIMALS = 2
+CREDIT_DECIMALS = 3
+
+
+def graded_credit(probability: np.ndarray | float, covered: float, partly: float, rubric: Rubric) -> np.ndarray:
+    """Credit for a key point matched with `probability`, inside its verdict's credit range in the rubric.
+
+    Credit rises linearly with the match probability: from the bottom of the 'partly' range at the
+    partly threshold to its top at the covered threshold, then on at the same slope through the
+    'covered' range until it is full. A step from 'partly' to 'covered' would turn a small difference
+    in probability into a jump of half a point's credit, so paraphrases of one answer would score
+    apart. Below the partly threshold the credit is 0.
+    """
+    p = np.asarray(probability, dtype=np.float64)
+    part_low, part_high = rubric.verdicts[Verdict.partly.value].bounds
+    cover_low, cover_high = rubric.verdicts[Verdict.covered.value].bounds
+    stepped = np.where(p >= covered, rubric.credit(Verdict.covered.value), rubric.credit(Verdict.partly.value))
+    if covered <= partly or part_high <= part_low:
+        return np.where(p >= partly, stepped, 0.0)
+    slope = (part_high - part_low) / (covered - partly)
+    credit = np.where(
+        p >= covered,
+        np.minimum(cover_high, cover_low + (p - covered) * slope),
+        part_low + (p - partly) * slope,
+    )
+    return np.where(p >= partly, credit, 0.0)
 
 
 class OfflineGrader:
@@ -27,8 +55,15 @@ class OfflineGrader:
     name = "offline"
     model = "all-MiniLM-L6-v2+lexical"
 
-    def __init__(self, matcher: Matcher | None = None) -> None:
+    def __init__(self, matcher: Matcher | None = None, rubric: Rubric | None = None) -> None:
         self._matcher = matcher
+        self._rubric = rubric
+
+    @property
+    def rubric(self) -> Rubric:
+        if self._rubric is None:
+            self._rubric = default_rubric()
+        return self._rubric
 
     @property
     def matcher(self) -> Matcher:
@@ -68,7 +103,9 @@ class OfflineGrader:
         if self._off_topic(verdicts, findings, matches):
             grade = minimum_grade(question, "off-topic", grader=self.name, model=self.model, passages=passages)
         else:
-            grade = build_grade(question, verdicts, findings, grader=self.name, model=self.model, passages=passages)
+            grade = build_grade(
+                question, verdicts, findings, grader=self.name, model=self.model, passages=passages, rubric=self.rubric
+            )
         grade.timings_ms = {"offline_match": round((time.perf_counter() - started) * 1000, 2)}
         return grade
 
@@ -172,6 +209,10 @@ class OfflineGrader:
         else:
             verdict, evidence = Verdict.missed, ()
             confidence = 1.0 - max(match.probability, match.contradiction)
+        credit = None
+        if verdict in (Verdict.covered, Verdict.partly):
+            graded = graded_credit(match.probability, thresholds.covered, thresholds.partly, self.rubric)
+            credit = round(float(graded), CREDIT_DECIMALS)
         return KeyPointVerdict(
             key_point_id=point_id,
             text=text,
@@ -179,6 +220,7 @@ class OfflineGrader:
             verdict=verdict,
             evidence=list(evidence),
             confidence=round(confidence, CONFIDENCE_DECIMALS),
+            credit=credit,
             note=f"match {match.probability:.2f}"
             + (f", opposite {match.contradiction:.2f}" if match.contradiction else ""),
         )

@@ -27,6 +27,12 @@ class KeyPointVerdict(BaseModel):
     verdict: Verdict
     evidence: list[str] = Field(default_factory=list, description="Quotes from the answer that earn the verdict.")
     confidence: float | None = Field(default=None, ge=0, le=1)
+    credit: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Graded credit within the verdict's range in the rubric; None means the verdict's own credit.",
+    )
     note: str = ""
 
 

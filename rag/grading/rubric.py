@@ -17,7 +17,22 @@ class _Strict(BaseModel):
 
 class VerdictRule(_Strict):
     credit: float = Field(ge=0, le=1)
+    credit_range: tuple[float, float] | None = Field(
+        default=None, description="Graded credit a grader that measures degree may give within this verdict."
+    )
     description: str
+
+    @model_validator(mode="after")
+    def _credit_in_range(self) -> VerdictRule:
+        if self.credit_range is not None:
+            low, high = self.credit_range
+            if not 0 <= low <= self.credit <= high <= 1:
+                raise ValueError(f"credit_range must satisfy 0 <= low <= credit ({self.credit}) <= high <= 1")
+        return self
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return self.credit_range or (self.credit, self.credit)
 
 
 class Criterion(_Strict):
@@ -72,8 +87,13 @@ class Rubric(_Strict):
                 return band
         return self.bands[-1]
 
-    def credit(self, verdict: str) -> float:
-        return self.verdicts[verdict].credit
+    def credit(self, verdict: str, graded: float | None = None) -> float:
+        """The verdict's credit; a grader's graded credit is kept inside the verdict's credit range."""
+        rule = self.verdicts[verdict]
+        if graded is None:
+            return rule.credit
+        low, high = rule.bounds
+        return min(high, max(low, graded))
 
 
 class PromptTemplate(_Strict):

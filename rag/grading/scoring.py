@@ -27,13 +27,16 @@ def compute_score(
 ) -> Score:
     """Weighted credit of the key points, minus penalties for misconceptions and contradictions.
 
+    A verdict's credit is the rubric's for its verdict, or the grader's graded credit kept inside the
+    verdict's credit range (a barely covered point earns a little less than a clearly covered one).
+
     Rounded to one decimal so that equal verdicts always give bit-identical scores.
     """
     rubric = rubric or default_rubric()
     if not verdicts:
         raise ValueError("cannot score an answer against a question with no key points")
     total_weight = sum(v.weight for v in verdicts)
-    earned = sum(v.weight * rubric.credit(v.verdict.value) for v in verdicts)
+    earned = sum(v.weight * rubric.credit(v.verdict.value, v.credit) for v in verdicts)
     coverage = 10.0 * earned / total_weight
     contradicted = sum(1 for v in verdicts if v.verdict is Verdict.contradicted)
     penalty = rubric.penalties.misconception * len(misconceptions) + rubric.penalties.contradiction * contradicted

@@ -10,8 +10,9 @@ import sys
 import pytest
 
 from rag.grading.base import Grader
-from rag.grading.offline import OfflineGrader
+from rag.grading.offline import OfflineGrader, graded_credit
 from rag.grading.result import Verdict
+from rag.grading.rubric import default_rubric
 from rag.grading.scoring import compute_score
 from rag.grading.service import grade_answer, make_grader
 from rag.grading.text import split_sentences
@@ -217,7 +218,8 @@ def test_padding_a_wrong_answer_with_buzzwords_gains_at_most_half_a_point(grader
 
 _GRADE_SCRIPT = """
 import json, sys
-from rag.grading.offline import OfflineGrader
+from rag.grading.offline import OfflineGrader, graded_credit
+from rag.grading.rubric import default_rubric
 from rag.questions import load_question_bank
 from rag.settings import PROJECT_ROOT
 bank = load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
@@ -254,3 +256,47 @@ def test_repeated_grades_in_one_process_are_identical(grader: OfflineGrader, sam
     question = sample[0]
     first = grader.grade(question, half_answer(question), []).stable_view()
     assert all(grader.grade(question, half_answer(question), []).stable_view() == first for _ in range(3))
+
+
+# ---------------------------------------------------------------------------------------------- graded credit
+
+
+def test_graded_credit_rises_with_the_match_and_is_continuous_at_the_covered_threshold():
+    rubric, covered, partly = default_rubric(), 0.6, 0.4
+    probabilities = [0.0, 0.39, 0.4, 0.5, 0.599, 0.6, 0.65, 0.7, 0.9, 1.0]
+    credit = graded_credit(probabilities, covered, partly, rubric).tolist()
+    assert credit == sorted(credit)
+    assert credit[:2] == [0.0, 0.0]
+    assert credit[2] == pytest.approx(rubric.verdicts["partly"].bounds[0])
+    assert credit[5] == pytest.approx(rubric.verdicts["covered"].bounds[0])
+    assert credit[5] - credit[4] < 0.01
+    assert credit[-2:] == [1.0, 1.0]
+
+
+def test_graded_credit_without_a_range_is_the_verdicts_own_credit():
+    rubric = default_rubric()
+    fixed = rubric.model_copy(
+        update={"verdicts": {k: v.model_copy(update={"credit_range": None}) for k, v in rubric.verdicts.items()}}
+    )
+    assert graded_credit([0.1, 0.45, 0.7], 0.6, 0.4, fixed).tolist() == [0.0, 0.5, 1.0]
+
+
+def test_covered_and_partly_verdicts_carry_credit_inside_their_range(grader: OfflineGrader, sample):
+    rubric = default_rubric()
+    for question in sample:
+        for verdict in grader.grade(question, half_answer(question)).key_points:
+            if verdict.verdict in (Verdict.covered, Verdict.partly):
+                low, high = rubric.verdicts[verdict.verdict.value].bounds
+                assert verdict.credit is not None and low <= verdict.credit <= high
+            else:
+                assert verdict.credit is None
+
+
+def test_swapped_capacity_unit_sizes_earn_nothing(grader: OfflineGrader, question_bank):
+    question = question_bank.get("dynamodb-data-model-capacity")
+    right = grader.grade(question, "One RCU is a strongly consistent 4 KB read and one WCU is a 1 KB write.")
+    swapped = grader.grade(question, "One RCU is a strongly consistent 1 KB read and one WCU is a 4 KB write.")
+    credited = {Verdict.covered, Verdict.partly}
+    assert {v.key_point_id: v.verdict for v in right.key_points}["capacity-units"] in credited
+    assert {v.key_point_id: v.verdict for v in swapped.key_points}["capacity-units"] not in credited
+    assert swapped.score < right.score

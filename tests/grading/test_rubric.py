@@ -32,6 +32,21 @@ def test_unknown_fields_and_bad_bands_are_rejected(tmp_path):
         load_rubric(_write(tmp_path, {**data, "verdicts": {"covered": data["verdicts"]["covered"]}}))
 
 
+def test_a_credit_range_must_hold_the_verdicts_own_credit(tmp_path):
+    data = yaml.safe_load(RUBRIC.read_text())
+    data["verdicts"]["partly"]["credit_range"] = [0.6, 0.9]
+    with pytest.raises(ConfigError, match="credit_range must satisfy"):
+        load_rubric(_write(tmp_path, data))
+
+
+def test_graded_credit_stays_in_the_verdicts_range_and_no_range_means_the_fixed_credit():
+    rubric = load_rubric(RUBRIC)
+    low, high = rubric.verdicts["covered"].bounds
+    assert rubric.credit("covered", 0.1) == low and rubric.credit("covered", 2.0) == high
+    assert rubric.credit("partly") == 0.5
+    assert rubric.credit("missed", 0.7) == 0.0
+
+
 def test_prompt_templates_render_and_validate_their_variables(tmp_path):
     template = PromptTemplate(
         name="t", description="d", system="Grade {what}.", user="Answer: {answer}", variables=("what", "answer")

@@ -52,3 +52,21 @@ def test_bands_follow_the_rubric_anchors(score, band):
 def test_no_key_points_cannot_be_scored():
     with pytest.raises(ValueError, match="no key points"):
         compute_score([])
+
+
+def graded(verdict: str, credit: float | None, weight: int = 1) -> KeyPointVerdict:
+    return KeyPointVerdict(key_point_id="kp", text="point", weight=weight, verdict=Verdict(verdict), credit=credit)
+
+
+def test_graded_credit_counts_inside_the_verdicts_range():
+    assert compute_score([graded("covered", 0.8), graded("missed", None)]).score == 4.0
+    assert compute_score([graded("partly", 0.3), graded("covered", None)]).score == 6.5
+
+
+def test_graded_credit_outside_the_verdicts_range_is_clamped_to_it():
+    rubric = default_rubric()
+    low, high = rubric.verdicts["partly"].bounds
+    assert compute_score([graded("partly", 1.0)]).score == 10 * high
+    assert compute_score([graded("partly", 0.0)]).score == 10 * low
+    assert compute_score([graded("missed", 0.9)]).score == 0.0
+    assert compute_score([graded("contradicted", 0.9)]).score == 0.0
