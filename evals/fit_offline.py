@@ -45,7 +45,7 @@ FEATURES = ("cos_claim_unit", "token_recall_distinct", "stem_recall_novel", "tok
 # than to its correction and to every key point. Set by hand on the question bank's 80 model answers
 # (none may state a misconception) and 20 hand-written paraphrases of its misconceptions.
 MISCONCEPTION_THRESHOLD = 0.75
-MISCONCEPTION_MARGIN = 0.05
+MISCONCEPTION_MARGIN = 0.03
 OFF_TOPIC_THRESHOLD = 0.15
 
 
