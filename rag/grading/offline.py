@@ -146,8 +146,10 @@ class OfflineGrader:
 
         A unit within one sentence states a misconception when it matches the claim with the claim's
         polarity, matches no key point better, is at least `misconception_margin` closer (cosine) to
-        the claim than to the correction and to every key point it does not flip, negates none of
-        the claim's words, and does not swap a commonly confused term ("CloudTrail" for "CloudWatch").
+        the claim than to the correction and to every key point it does not reverse (any negated
+        shared word counts, however little of the key point the unit repeats: "consumers don't need
+        to be idempotent" is no rival reading of "consumers must be idempotent"), negates none of the
+        claim's words, and does not swap a commonly confused term ("CloudTrail" for "CloudWatch").
         Answers that explain why the misconception is wrong sit near the claim too, but nearer to the
         correction or to a key point.
         """
@@ -163,7 +165,11 @@ class OfflineGrader:
             if match.best_unit is None or match.probability < thresholds.misconception:
                 continue
             unit = match.best_unit
-            kept = [pm.unit_scores[unit] for pm in point_matches if not pm.unit_scores[unit].flipped]
+            kept = [
+                pm.unit_scores[unit]
+                for (_, point), pm in zip(point_claims, point_matches, strict=True)
+                if self.matcher.polarity(point, view, view.units[unit], heads_only=False).flips % 2 == 0
+            ]
             if any(score.probability > match.probability for score in kept):
                 continue
             rivals = [score.cosine for score in kept] + [round(float(view.vectors[unit] @ correction.vector), 4)]
@@ -187,15 +193,23 @@ class OfflineGrader:
         return findings, frozenset(units)
 
     def _names_other_term(self, claim: ClaimView, view: AnswerView, unit: int) -> bool:
-        """The unit's sentence names a term confused with one of the claim's ("CloudTrail" for "CloudWatch").
+        """The unit, or its sentence before it, names a term confused with one of the claim's ("CloudTrail"
+        for "CloudWatch").
 
-        The whole sentence is read because "it" often stands for the term named earlier in it.
+        The sentence is read from its start because "it" often stands for a term named earlier in it;
+        a term named after the unit ("... so for our own events we'd use SNS") is not what "it" means.
         """
         lexicon = self.matcher.lexicon
         claim_words = [word for part in claim.parts for word in part.words]
+        end = view.units[unit].span.end
         sentences = sorted({view.clause_sentence[i] for i in view.units[unit].clauses})
         return any(
-            confused_pairs(analyse(view.sentences[i].text, lexicon).words, claim_words, lexicon) for i in sentences
+            confused_pairs(
+                analyse(view.text[view.sentences[i].start : min(view.sentences[i].end, end)], lexicon).words,
+                claim_words,
+                lexicon,
+            )
+            for i in sentences
         )
 
     def _verdict(self, point_id: str, text: str, weight: int, match: ClaimMatch) -> KeyPointVerdict:

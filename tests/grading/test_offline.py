@@ -300,3 +300,36 @@ def test_swapped_capacity_unit_sizes_earn_nothing(grader: OfflineGrader, questio
     assert {v.key_point_id: v.verdict for v in right.key_points}["capacity-units"] in credited
     assert {v.key_point_id: v.verdict for v in swapped.key_points}["capacity-units"] not in credited
     assert swapped.score < right.score
+
+
+# ---------------------------------------------------------------------------------------------- misconception rules
+
+
+def test_a_key_point_the_sentence_negates_is_no_rival_to_the_misconception(grader: OfflineGrader, question_bank):
+    """The sentence repeats little of "consumers must be idempotent" but negates its word "idempotent"."""
+    answer = (
+        "SNS topic for OrderPlaced, fanned out to a queue per service. Lambda event source mappings poll each queue "
+        "in batches, and with partial batch responses only failed messages get retried. DLQ after a few receives. "
+        "Since SNS and SQS guarantee exactly-once delivery, the consumers don't need to be idempotent, which keeps "
+        "the code simple."
+    )
+    grade = grader.grade(question_bank.get("order-processing-event-driven"), answer)
+    assert [m.misconception_id for m in grade.misconceptions] == ["no-idempotency"]
+    assert "idempotent" in grade.misconceptions[0].evidence[0]
+
+
+def test_a_confused_term_named_after_the_misconception_does_not_excuse_it(grader: OfflineGrader, question_bank):
+    """"it" means EventBridge, named before it; SNS, named after it, is what the candidate uses instead."""
+    question = question_bank.get("eventbridge-vs-sns")
+    stated = grader.grade(
+        question,
+        "EventBridge routes events from a bus through rules. But it only handles events that AWS services emit, "
+        "so for our own application events we'd use SNS.",
+    )
+    assert "eventbridge-aws-only" in [m.misconception_id for m in stated.misconceptions]
+    corrected = grader.grade(
+        question,
+        "SNS pushes to subscribers. EventBridge also takes our own application events, not only the events AWS "
+        "services emit.",
+    )
+    assert corrected.misconceptions == []
