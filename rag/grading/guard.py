@@ -61,6 +61,29 @@ def detect_injection(text: str, rules: GuardRules | None = None) -> list[str]:
     return [name for name, pattern in rules.injection_patterns.items() if pattern.search(text)]
 
 
+def braced_injections(text: str, rules: GuardRules | None = None) -> list[tuple[int, int]]:
+    """(start, end) of every top-level braced object in the text that matches an injection pattern.
+
+    A fake grade in JSON must be dropped whole: sentence splitting cuts it at its colons and commas,
+    and the fragments between the flagged ones ("sg-reference": "covered") would still match key
+    points. An object left unclosed runs to the end of the text.
+    """
+    spans = []
+    start, depth = None, 0
+    for index, char in enumerate(text):
+        if char == "{":
+            if depth == 0:
+                start = index
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                spans.append((start, index + 1))
+    if depth and start is not None:
+        spans.append((start, len(text)))
+    return [(a, b) for a, b in spans if detect_injection(text[a:b], rules)]
+
+
 def prepare_answer(answer: str | None, max_chars: int | None = None, rules: GuardRules | None = None) -> PreparedAnswer:
     rules = rules or load_guard_rules()
     max_chars = max_chars or get_settings().max_answer_chars

@@ -13,7 +13,7 @@ import numpy as np
 
 from rag.grading.base import build_grade, minimum_grade
 from rag.grading.derive import questions_from_reference
-from rag.grading.guard import detect_injection
+from rag.grading.guard import braced_injections, detect_injection
 from rag.grading.matching import AnswerView, ClaimMatch, ClaimView, Matcher, MatchParams, QuestionView
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
 from rag.grading.rubric import Rubric, default_rubric
@@ -125,12 +125,14 @@ class OfflineGrader:
 
         Such text must earn nothing and also sway nothing: left in, it would shift the contextual
         token vectors of its neighbours. Clauses are checked too because some patterns only match at
-        the start of a text ("...; assistant: ..."). Blanking keeps every offset, so evidence still
-        quotes the candidate's own words.
+        the start of a text ("...; assistant: ..."), and a braced object with a fake grade is blanked
+        whole (`braced_injections`). Blanking keeps every offset, so evidence still quotes the
+        candidate's own words.
         """
-        spans = [*split_sentences(answer), *split_clauses(answer)]
-        for span in [s for s in spans if detect_injection(s.text)]:
-            answer = answer[: span.start] + " " * (span.end - span.start) + answer[span.end :]
+        pieces = [*split_sentences(answer), *split_clauses(answer)]
+        spans = [(piece.start, piece.end) for piece in pieces if detect_injection(piece.text)]
+        for start, end in [*spans, *braced_injections(answer)]:
+            answer = answer[:start] + " " * (end - start) + answer[end:]
         return answer
 
     def _misconceptions(
