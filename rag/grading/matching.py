@@ -26,7 +26,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from rag.grading.text import (
     Span,
     analyse,
     antonym_flips,
+    expand_abbreviations,
     load_lexicon,
     polarity_flips,
     split_clauses,
@@ -445,23 +446,39 @@ class Matcher:
         """
         sentences = split_sentences(answer)
         chunks = pack_chunks(answer, sentences)
-        return self._build_view(answer, sentences, chunks, [self.encoder.encode([c.text])[0] for c in chunks])
+        return self._build_view(answer, sentences, chunks, [self._encode_in_place(c.text) for c in chunks])
+
+    def _encode_in_place(self, text: str) -> tuple[Encoded, list[str | None]]:
+        """Token vectors of the text with abbreviations written out, placed at offsets of the original text,
+        and the (written-out) word of each token."""
+        expanded = expand_abbreviations(text, self.lexicon)
+        encoded = self.encoder.encode([expanded.text])[0]
+        words = _token_words(encoded, expanded.text)
+        if expanded.text == text:
+            return encoded, words
+        origin = np.asarray(expanded.origin, dtype=np.int64)
+        placed = replace(encoded, starts=origin[encoded.starts], ends=origin[encoded.ends])
+        return placed, words
 
     def view_answers(self, answers: Sequence[str]) -> list[AnswerView]:
         """Views of many answers, each built exactly as `view_answer` builds it (fitting sees what grading sees)."""
         return [self.view_answer(answer) for answer in answers]
 
     def _build_view(
-        self, answer: str, sentences: Sequence[Span], chunks: Sequence[Span], encoded: Sequence[Encoded]
+        self,
+        answer: str,
+        sentences: Sequence[Span],
+        chunks: Sequence[Span],
+        encoded: Sequence[tuple[Encoded, list[str | None]]],
     ) -> AnswerView:
         clauses = split_clauses(answer)
         units = build_units(answer, clauses, sentences)
         hidden, tokens, starts, words = [], [], [], []
-        for chunk, enc in zip(chunks, encoded, strict=True):
+        for chunk, (enc, chunk_words) in zip(chunks, encoded, strict=True):
             hidden.append(enc.hidden)
             tokens.append(enc.tokens)
             starts.append(enc.starts + chunk.start)
-            words.extend(_token_words(enc, chunk.text))
+            words.extend(chunk_words)
         dims = self.encoder.hidden_size
         all_hidden = np.concatenate(hidden) if hidden else np.zeros((0, dims), np.float32)
         all_tokens = np.concatenate(tokens) if tokens else np.zeros((0, dims), np.float32)
@@ -501,16 +518,17 @@ class Matcher:
             if key in self._claim_cache:
                 self._claim_cache.move_to_end(key)
                 return self._claim_cache[key]
-        encoded = self.encoder.encode([question, *claims])
+        written_out = [expand_abbreviations(text, self.lexicon).text for text in (question, *claims)]
+        encoded = self.encoder.encode(written_out)
         question_stems = frozenset(analyse(question, self.lexicon).stems)
         question_view = QuestionView(question, question_stems, encoded[0].pooled)
         views = []
-        for text, enc in zip(claims, encoded[1:], strict=True):
+        for text, written, enc in zip(claims, written_out[1:], encoded[1:], strict=True):
             stems = frozenset(analyse(text, self.lexicon).stems)
             parts = tuple(analyse(part.text, self.lexicon) for part in split_clauses(text)) or (
                 analyse(text, self.lexicon),
             )
-            words = _token_words(enc, text)
+            words = _token_words(enc, written)
             content = np.asarray([w is not None and self.lexicon.is_content(w) for w in words], dtype=bool)
             novel = np.asarray(
                 [c and self.lexicon.normalise(w) not in question_stems for c, w in zip(content, words, strict=True)],

@@ -39,6 +39,15 @@ class _LexiconFile(BaseModel):
     negating_prefixes: list[StrictStr] = Field(default_factory=list)
     negating_prefix_min_stem: int = Field(default=5, ge=1)
     number_words: dict[StrictStr, int] = Field(default_factory=dict)
+    abbreviations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+
+    @field_validator("abbreviations")
+    @classmethod
+    def _lowercase_expansions(cls, table: dict[str, str]) -> dict[str, str]:
+        bad = [k for k, v in table.items() if k != k.lower() or " " in k or v != v.lower() or not v.strip()]
+        if bad:
+            raise ValueError(f"abbreviations must map a lower-case word to lower-case words: {bad[:5]}")
+        return table
 
     @field_validator("stopwords", "negations", "negating_prefixes")
     @classmethod
@@ -84,6 +93,7 @@ class Lexicon:
     negating_prefixes: tuple[str, ...] = ()
     negating_prefix_min_stem: int = 5
     number_words: dict[str, int] = field(default_factory=dict)
+    abbreviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def is_content(self, token: str) -> bool:
         return (
@@ -159,6 +169,7 @@ def _parse_lexicon(data: dict) -> Lexicon:
         negating_prefixes=tuple(raw.negating_prefixes),
         negating_prefix_min_stem=raw.negating_prefix_min_stem,
         number_words=dict(raw.number_words),
+        abbreviations={short: tuple(long.split()) for short, long in raw.abbreviations.items()},
     )
 
 
@@ -310,6 +321,47 @@ def _american(token: str, lexicon: Lexicon) -> str:
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 
 
+_ABBREVIATED_WORD = re.compile(r"(?<![\w\-/.’'])[a-z]+(?![\w\-/’'])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Expanded:
+    """A text with its abbreviations written out, and where each of its characters came from.
+
+    `origin[i]` is the offset in the original text of character i (one past the end included), so a
+    token found in `text` can be placed in the original: evidence always quotes the candidate's words.
+    """
+
+    text: str
+    origin: tuple[int, ...]
+
+
+def expand_abbreviations(text: str, lexicon: Lexicon) -> Expanded:
+    """The text with every listed abbreviation ("AZs", "ASG") replaced by its expansion.
+
+    MiniLM and the stemmer both know "availability zones" far better than "AZs"; a hyphenated or
+    slashed word ("Multi-AZ") is a name of its own and is left alone.
+    """
+    if not lexicon.abbreviations:
+        return Expanded(text, tuple(range(len(text) + 1)))
+    parts: list[str] = []
+    origin: list[int] = []
+    cursor = 0
+    for match in _ABBREVIATED_WORD.finditer(text):
+        long = lexicon.abbreviations.get(match.group().lower())
+        if long is None:
+            continue
+        parts.append(text[cursor : match.start()])
+        origin.extend(range(cursor, match.start()))
+        replacement = " ".join(long)
+        parts.append(replacement)
+        origin.extend([match.start()] * len(replacement))
+        cursor = match.end()
+    parts.append(text[cursor:])
+    origin.extend(range(cursor, len(text) + 1))
+    return Expanded("".join(parts), tuple(origin))
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case word tokens; hyphenated and slashed words become separate tokens; "n't" stays attached."""
     return [t.replace("’", "'") for t in _TOKEN.findall(text.lower())]
@@ -377,7 +429,7 @@ def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
     heads: set[str] = set()
     negations = 0
     for segment in _SCOPE_BREAK.split(body):
-        words = tokenize(segment)
+        words = [part for word in tokenize(segment) for part in lexicon.abbreviations.get(word, (word,))]
         tokens.extend(words)
         parity, prefix_only, awaiting_head = 0, False, False
         for i, word in enumerate(words):

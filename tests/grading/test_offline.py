@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -10,12 +11,13 @@ import sys
 import pytest
 
 from rag.grading.base import Grader
+from rag.grading.matching import Matcher
 from rag.grading.offline import OfflineGrader, graded_credit
 from rag.grading.result import Verdict
 from rag.grading.rubric import default_rubric
 from rag.grading.scoring import compute_score
 from rag.grading.service import grade_answer, make_grader
-from rag.grading.text import split_sentences
+from rag.grading.text import load_lexicon, split_sentences
 from rag.questions import KeyPoint, Misconception, Question
 from rag.settings import PROJECT_ROOT
 
@@ -227,6 +229,7 @@ def test_padding_a_wrong_answer_with_buzzwords_gains_at_most_half_a_point(grader
 
 _GRADE_SCRIPT = """
 import json, sys
+from rag.grading.matching import Matcher
 from rag.grading.offline import OfflineGrader, graded_credit
 from rag.grading.rubric import default_rubric
 from rag.questions import load_question_bank
@@ -342,3 +345,19 @@ def test_a_confused_term_named_after_the_misconception_does_not_excuse_it(grader
         "services emit.",
     )
     assert corrected.misconceptions == []
+
+
+def test_an_abbreviation_earns_more_than_unread_and_evidence_keeps_the_candidates_words(embedder, question_bank):
+    question = question_bank.get("ha-web-architecture-design")
+    answer = "- 3 AZs for everything\n- ALB in front of the web tier"
+    reading = OfflineGrader(Matcher())
+    plain_lexicon = dataclasses.replace(load_lexicon(), abbreviations={})
+    not_reading = OfflineGrader(Matcher(lexicon=plain_lexicon))
+
+    def three_azs(grader: OfflineGrader):
+        return {v.key_point_id: v for v in grader.grade(question, answer).key_points}["three-azs"]
+
+    read, unread = three_azs(reading), three_azs(not_reading)
+    assert read.verdict in (Verdict.covered, Verdict.partly)
+    assert (read.credit or 0) > (unread.credit or 0)
+    assert read.evidence[0] == "3 AZs for everything"

@@ -11,6 +11,7 @@ from rag.grading.text import (
     analyse,
     antonym_pairs,
     content_stems,
+    expand_abbreviations,
     load_lexicon,
     polarity_flips,
     porter_stem,
@@ -208,6 +209,22 @@ def test_numbers_are_digits_or_number_words_but_not_one(lexicon):
     assert lexicon.numbers(["six", "copies", "3", "azs"]) == {6, 3}
     assert lexicon.numbers(["one", "cmk", "per", "app"]) == set()
     assert lexicon.numbers(["007"]) == {7}
+
+
+def test_abbreviations_are_written_out_and_every_character_keeps_its_origin(lexicon):
+    text = "3 AZs behind one ALB, DB creds in Secrets Manager, Multi-AZ on."
+    expanded = expand_abbreviations(text, lexicon)
+    assert expanded.text == (
+        "3 availability zones behind one ALB, database credentials in Secrets Manager, Multi-AZ on."
+    )
+    assert len(expanded.origin) == len(expanded.text) + 1 and expanded.origin[-1] == len(text)
+    start = expanded.text.index("database")
+    assert text[expanded.origin[start] :].startswith("DB creds")
+    assert expanded.origin[expanded.text.index("behind")] == text.index("behind")
+
+
+def test_the_stemmer_sees_abbreviations_written_out(lexicon):
+    assert analyse("3 AZs", lexicon).stems == analyse("3 availability zones", lexicon).stems
 
 
 def test_antonyms_are_word_forms_so_regions_is_not_regional(lexicon):
