@@ -339,8 +339,9 @@ class Expanded:
 def expand_abbreviations(text: str, lexicon: Lexicon) -> Expanded:
     """The text with every listed abbreviation ("AZs", "ASG") replaced by its expansion.
 
-    MiniLM and the stemmer both know "availability zones" far better than "AZs"; a hyphenated or
-    slashed word ("Multi-AZ") is a name of its own and is left alone.
+    MiniLM knows "availability zones" far better than "AZs". Here a hyphenated or slashed word
+    ("Multi-AZ") is a name of its own and is left alone; `analyse`, which splits hyphens, writes out
+    its parts for the stemmer all the same, on the answer's side and the key point's alike.
     """
     if not lexicon.abbreviations:
         return Expanded(text, tuple(range(len(text) + 1)))
@@ -384,6 +385,8 @@ class Analysis:
     words: tuple[str, ...]
     """Word forms of the content words (for antonyms), in order."""
     negated_words: frozenset[str]
+    numbers: frozenset[int] = frozenset()
+    """The numbers the text states (`Lexicon.numbers`), compared by `numbers_differ`."""
 
     @property
     def stem_set(self) -> frozenset[str]:
@@ -460,6 +463,7 @@ def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
         negation_heads=frozenset(heads),
         words=tuple(words_seen),
         negated_words=frozenset(negated_forms - plain_forms),
+        numbers=lexicon.numbers(tokens),
     )
 
 
@@ -536,17 +540,16 @@ def polarity_flips(clause: Analysis, reference: Analysis, lexicon: Lexicon, *, h
     for word, opposite in antonym_pairs(clause.words, reference.words, lexicon):
         if (word in clause.negated_words) == (opposite in reference.negated_words):
             flips += 1
-    return flips + int(numbers_differ(clause, reference, lexicon))
+    return flips + int(numbers_differ(clause, reference))
 
 
-def numbers_differ(clause: Analysis, reference: Analysis, lexicon: Lexicon) -> bool:
+def numbers_differ(clause: Analysis, reference: Analysis) -> bool:
     """Each side states a number the other lacks ("a 1 KB read" against "a 4 KB read"): a different value.
 
     A number only one side states ("up to 15 replicas, failover in 30 seconds" against "up to 15
     replicas") adds detail and reverses nothing.
     """
-    ours, theirs = lexicon.numbers(clause.tokens), lexicon.numbers(reference.tokens)
-    return bool(ours - theirs) and bool(theirs - ours)
+    return bool(clause.numbers - reference.numbers) and bool(reference.numbers - clause.numbers)
 
 
 # ---------------------------------------------------------------------------------------------- clauses
