@@ -108,7 +108,12 @@ class Lexicon:
         return porter_stem(self.word_form(token))
 
     def word_form(self, token: str) -> str:
-        """American spelling and canonical synonym of a lower-case token, without stemming."""
+        """American spelling and canonical synonym of a lower-case token, without stemming.
+
+        A listed number word is written as digits, so "three AZs" and "3 AZs" share their stems.
+        """
+        if token in self.number_words:
+            return str(self.number_words[token])
         token = _american(token, self)
         return self.synonyms.get(token, token)
 

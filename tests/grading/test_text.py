@@ -227,6 +227,21 @@ def test_the_stemmer_sees_abbreviations_written_out(lexicon):
     assert analyse("3 AZs", lexicon).stems == analyse("3 availability zones", lexicon).stems
 
 
+def test_number_words_and_digits_share_a_stem(lexicon):
+    assert analyse("three AZs for every tier", lexicon).stems == analyse("3 AZs for every tier", lexicon).stems
+    assert "1" not in analyse("one of them", lexicon).stems
+
+
+def test_short_forms_of_automatic_and_of_time_units_are_written_out(lexicon):
+    assert set(analyse("Lambda auto-scales", lexicon).stems) == set(
+        analyse("Lambda scales automatically", lexicon).stems
+    )
+    assert (
+        analyse("2 hrs and 30 secs, reads in ms", lexicon).stems
+        == analyse("2 hours and 30 seconds, reads in milliseconds", lexicon).stems
+    )
+
+
 def test_antonyms_are_word_forms_so_regions_is_not_regional(lexicon):
     assert flips("Traffic rides the global network to endpoints in two regions", "It is a global service", lexicon) == 0
     assert flips("NAT gateways are regional", "NAT gateways are global", lexicon) == 1
