@@ -40,6 +40,7 @@ class _LexiconFile(BaseModel):
     negating_prefix_min_stem: int = Field(default=5, ge=1)
     number_words: dict[StrictStr, int] = Field(default_factory=dict)
     abbreviations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    lowercase_only_abbreviations: list[StrictStr] = Field(default_factory=list)
 
     @field_validator("abbreviations")
     @classmethod
@@ -70,6 +71,9 @@ class _LexiconFile(BaseModel):
         same = [pair for pair in [*self.antonyms, *self.confusables] if pair[0] == pair[1]]
         if same:
             raise ValueError(f"an antonym pair names the same word twice: {same}")
+        unknown = sorted(set(self.lowercase_only_abbreviations) - set(self.abbreviations))
+        if unknown:
+            raise ValueError(f"lowercase_only_abbreviations must be listed under abbreviations: {unknown}")
         return self
 
 
@@ -94,6 +98,17 @@ class Lexicon:
     negating_prefix_min_stem: int = 5
     number_words: dict[str, int] = field(default_factory=dict)
     abbreviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    lowercase_only_abbreviations: frozenset[str] = frozenset()
+
+    def expansion(self, word: str) -> tuple[str, ...] | None:
+        """The written-out words of an abbreviation, as the candidate wrote it ("AZs"), or None.
+
+        Some short forms mean something else in capitals ("ms" is milliseconds, "MS" Microsoft).
+        """
+        lower = word.lower()
+        if lower in self.lowercase_only_abbreviations and word != lower:
+            return None
+        return self.abbreviations.get(lower)
 
     def is_content(self, token: str) -> bool:
         return (
@@ -175,6 +190,7 @@ def _parse_lexicon(data: dict) -> Lexicon:
         negating_prefix_min_stem=raw.negating_prefix_min_stem,
         number_words=dict(raw.number_words),
         abbreviations={short: tuple(long.split()) for short, long in raw.abbreviations.items()},
+        lowercase_only_abbreviations=frozenset(raw.lowercase_only_abbreviations),
     )
 
 
@@ -324,6 +340,7 @@ def _american(token: str, lexicon: Lexicon) -> str:
 # ---------------------------------------------------------------------------------------------- tokens
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+_TOKEN_ANY_CASE = re.compile(_TOKEN.pattern, re.IGNORECASE)
 
 
 _ABBREVIATED_WORD = re.compile(r"(?<![\w\-/.’'])[a-z]+(?![\w\-/’'])", re.IGNORECASE)
@@ -354,7 +371,7 @@ def expand_abbreviations(text: str, lexicon: Lexicon) -> Expanded:
     origin: list[int] = []
     cursor = 0
     for match in _ABBREVIATED_WORD.finditer(text):
-        long = lexicon.abbreviations.get(match.group().lower())
+        long = lexicon.expansion(match.group())
         if long is None:
             continue
         parts.append(text[cursor : match.start()])
@@ -371,6 +388,15 @@ def expand_abbreviations(text: str, lexicon: Lexicon) -> Expanded:
 def tokenize(text: str) -> list[str]:
     """Lower-case word tokens; hyphenated and slashed words become separate tokens; "n't" stays attached."""
     return [t.replace("’", "'") for t in _TOKEN.findall(text.lower())]
+
+
+def _written_out_tokens(text: str, lexicon: Lexicon) -> list[str]:
+    """`tokenize`, with every abbreviation replaced by the words it stands for."""
+    words: list[str] = []
+    for written in _TOKEN_ANY_CASE.findall(text):
+        token = written.lower().replace("’", "'")
+        words.extend(lexicon.expansion(written) or (token,))
+    return words
 
 
 @dataclass(frozen=True)
@@ -437,7 +463,7 @@ def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
     heads: set[str] = set()
     negations = 0
     for segment in _SCOPE_BREAK.split(body):
-        words = [part for word in tokenize(segment) for part in lexicon.abbreviations.get(word, (word,))]
+        words = _written_out_tokens(segment, lexicon)
         tokens.extend(words)
         parity, prefix_only, awaiting_head = 0, False, False
         for i, word in enumerate(words):

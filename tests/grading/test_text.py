@@ -242,6 +242,12 @@ def test_short_forms_of_automatic_and_of_time_units_are_written_out(lexicon):
     )
 
 
+def test_a_lowercase_only_short_form_in_capitals_is_left_alone(lexicon):
+    assert expand_abbreviations("MS SQL Server reads in 5 ms", lexicon).text == "MS SQL Server reads in 5 milliseconds"
+    assert "millisecond" not in analyse("MS SQL Server on RDS", lexicon).stems
+    assert "millisecond" in analyse("reads in 5 ms", lexicon).stems
+
+
 def test_antonyms_are_word_forms_so_regions_is_not_regional(lexicon):
     assert flips("Traffic rides the global network to endpoints in two regions", "It is a global service", lexicon) == 0
     assert flips("NAT gateways are regional", "NAT gateways are global", lexicon) == 1
@@ -290,6 +296,14 @@ def test_a_stopword_cannot_be_an_antonym(tmp_path: Path):
         tmp_path, "version: 1\nstopwords: [the, before]\nnegations: [not]\nantonyms: [[before, after]]\n"
     )
     with pytest.raises(ConfigError, match="stopwords"):
+        load_lexicon(path)
+
+
+def test_a_lowercase_only_short_form_must_be_a_listed_short_form(tmp_path: Path):
+    path = write_lexicon(
+        tmp_path, "version: 1\nstopwords: [the]\nnegations: [not]\nlowercase_only_abbreviations: [ms]\n"
+    )
+    with pytest.raises(ConfigError, match="lowercase_only_abbreviations"):
         load_lexicon(path)
 
 
