@@ -147,13 +147,18 @@ class OfflineGrader:
         """Misconceptions the answer states, and the units that state them (they earn no key point).
 
         A unit within one sentence states a misconception when it matches the claim with the claim's
-        polarity, matches no key point better, is at least `misconception_margin` closer (cosine) to
-        the claim than to the correction and to every key point it does not reverse (any negated
-        shared word counts, however little of the key point the unit repeats: "consumers don't need
-        to be idempotent" is no rival reading of "consumers must be idempotent"), negates none of the
-        claim's words, and does not swap a commonly confused term ("CloudTrail" for "CloudWatch").
+        polarity, matches neither a key point nor the misconception's correction better, is at least
+        `misconception_margin` closer (cosine) to the claim than to every key point it does not
+        reverse (any negated shared word counts, however little of the key point the unit repeats:
+        "consumers don't need to be idempotent" is no rival reading of "consumers must be
+        idempotent"), negates none of the claim's words, and does not swap a commonly confused term
+        ("CloudTrail" for "CloudWatch").
         Answers that explain why the misconception is wrong sit near the claim too, but nearer to the
-        correction or to a key point.
+        correction or to a key point. The correction is compared by match probability, not by cosine:
+        a claim and its correction share most of their words, so what tells them apart is whether the
+        unit has the claim's distinctive words ("deletes a record as soon as it is read") or the
+        correction's ("records stay until the retention period ends"), which the probability's token
+        recall reads and a whole-unit cosine blurs.
         """
         if not misconception_claims:
             return [], frozenset()
@@ -161,9 +166,16 @@ class OfflineGrader:
         across_sentences = frozenset(u for u, unit in enumerate(view.units) if not unit.within_sentence)
         point_matches = self.matcher.match_claims(question_view, point_claims, view)
         matches = self.matcher.match_claims(question_view, misconception_claims, view, across_sentences)
+        correction_matches = self.matcher.match_claims(
+            question_view,
+            [(f"{claim_id}:correction", c) for (claim_id, _), c in zip(misconception_claims, corrections, strict=True)],
+            view,
+        )
         findings, units = [], set()
         by_id = {m.id: m for m in question.misconceptions}
-        for (claim_id, claim), correction, match in zip(misconception_claims, corrections, matches, strict=True):
+        for (claim_id, claim), correction_match, match in zip(
+            misconception_claims, correction_matches, matches, strict=True
+        ):
             if match.best_unit is None or match.probability < thresholds.misconception:
                 continue
             unit = match.best_unit
@@ -174,8 +186,10 @@ class OfflineGrader:
             ]
             if any(score.probability > match.probability for score in kept):
                 continue
-            rivals = [score.cosine for score in kept] + [round(float(view.vectors[unit] @ correction.vector), 4)]
-            if match.unit_scores[unit].cosine < max(rivals) + thresholds.misconception_margin:
+            if correction_match.unit_scores[unit].probability > match.probability:
+                continue
+            rivals = [score.cosine for score in kept]
+            if rivals and match.unit_scores[unit].cosine < max(rivals) + thresholds.misconception_margin:
                 continue
             if self._names_other_term(claim, view, unit) or self.matcher.flipped(
                 claim, view, view.units[unit], heads_only=False

@@ -361,3 +361,21 @@ def test_an_abbreviation_earns_more_than_unread_and_evidence_keeps_the_candidate
     assert read.verdict in (Verdict.covered, Verdict.partly)
     assert (read.credit or 0) > (unread.credit or 0)
     assert read.evidence[0] == "3 AZs for everything"
+
+
+def test_the_correction_is_told_apart_by_match_probability_not_cosine(grader: OfflineGrader, question_bank):
+    """The claim and its correction are both about Fargate, ECS and EKS, so their cosines with either sentence
+    are close; the words each sentence shares with the claim or with the correction tell them apart."""
+    question = question_bank.get("ecs-vs-eks-choice")
+    stated = grader.grade(
+        question,
+        "EKS gives you the Kubernetes ecosystem. One thing to keep in mind: Fargate is ECS-only, so with EKS you'll "
+        "always be managing EC2 node groups.",
+    )
+    assert "fargate-ecs-only" in [m.misconception_id for m in stated.misconceptions]
+    corrected = grader.grade(
+        question,
+        "EKS gives you the Kubernetes ecosystem. Fargate runs EKS pods as well as ECS tasks, so with EKS you "
+        "don't have to manage EC2 node groups.",
+    )
+    assert "fargate-ecs-only" not in [m.misconception_id for m in corrected.misconceptions]
