@@ -719,6 +719,13 @@ class Matcher:
         weights = np.asarray(params.weights, dtype=np.float64)
         return _round(_sigmoid(features[:, params.columns] @ weights + params.bias))
 
+    def unit_probabilities(self, question: QuestionView, claim: ClaimView, answer: AnswerView) -> np.ndarray:
+        """The probability that each unit states the claim, before any polarity rule (cached per answer)."""
+        key = ("probabilities", question.text, claim.text)
+        if key not in answer.memo:
+            answer.memo[key] = self.probabilities(self.unit_features(question, claim, answer, self.params.features))
+        return answer.memo[key]
+
     # -- matching
 
     def match_claims(
@@ -733,8 +740,7 @@ class Matcher:
         for claim_id, claim in claims:
             key = ("scores", question.text, claim.text)
             if key not in answer.memo:
-                features = self.unit_features(question, claim, answer, self.params.features)
-                probabilities = self.probabilities(features)
+                probabilities = self.unit_probabilities(question, claim, answer)
                 cosines = _round(answer.vectors @ claim.vector) if answer.units else np.zeros(0)
                 stating = self.stating_mask(question, claim, answer) if answer.units else np.zeros(0, dtype=bool)
                 answer.memo[key] = tuple(

@@ -166,16 +166,9 @@ class OfflineGrader:
         across_sentences = frozenset(u for u, unit in enumerate(view.units) if not unit.within_sentence)
         point_matches = self.matcher.match_claims(question_view, point_claims, view)
         matches = self.matcher.match_claims(question_view, misconception_claims, view, across_sentences)
-        correction_matches = self.matcher.match_claims(
-            question_view,
-            [(f"{claim_id}:correction", c) for (claim_id, _), c in zip(misconception_claims, corrections, strict=True)],
-            view,
-        )
         findings, units = [], set()
         by_id = {m.id: m for m in question.misconceptions}
-        for (claim_id, claim), correction_match, match in zip(
-            misconception_claims, correction_matches, matches, strict=True
-        ):
+        for (claim_id, claim), correction, match in zip(misconception_claims, corrections, matches, strict=True):
             if match.best_unit is None or match.probability < thresholds.misconception:
                 continue
             unit = match.best_unit
@@ -186,7 +179,7 @@ class OfflineGrader:
             ]
             if any(score.probability > match.probability for score in kept):
                 continue
-            if correction_match.unit_scores[unit].probability > match.probability:
+            if self.matcher.unit_probabilities(question_view, correction, view)[unit] > match.probability:
                 continue
             rivals = [score.cosine for score in kept]
             if rivals and match.unit_scores[unit].cosine < max(rivals) + thresholds.misconception_margin:
