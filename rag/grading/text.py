@@ -144,14 +144,8 @@ class Lexicon:
         return self.antonyms.get(word, frozenset()) | prefixed | stripped
 
     def numbers(self, tokens: Iterable[str]) -> frozenset[int]:
-        """The numbers the tokens state, as digits or as listed number words."""
-        found = set()
-        for token in tokens:
-            if token.isdigit():
-                found.add(int(token))
-            elif token in self.number_words:
-                found.add(self.number_words[token])
-        return frozenset(found)
+        """The numbers the tokens state, as digits or as listed number words (`word_form` writes those as digits)."""
+        return frozenset(int(form) for form in map(self.word_form, tokens) if form.isdigit())
 
     def confused_with(self, word: str) -> frozenset[str]:
         return self.confusables.get(word, frozenset())
