@@ -41,8 +41,9 @@ SEED = 13
 FEATURES = ("cos_claim_unit", "token_recall_distinct", "stem_recall_novel", "token_recall_distinct_sq")
 # Hand-set rules, not fitted: SciEntsBank has no misconceptions, contradictions or off-topic labels.
 # A contradiction needs the match a covered point needs. A misconception needs a clearly better match
-# (a false one costs a correct answer 2.5 points) and must sit MISCONCEPTION_MARGIN closer to the claim
-# than to its correction and to every key point. Set by hand on the question bank's 80 model answers
+# (a false one costs a correct answer 2.5 points), must match the claim at least as well as its correction,
+# and must sit MISCONCEPTION_MARGIN closer (cosine) to the claim than to every key point (see
+# OfflineGrader._misconceptions). Set by hand on the question bank's 80 model answers
 # (none may state a misconception) and 20 hand-written paraphrases of its misconceptions.
 MISCONCEPTION_THRESHOLD = 0.75
 MISCONCEPTION_MARGIN = 0.03
