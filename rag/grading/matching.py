@@ -630,46 +630,38 @@ class Matcher:
         flipped, else the clause that overlaps most: one opposite statement spoils a window. Clauses
         of a sentence that opens with a condition ("If DNS resolution is disabled, ...") flip nothing.
         """
-        key = ("unit polarity", claim.text, heads_only, unit)
-        if key not in answer.memo:
-            answer.memo[key] = self._unit_polarity(self._clause_polarities(claim, answer, heads_only), unit)
-        return answer.memo[key]
-
-    @staticmethod
-    def _unit_polarity(by_clause: Sequence[Polarity], unit: Unit) -> Polarity:
         best, best_flipped = Polarity(0, 0.0), Polarity(0, 0.0)
         for index in unit.clauses:
-            found = by_clause[index]
+            found = self._clause_polarity(claim, answer, heads_only, index)
             if found.overlap > best.overlap:
                 best = found
             if found.reversed and found.overlap > best_flipped.overlap:
                 best_flipped = found
         return best_flipped if best_flipped.overlap > 0 else best
 
-    def _clause_polarities(self, claim: ClaimView, answer: AnswerView, heads_only: bool) -> list[Polarity]:
+    def _clause_polarity(self, claim: ClaimView, answer: AnswerView, heads_only: bool, index: int) -> Polarity:
+        """The polarity of one clause against the claim part it overlaps most, computed when first asked for."""
         key = ("polarity", claim.text, heads_only)
-        if key in answer.memo:
-            return answer.memo[key]
-        found_all = []
-        for index, clause in enumerate(answer.clause_analyses):
-            clause_stems = clause.stem_set
-            found = Polarity(0, 0.0)
-            for part in claim.parts:
-                if not part.stems:
-                    continue
-                common = len(part.stem_set & clause_stems)
-                shared = common + antonym_flips(clause.words, part.words, self.lexicon)
-                overlap = round(shared / min(len(part.stem_set), max(1, len(clause_stems))), DECIMALS)
-                if overlap > found.overlap:
-                    flips = (
-                        0
-                        if answer.hypothetical[index]
-                        else polarity_flips(clause, part, self.lexicon, heads_only=heads_only)
-                    )
-                    found = Polarity(flips, overlap, common)
-            found_all.append(found)
-        answer.memo[key] = found_all
-        return found_all
+        known = answer.memo.get(key)
+        if known is None:
+            known = answer.memo[key] = [None] * len(answer.clauses)
+        if known[index] is not None:
+            return known[index]
+        clause = answer.clause_analyses[index]
+        clause_stems = clause.stem_set
+        found = Polarity(0, 0.0)
+        for part in claim.parts:
+            if not part.stems:
+                continue
+            common = len(part.stem_set & clause_stems)
+            shared = common + antonym_flips(clause.words, part.words, self.lexicon)
+            overlap = round(shared / min(len(part.stem_set), max(1, len(clause_stems))), DECIMALS)
+            if overlap > found.overlap:
+                hypothetical = answer.hypothetical[index]
+                flips = 0 if hypothetical else polarity_flips(clause, part, self.lexicon, heads_only=heads_only)
+                found = Polarity(flips, overlap, common)
+        known[index] = found
+        return found
 
     def flipped(self, claim: ClaimView, answer: AnswerView, unit: Unit, *, heads_only: bool = True) -> bool:
         """True when the unit states the claim's opposite: an odd number of flips in a clause that addresses it.
@@ -690,29 +682,28 @@ class Matcher:
         A unit that restates the question (all its content words are the question's, cosine at least
         QUESTION_ECHO_COSINE) earns nothing.
         """
-        polarities = [self.polarity(claim, answer, unit) for unit in answer.units]
-        first_reversal: dict[int, int] = {}
-        for unit, polarity in zip(answer.units, polarities, strict=True):
-            if len(unit.clauses) == 1 and polarity.reversed and polarity.shared >= STRONG_FLIP_SHARED:
-                clause = unit.clauses[0]
-                sentence = answer.clause_sentence[clause]
-                first_reversal[sentence] = min(clause, first_reversal.get(sentence, clause))
+        return np.asarray([self.states(question, claim, answer, u) for u in range(len(answer.units))], dtype=bool)
 
-        def spoiled(clause: int) -> bool:
-            sentence = answer.clause_sentence[clause]
-            return sentence in first_reversal and clause >= first_reversal[sentence]
+    def states(self, question: QuestionView, claim: ClaimView, answer: AnswerView, unit_index: int) -> bool:
+        """One entry of `stating_mask`, reading only the clauses of the unit's sentences."""
+        unit = answer.units[unit_index]
+        if self.polarity(claim, answer, unit).reversed:
+            return False
+        if any(self._spoiled(claim, answer, clause) for clause in unit.clauses):
+            return False
+        echoes = answer.unit_stems[unit_index] <= question.stems
+        return not (echoes and float(answer.vectors[unit_index] @ question.vector) >= QUESTION_ECHO_COSINE)
 
-        return np.asarray(
-            [
-                not polarity.reversed
-                and not any(spoiled(i) for i in unit.clauses)
-                and not (stems <= question.stems and float(vector @ question.vector) >= QUESTION_ECHO_COSINE)
-                for unit, polarity, stems, vector in zip(
-                    answer.units, polarities, answer.unit_stems, answer.vectors, strict=True
-                )
-            ],
-            dtype=bool,
-        )
+    def _spoiled(self, claim: ClaimView, answer: AnswerView, clause: int) -> bool:
+        """True when this clause or an earlier one of its sentence reverses the claim plainly."""
+        sentence = answer.clause_sentence[clause]
+        earlier = clause
+        while earlier >= 0 and answer.clause_sentence[earlier] == sentence:
+            polarity = self._clause_polarity(claim, answer, True, earlier)
+            if polarity.reversed and polarity.shared >= STRONG_FLIP_SHARED:
+                return True
+            earlier -= 1
+        return False
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         params = self.params

@@ -99,6 +99,7 @@ class Lexicon:
     number_words: dict[str, int] = field(default_factory=dict)
     abbreviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
     lowercase_only_abbreviations: frozenset[str] = frozenset()
+    _opposites: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def expansion(self, word: str) -> tuple[str, ...] | None:
         """The written-out words of an abbreviation, as the candidate wrote it ("AZs"), or None.
@@ -134,6 +135,12 @@ class Lexicon:
 
     def opposites(self, word: str) -> frozenset[str]:
         """Listed antonyms, plus the word with a negating prefix added or removed ("predictable", "unpredictable")."""
+        known = self._opposites.get(word)
+        if known is None:
+            known = self._opposites[word] = self._find_opposites(word)
+        return known
+
+    def _find_opposites(self, word: str) -> frozenset[str]:
         shortest = self.negating_prefix_min_stem
         prefixed = {prefix + word for prefix in self.negating_prefixes} if len(word) >= shortest else set()
         stripped = {
@@ -529,8 +536,16 @@ def swapped_pairs(
 
 
 def antonym_flips(clause: Iterable[str], reference: Iterable[str], lexicon: Lexicon) -> int:
-    """How many words of `clause` stand where `reference` has their opposite ("stateless" for "stateful")."""
-    return len(antonym_pairs(clause, reference, lexicon))
+    """How many words of `clause` stand where `reference` has their opposite ("stateless" for "stateful").
+
+    Counts the pairs `antonym_pairs` lists without building them: it runs for every clause and claim part.
+    """
+    clause_set, reference_set = set(clause), set(reference)
+    return sum(
+        1
+        for word in clause_set - reference_set
+        if any(partner in reference_set and partner not in clause_set for partner in lexicon.opposites(word))
+    )
 
 
 def polarity_flips(clause: Analysis, reference: Analysis, lexicon: Lexicon, *, heads_only: bool = True) -> int:
