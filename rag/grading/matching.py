@@ -39,8 +39,10 @@ from rag.embeddings import Embedder, get_embedder
 from rag.errors import ConfigError
 from rag.grading.text import (
     Analysis,
+    Expanded,
     Lexicon,
     Span,
+    american_spelling,
     analyse,
     antonym_flips,
     expand_abbreviations,
@@ -79,6 +81,7 @@ STRONG_FLIP_SHARED = 2
 QUESTION_ECHO_SIMILARITY = 0.8
 QUESTION_ECHO_COSINE = 0.9
 CACHE_SIZE = 4096
+SPELLING_CACHE_SIZE = 65536  # distinct words whose model spelling is remembered
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 
 
@@ -197,6 +200,25 @@ class TokenEncoder:
         self.hidden_size = int(original.config.hidden_size)
         self.transformer = quantized_copy(original) if quantized else original
         self._lock = threading.Lock()
+        self._spellings: dict[str, str] = {}
+
+    def spelling(self, word: str, lexicon: Lexicon) -> str:
+        """The spelling of a lower-case word the model should read: American where the model knows it.
+
+        A listed British word is always respelled; a word changed only by a suffix rule is respelled
+        when the model splits the result into no more pieces than the word ("analyse" -> "analyze",
+        but "otherwise" stays, as "otherwize" would be noise to the model).
+        """
+        known = self._spellings.get(word)
+        if known is not None:
+            return known
+        american = american_spelling(word, lexicon)
+        suffix_only = american != word and word not in lexicon.spelling_words
+        if suffix_only and len(self.tokenizer.tokenize(american)) > len(self.tokenizer.tokenize(word)):
+            american = word
+        if len(self._spellings) < SPELLING_CACHE_SIZE:
+            self._spellings[word] = american
+        return american
 
     def encode(self, texts: Sequence[str]) -> list[Encoded]:
         if not texts:
@@ -448,10 +470,14 @@ class Matcher:
         chunks = pack_chunks(answer, sentences)
         return self._build_view(answer, sentences, chunks, [self._encode_in_place(c.text) for c in chunks])
 
+    def _written_out(self, text: str) -> Expanded:
+        """The text as the model reads it: abbreviations written out, British spellings American."""
+        return expand_abbreviations(text, self.lexicon, lambda word: self.encoder.spelling(word, self.lexicon))
+
     def _encode_in_place(self, text: str) -> tuple[Encoded, list[str | None]]:
         """Token vectors of the text with abbreviations written out, placed at offsets of the original text,
         and the (written-out) word of each token."""
-        expanded = expand_abbreviations(text, self.lexicon)
+        expanded = self._written_out(text)
         encoded = self.encoder.encode([expanded.text])[0]
         words = _token_words(encoded, expanded.text)
         if expanded.text == text:
@@ -518,7 +544,7 @@ class Matcher:
             if key in self._claim_cache:
                 self._claim_cache.move_to_end(key)
                 return self._claim_cache[key]
-        written_out = [expand_abbreviations(text, self.lexicon).text for text in (question, *claims)]
+        written_out = [self._written_out(text).text for text in (question, *claims)]
         encoded = self.encoder.encode(written_out)
         question_stems = frozenset(analyse(question, self.lexicon).stems)
         question_view = QuestionView(question, question_stems, encoded[0].pooled)

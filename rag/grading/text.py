@@ -130,7 +130,7 @@ class Lexicon:
         """
         if token in self.number_words:
             return str(self.number_words[token])
-        token = _american(token, self)
+        token = american_spelling(token, self)
         return self.synonyms.get(token, token)
 
     def opposites(self, word: str) -> frozenset[str]:
@@ -328,7 +328,12 @@ def porter_stem(word: str) -> str:
     return word
 
 
-def _american(token: str, lexicon: Lexicon) -> str:
+def american_spelling(token: str, lexicon: Lexicon) -> str:
+    """The American spelling of a lower-case token: the listed word, else the listed suffix swapped.
+
+    The suffix rule is blind ("otherwise" -> "otherwize"); that is harmless for stems, which both sides
+    share, but text meant for the model should respell only where the model knows the result.
+    """
     if token in lexicon.spelling_words:
         return lexicon.spelling_words[token]
     if len(token) >= 6:
@@ -359,25 +364,31 @@ class Expanded:
     origin: tuple[int, ...]
 
 
-def expand_abbreviations(text: str, lexicon: Lexicon) -> Expanded:
+def expand_abbreviations(text: str, lexicon: Lexicon, respell: Callable[[str], str] | None = None) -> Expanded:
     """The text with every listed abbreviation ("AZs", "ASG") replaced by its expansion.
 
     MiniLM knows "availability zones" far better than "AZs". Here a hyphenated or slashed word
     ("Multi-AZ") is a name of its own and is left alone; `analyse`, which splits hyphens, writes out
     its parts for the stemmer all the same, on the answer's side and the key point's alike.
+
+    `respell`, given a lower-case word, returns the spelling the model should read (Matcher passes one
+    that writes British spellings the American way), so "analyse" and "analyze" embed alike.
     """
-    if not lexicon.abbreviations:
+    if not lexicon.abbreviations and respell is None:
         return Expanded(text, tuple(range(len(text) + 1)))
     parts: list[str] = []
     origin: list[int] = []
     cursor = 0
     for match in _ABBREVIATED_WORD.finditer(text):
         long = lexicon.expansion(match.group())
-        if long is None:
+        if long is not None:
+            replacement = " ".join(long)
+        elif respell is not None and (spelled := respell(match.group().lower())) != match.group().lower():
+            replacement = spelled
+        else:
             continue
         parts.append(text[cursor : match.start()])
         origin.extend(range(cursor, match.start()))
-        replacement = " ".join(long)
         parts.append(replacement)
         origin.extend([match.start()] * len(replacement))
         cursor = match.end()

@@ -132,3 +132,18 @@ def test_params_file_is_validated(tmp_path: Path):
         load_params(bad)
     with pytest.raises(ConfigError, match="fit_offline"):
         load_params(tmp_path / "missing.json")
+
+
+def test_british_spellings_reach_the_model_as_american_where_it_knows_the_word(matcher: Matcher):
+    written = matcher._written_out("They analyse its behaviour in the centre; otherwise precise.").text
+    assert written == "They analyze its behavior in the center; otherwise precise."
+
+
+def test_british_and_american_answers_match_a_claim_alike(matcher: Matcher):
+    question = "How do Kinesis and SQS differ?"
+    claim = "Several applications can analyze the same Kinesis stream, and SQS suits background job behavior."
+    british = "Lots of apps can analyse one Kinesis stream at once; SQS is for background job behaviour."
+    american = "Lots of apps can analyze one Kinesis stream at once; SQS is for background job behavior."
+    read_british, read_american = (match(matcher, question, claim, text) for text in (british, american))
+    assert read_british.unit_scores == read_american.unit_scores
+    assert read_british.evidence[0] == "Lots of apps can analyse one Kinesis stream at once"
