@@ -311,6 +311,10 @@ class AnswerView:
     unit_content_tokens: tuple[np.ndarray, ...]
     unit_masks: np.ndarray
     """Units x tokens: True where the token lies in the unit (the vectorised form of `unit_tokens`)."""
+    segment_starts: np.ndarray
+    """The first token of each segment: the tokens cut at every unit's first and last token."""
+    unit_segments: np.ndarray
+    """Units x segments: True where the segment lies in the unit (every unit is a run of whole segments)."""
     tokens: np.ndarray
     vectors: np.ndarray
     """One L2-normalised vector per unit."""
@@ -383,6 +387,17 @@ class ClaimMatch:
     best_unit: int | None
     contradicting_unit: int | None
     unit_scores: tuple[UnitScore, ...] = field(repr=False, default=())
+
+
+def _segments(unit_tokens: Sequence[np.ndarray], n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the tokens at every unit's first and one-past-last token; say which segments each unit spans."""
+    cuts = sorted({0, *(int(t[0]) for t in unit_tokens if len(t)), *(int(t[-1]) + 1 for t in unit_tokens if len(t))})
+    starts = np.asarray([c for c in cuts if c < n_tokens] or [0], dtype=np.int64)
+    spans = np.zeros((len(unit_tokens), len(starts)), dtype=bool)
+    for index, tokens in enumerate(unit_tokens):
+        if len(tokens) and n_tokens:
+            spans[index] = (starts >= tokens[0]) & (starts <= tokens[-1])
+    return starts, spans
 
 
 def pack_chunks(text: str, sentences: Sequence[Span], max_chars: int = MAX_CHUNK_CHARS) -> list[Span]:
@@ -519,6 +534,7 @@ class Matcher:
             unit_content.append(inside[content[inside]] if len(inside) else inside)
             mean = all_hidden[inside].mean(axis=0) if len(inside) else np.zeros(dims, np.float32)
             vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+        segment_starts, unit_segments = _segments(unit_tokens, len(all_starts))
         return AnswerView(
             text=answer,
             sentences=tuple(sentences),
@@ -533,6 +549,8 @@ class Matcher:
             unit_tokens=tuple(unit_tokens),
             unit_content_tokens=tuple(unit_content),
             unit_masks=masks,
+            segment_starts=segment_starts,
+            unit_segments=unit_segments,
             tokens=all_tokens,
             vectors=np.asarray(vectors, dtype=np.float32).reshape(len(units), dims),
         )
@@ -605,8 +623,15 @@ class Matcher:
         def best_matches(kind: str, claim_tokens: np.ndarray) -> np.ndarray:
             """Units x claim tokens: the best cosine of each claim token with a token of the unit (once per kind)."""
             if kind not in best:
-                sims = (claim_tokens @ answer.tokens.T).astype(np.float64)
-                best[kind] = np.where(answer.unit_masks[:, None, :], sims[None, :, :], -np.inf).max(axis=2)
+                # A unit's best token is its best segment's best token: the max over segments first is
+                # exact and shrinks the units x claim tokens x tokens array several times over.
+                sims = claim_tokens @ answer.tokens.T
+                if not sims.shape[1]:
+                    best[kind] = np.full((n_units, len(claim_tokens)), -np.inf)
+                    return best[kind]
+                by_segment = np.maximum.reduceat(sims, answer.segment_starts, axis=1)
+                masked = np.where(answer.unit_segments[:, None, :], by_segment[None, :, :], -np.inf)
+                best[kind] = masked.max(axis=2).astype(np.float64)
             return best[kind]
 
         if "cos_claim_unit" in column:
