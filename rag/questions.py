@@ -27,6 +27,27 @@ class KeyPoint(BaseModel):
     id: str = Field(pattern=ID_PATTERN)
     text: str = Field(min_length=3)
     weight: int = Field(default=1, ge=1, le=3)
+    paraphrases: tuple[str, ...] = Field(
+        default=(),
+        max_length=4,
+        description="Other wordings that state the same fact (spoken, note-style), accepted as the point.",
+    )
+
+    @field_validator("paraphrases")
+    @classmethod
+    def _distinct_wordings(cls, wordings: tuple[str, ...]) -> tuple[str, ...]:
+        short = [w for w in wordings if len(w.split()) < 3]
+        if short:
+            raise ValueError(f"a paraphrase states the whole point in at least 3 words: {short[0]!r}")
+        if len({w.strip().lower() for w in wordings}) < len(wordings):
+            raise ValueError("paraphrases repeat")
+        return tuple(w.strip() for w in wordings)
+
+    @model_validator(mode="after")
+    def _paraphrases_differ_from_the_text(self) -> KeyPoint:
+        if self.text.strip().lower() in {w.lower() for w in self.paraphrases}:
+            raise ValueError("a paraphrase repeats the key point's text")
+        return self
 
 
 class Misconception(BaseModel):

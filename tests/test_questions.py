@@ -43,6 +43,20 @@ def test_a_valid_bank_loads(tmp_path):
     assert bank.get("q-one").total_weight == 2
 
 
+def test_key_points_may_list_paraphrases(tmp_path):
+    point = {
+        "id": "kp",
+        "text": "Security groups are stateful.",
+        "paraphrases": [" SGs track connections, so replies flow back. "],
+    }
+    bank = load_question_bank(write_bank(tmp_path, [{**GOOD, "key_points": [point]}]), ["sg"])
+    assert bank.get("q-one").key_points[0].paraphrases == ("SGs track connections, so replies flow back.",)
+
+
+def test_every_key_point_of_the_real_bank_has_paraphrases(question_bank):
+    assert all(len(kp.paraphrases) == 2 for q in question_bank.questions for kp in q.key_points)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -55,6 +69,26 @@ def test_a_valid_bank_loads(tmp_path):
         ({"key_points": [{"id": "kp", "text": "x" * 10, "weight": 9}]}, "question q-one, field 'key_points.0.weight'"),
         ({"surprise": 1}, "question q-one, field 'surprise'"),
         ({"model_answer": "   "}, "question q-one, field 'model_answer'"),
+        (
+            {"key_points": [{"id": "kp", "text": "Security groups are stateful.", "paraphrases": ["SGs: stateful"]}]},
+            "question q-one, field 'key_points.0.paraphrases'",
+        ),
+        (
+            {
+                "key_points": [
+                    {"id": "kp", "text": "Security groups are stateful.", "paraphrases": ["SGs are stateful"] * 2}
+                ]
+            },
+            "paraphrases repeat",
+        ),
+        (
+            {"key_points": [{"id": "kp", "text": "Security groups are stateful.", "paraphrases": ["a b c"] * 5}]},
+            "question q-one, field 'key_points.0.paraphrases'",
+        ),
+        (
+            {"key_points": [{"id": "kp", "text": "SGs are stateful.", "paraphrases": ["SGs are stateful."]}]},
+            "a paraphrase repeats the key point's text",
+        ),
     ],
 )
 def test_each_error_names_file_question_and_field(tmp_path, change, message):

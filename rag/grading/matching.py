@@ -798,6 +798,45 @@ class Matcher:
             results.append(self._summarise(claim_id, claim, answer, answer.memo[key], excluded_units))
         return results
 
+    def match_wording(
+        self,
+        question: QuestionView,
+        claim_id: str,
+        wording: ClaimView,
+        original: ClaimView,
+        answer: AnswerView,
+        excluded_units: frozenset[int] = frozenset(),
+    ) -> ClaimMatch:
+        """The best unit stating another wording of a claim, without looking for a contradiction.
+
+        The unit must state both the wording and the original (`states`): a wording may reach words
+        the original misses, but the original's negations, antonyms and numbers still decide
+        polarity ("1 RCU = 1 read/s up to 4 KB" has a 1 that would hide a swapped "1 KB read").
+        Units are checked from the most probable down, so polarity is read only for those that could
+        win: a claim's wordings are many, and the polarity of every clause against each of them
+        would be most of the grading time.
+        """
+        probabilities = self.unit_probabilities(question, wording, answer)
+        order = sorted(
+            range(len(answer.units)),
+            key=lambda u: (probabilities[u], -len(answer.units[u].clauses), -u),
+            reverse=True,
+        )
+        for unit in order:
+            if unit in excluded_units:
+                continue
+            if self.states(question, wording, answer, unit) and self.states(question, original, answer, unit):
+                return ClaimMatch(
+                    claim_id=claim_id,
+                    probability=float(probabilities[unit]),
+                    contradiction=0.0,
+                    evidence=self.evidence(wording, answer, unit),
+                    contradiction_evidence=(),
+                    best_unit=unit,
+                    contradicting_unit=None,
+                )
+        return ClaimMatch(claim_id, 0.0, 0.0, (), (), None, None)
+
     def _summarise(
         self,
         claim_id: str,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -80,22 +81,34 @@ class OfflineGrader:
         view = self.matcher.view_answer(self._blank_injections(answer or ""))
         if not view.units:
             return minimum_grade(question, "empty", grader=self.name, model=self.model, passages=passages)
+        paraphrases = [(kp.id, text) for kp in question.key_points for text in kp.paraphrases]
         question_view, claims = self.matcher.view_claims(
             question.question,
             [kp.text for kp in question.key_points]
             + [m.claim for m in question.misconceptions]
-            + [m.correction for m in question.misconceptions],
+            + [m.correction for m in question.misconceptions]
+            + [text for _, text in paraphrases],
         )
         n_points, n_misconceptions = len(question.key_points), len(question.misconceptions)
         point_claims = list(zip([kp.id for kp in question.key_points], claims[:n_points], strict=True))
         misconception_claims = list(
             zip([m.id for m in question.misconceptions], claims[n_points : n_points + n_misconceptions], strict=True)
         )
-        corrections = claims[n_points + n_misconceptions :]
+        corrections = claims[n_points + n_misconceptions : n_points + 2 * n_misconceptions]
+        originals = dict(point_claims)
+        paraphrase_claims = list(
+            zip([kp_id for kp_id, _ in paraphrases], claims[n_points + 2 * n_misconceptions :], strict=True)
+        )
         findings, misconception_units = self._misconceptions(
             question, question_view, point_claims, misconception_claims, corrections, view
         )
-        matches = self.matcher.match_claims(question_view, point_claims, view, misconception_units)
+        matches = self._best_wordings(
+            self.matcher.match_claims(question_view, point_claims, view, misconception_units),
+            [
+                self.matcher.match_wording(question_view, kp_id, claim, originals[kp_id], view, misconception_units)
+                for kp_id, claim in paraphrase_claims
+            ],
+        )
         verdicts = [
             self._verdict(kp.id, kp.text, kp.weight, match)
             for kp, match in zip(question.key_points, matches, strict=True)
@@ -118,6 +131,27 @@ class OfflineGrader:
         return grades[max(range(len(grades)), key=lambda i: (grades[i].score or 0.0, -i))]
 
     # -- steps
+
+    @staticmethod
+    def _best_wordings(matches: Sequence[ClaimMatch], paraphrase_matches: Sequence[ClaimMatch]) -> list[ClaimMatch]:
+        """Each key point's match through whichever of its wordings the answer states best.
+
+        The key point's own text decides a contradiction: a paraphrase's polarity cues ("only", "never")
+        may sit differently, and a contradiction is too costly to take from a looser wording.
+        """
+        best = {m.claim_id: m for m in matches}
+        for match in paraphrase_matches:
+            if match.probability > best[match.claim_id].probability:
+                best[match.claim_id] = match
+        return [
+            replace(
+                original,
+                probability=best[original.claim_id].probability,
+                evidence=best[original.claim_id].evidence,
+                best_unit=best[original.claim_id].best_unit,
+            )
+            for original in matches
+        ]
 
     @staticmethod
     def _blank_injections(answer: str) -> str:

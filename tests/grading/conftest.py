@@ -66,6 +66,12 @@ GOOD_ANSWER = (
 )
 
 
+def without_paraphrases(question: Question) -> Question:
+    """The question with its key points' own text only: for tests of how that text is read."""
+    points = tuple(kp.model_copy(update={"paraphrases": ()}) for kp in question.key_points)
+    return question.model_copy(update={"key_points": points})
+
+
 def verdict(key_point_id: str, verdict: str, *quotes: str) -> dict[str, Any]:
     return {"key_point_id": key_point_id, "quotes": list(quotes), "verdict": verdict}
 
