@@ -389,6 +389,11 @@ class ClaimMatch:
     unit_scores: tuple[UnitScore, ...] = field(repr=False, default=())
 
 
+def _unit_rank(answer: AnswerView, probability: float, unit: int) -> tuple[float, int, int]:
+    """Which unit best states a claim: the most probable, then the one of fewer clauses, then the earlier."""
+    return probability, -len(answer.units[unit].clauses), -unit
+
+
 def _segments(unit_tokens: Sequence[np.ndarray], n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
     """Cut the tokens at every unit's first and one-past-last token; say which segments each unit spans."""
     cuts = sorted({0, *(int(t[0]) for t in unit_tokens if len(t)), *(int(t[-1]) + 1 for t in unit_tokens if len(t))})
@@ -801,33 +806,30 @@ class Matcher:
     def match_wording(
         self,
         question: QuestionView,
-        claim_id: str,
         wording: ClaimView,
-        original: ClaimView,
+        original: ClaimMatch,
         answer: AnswerView,
         excluded_units: frozenset[int] = frozenset(),
     ) -> ClaimMatch:
         """The best unit stating another wording of a claim, without looking for a contradiction.
 
-        The unit must state both the wording and the original (`states`): a wording may reach words
-        the original misses, but the original's negations, antonyms and numbers still decide
-        polarity ("1 RCU = 1 read/s up to 4 KB" has a 1 that would hide a swapped "1 KB read").
-        Units are checked from the most probable down, so polarity is read only for those that could
-        win: a claim's wordings are many, and the polarity of every clause against each of them
-        would be most of the grading time.
+        The unit must state both the wording (`states`) and the original (`original`'s stating units,
+        from `match_claims`): a wording may reach words the original misses, but the original's
+        negations, antonyms and numbers still decide polarity ("1 RCU = 1 read/s up to 4 KB" has a 1
+        that would hide a swapped "1 KB read"). Units are checked from the most probable down, so the
+        wording's polarity is read only for those that could win: a claim's wordings are many, and
+        the polarity of every clause against each of them would be most of the grading time.
         """
         probabilities = self.unit_probabilities(question, wording, answer)
         order = sorted(
-            range(len(answer.units)),
-            key=lambda u: (probabilities[u], -len(answer.units[u].clauses), -u),
-            reverse=True,
+            range(len(answer.units)), key=lambda u: _unit_rank(answer, float(probabilities[u]), u), reverse=True
         )
         for unit in order:
-            if unit in excluded_units:
+            if unit in excluded_units or not original.unit_scores[unit].stating:
                 continue
-            if self.states(question, wording, answer, unit) and self.states(question, original, answer, unit):
+            if self.states(question, wording, answer, unit):
                 return ClaimMatch(
-                    claim_id=claim_id,
+                    claim_id=original.claim_id,
                     probability=float(probabilities[unit]),
                     contradiction=0.0,
                     evidence=self.evidence(wording, answer, unit),
@@ -835,7 +837,7 @@ class Matcher:
                     best_unit=unit,
                     contradicting_unit=None,
                 )
-        return ClaimMatch(claim_id, 0.0, 0.0, (), (), None, None)
+        return ClaimMatch(original.claim_id, 0.0, 0.0, (), (), None, None)
 
     def _summarise(
         self,
@@ -846,7 +848,7 @@ class Matcher:
         excluded_units: frozenset[int],
     ) -> ClaimMatch:
         def rank(score: UnitScore) -> tuple[float, int, int]:
-            return score.probability, -len(answer.units[score.unit].clauses), -score.unit
+            return _unit_rank(answer, score.probability, score.unit)
 
         stating = [s for s in scores if s.stating and s.unit not in excluded_units]
         opposing = [s for s in scores if s.flipped]

@@ -95,18 +95,19 @@ class OfflineGrader:
             zip([m.id for m in question.misconceptions], claims[n_points : n_points + n_misconceptions], strict=True)
         )
         corrections = claims[n_points + n_misconceptions : n_points + 2 * n_misconceptions]
-        originals = dict(point_claims)
         paraphrase_claims = list(
             zip([kp_id for kp_id, _ in paraphrases], claims[n_points + 2 * n_misconceptions :], strict=True)
         )
         findings, misconception_units = self._misconceptions(
             question, question_view, point_claims, misconception_claims, corrections, view
         )
+        point_matches = self.matcher.match_claims(question_view, point_claims, view, misconception_units)
+        by_point = {match.claim_id: match for match in point_matches}
         matches = self._best_wordings(
-            self.matcher.match_claims(question_view, point_claims, view, misconception_units),
+            point_matches,
             [
-                self.matcher.match_wording(question_view, kp_id, claim, originals[kp_id], view, misconception_units)
-                for kp_id, claim in paraphrase_claims
+                self.matcher.match_wording(question_view, wording, by_point[kp_id], view, misconception_units)
+                for kp_id, wording in paraphrase_claims
             ],
         )
         verdicts = [
