@@ -99,7 +99,8 @@ class Lexicon:
     number_words: dict[str, int] = field(default_factory=dict)
     abbreviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
     lowercase_only_abbreviations: frozenset[str] = frozenset()
-    _opposites: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _opposites: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Memo of `opposites`; not an init field, so `dataclasses.replace` gives a changed copy its own."""
 
     def expansion(self, word: str) -> tuple[str, ...] | None:
         """The written-out words of an abbreviation, as the candidate wrote it ("AZs"), or None.
