@@ -540,24 +540,15 @@ def swapped_pairs(
     clause_set, reference_set = set(clause), set(reference)
     pairs = []
     for word in sorted(clause_set - reference_set):
-        for partner in sorted(partners(word)):
-            if partner in reference_set and partner not in clause_set:
-                pairs.append((word, partner))
-                break
+        swapped = (partners(word) & reference_set) - clause_set
+        if swapped:
+            pairs.append((word, min(swapped)))
     return pairs
 
 
 def antonym_flips(clause: Iterable[str], reference: Iterable[str], lexicon: Lexicon) -> int:
-    """How many words of `clause` stand where `reference` has their opposite ("stateless" for "stateful").
-
-    Counts the pairs `antonym_pairs` lists without building them: it runs for every clause and claim part.
-    """
-    clause_set, reference_set = set(clause), set(reference)
-    return sum(
-        1
-        for word in clause_set - reference_set
-        if any(partner in reference_set and partner not in clause_set for partner in lexicon.opposites(word))
-    )
+    """How many words of `clause` stand where `reference` has their opposite ("stateless" for "stateful")."""
+    return len(antonym_pairs(clause, reference, lexicon))
 
 
 def polarity_flips(clause: Analysis, reference: Analysis, lexicon: Lexicon, *, heads_only: bool = True) -> int:
