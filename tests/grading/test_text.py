@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -316,3 +317,9 @@ def test_unknown_fields_and_missing_files_are_config_errors(tmp_path: Path):
 
 def test_lexicon_lives_in_prompts():
     assert (PROJECT_ROOT / "prompts" / "offline_lexicon.yaml").is_file()
+
+
+def test_a_copy_of_the_lexicon_with_other_antonyms_keeps_no_memo_of_the_old_ones(lexicon):
+    assert "stateless" in lexicon.opposites("stateful")
+    copy = dataclasses.replace(lexicon, antonyms={})
+    assert "stateless" not in copy.opposites("stateful")
