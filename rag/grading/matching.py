@@ -200,25 +200,6 @@ class TokenEncoder:
         self.hidden_size = int(original.config.hidden_size)
         self.transformer = quantized_copy(original) if quantized else original
         self._lock = threading.Lock()
-        self._spellings: dict[str, str] = {}
-
-    def spelling(self, word: str, lexicon: Lexicon) -> str:
-        """The spelling of a lower-case word the model should read: American where the model knows it.
-
-        A listed British word is always respelled; a word changed only by a suffix rule is respelled
-        when the model splits the result into no more pieces than the word ("analyse" -> "analyze",
-        but "otherwise" stays, as "otherwize" would be noise to the model).
-        """
-        known = self._spellings.get(word)
-        if known is not None:
-            return known
-        american = american_spelling(word, lexicon)
-        suffix_only = american != word and word not in lexicon.spelling_words
-        if suffix_only and len(self.tokenizer.tokenize(american)) > len(self.tokenizer.tokenize(word)):
-            american = word
-        if len(self._spellings) < SPELLING_CACHE_SIZE:
-            self._spellings[word] = american
-        return american
 
     def encode(self, texts: Sequence[str]) -> list[Encoded]:
         if not texts:
@@ -470,6 +451,7 @@ class Matcher:
         self.lexicon = lexicon or load_lexicon()
         self._params = params
         self._claim_cache: OrderedDict[tuple[str, ...], tuple[QuestionView, list[ClaimView]]] = OrderedDict()
+        self._spellings: dict[str, str] = {}
         self._cache_lock = threading.Lock()
 
     @property
@@ -492,7 +474,26 @@ class Matcher:
 
     def _written_out(self, text: str) -> Expanded:
         """The text as the model reads it: abbreviations written out, British spellings American."""
-        return expand_abbreviations(text, self.lexicon, lambda word: self.encoder.spelling(word, self.lexicon))
+        return expand_abbreviations(text, self.lexicon, self._model_spelling)
+
+    def _model_spelling(self, word: str) -> str:
+        """The spelling of a lower-case word the model should read: American where the model knows it.
+
+        A listed British word is always respelled; a word changed only by a suffix rule is respelled
+        when the tokenizer splits the result into no more pieces than the word ("analyse" -> "analyze",
+        but "otherwise" stays, as "otherwize" would be noise to the model).
+        """
+        known = self._spellings.get(word)
+        if known is not None:
+            return known
+        american = american_spelling(word, self.lexicon)
+        suffix_only = american != word and word not in self.lexicon.spelling_words
+        tokenize = self.encoder.tokenizer.tokenize
+        if suffix_only and len(tokenize(american)) > len(tokenize(word)):
+            american = word
+        if len(self._spellings) < SPELLING_CACHE_SIZE:
+            self._spellings[word] = american
+        return american
 
     def _encode_in_place(self, text: str) -> tuple[Encoded, list[str | None]]:
         """Token vectors of the text with abbreviations written out, placed at offsets of the original text,
