@@ -30,6 +30,7 @@ class _LexiconFile(BaseModel):
     stopwords: list[StrictStr] = Field(min_length=1)
     negations: list[StrictStr] = Field(min_length=1)
     negation_exceptions: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
+    avoidance_words: list[StrictStr] = Field(default_factory=list)
     spelling_words: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     spelling_suffixes: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
     synonyms: dict[StrictStr, StrictStr] = Field(default_factory=dict)
@@ -50,7 +51,7 @@ class _LexiconFile(BaseModel):
             raise ValueError(f"abbreviations must map a lower-case word to lower-case words: {bad[:5]}")
         return table
 
-    @field_validator("stopwords", "negations", "negating_prefixes")
+    @field_validator("stopwords", "negations", "avoidance_words", "negating_prefixes")
     @classmethod
     def _single_lowercase_words(cls, words: list[str]) -> list[str]:
         bad = [w for w in words if not w or w != w.lower() or " " in w]
@@ -64,6 +65,9 @@ class _LexiconFile(BaseModel):
         overlap = sorted(stop & set(self.negations))
         if overlap:
             raise ValueError(f"words listed both as stopwords and negations: {overlap}")
+        overlap = sorted((stop | set(self.negations)) & set(self.avoidance_words))
+        if overlap:
+            raise ValueError(f"avoidance words must be neither stopwords nor negations: {overlap}")
         antonym_words = {w for pair in [*self.antonyms, *self.confusables] for w in pair}
         overlap = sorted(stop & antonym_words)
         if overlap:
@@ -94,6 +98,7 @@ class Lexicon:
     antonyms: dict[str, frozenset[str]]
     confusables: dict[str, frozenset[str]]
     conditionals: frozenset[str]
+    avoidance_words: frozenset[str] = frozenset()
     negating_prefixes: tuple[str, ...] = ()
     negating_prefix_min_stem: int = 5
     number_words: dict[str, int] = field(default_factory=dict)
@@ -193,6 +198,7 @@ def _parse_lexicon(data: dict) -> Lexicon:
         number_words=dict(raw.number_words),
         abbreviations={short: tuple(long.split()) for short, long in raw.abbreviations.items()},
         lowercase_only_abbreviations=frozenset(raw.lowercase_only_abbreviations),
+        avoidance_words=frozenset(raw.avoidance_words),
     )
 
 
@@ -431,6 +437,8 @@ class Analysis:
     negated_words: frozenset[str]
     numbers: frozenset[int] = frozenset()
     """The numbers the text states (`Lexicon.numbers`), compared by `numbers_differ`."""
+    avoided_words: frozenset[str] = frozenset()
+    """Word forms only ever after an avoidance word ("internet" in "bypassing the internet"): not plain, not negated."""
 
     @property
     def stem_set(self) -> frozenset[str]:
@@ -462,6 +470,9 @@ def count_negations(tokens: Sequence[str], lexicon: Lexicon) -> int:
 def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
     """A negation's scope runs from the cue to the next comma, conjunction or bracket ("non-" covers one word).
 
+    An avoidance word ("bypassing", "instead of") leaves the rest of its scope neither plain nor
+    negated: "bypassing the internet" says what "no internet" says, and "can be bypassed by admins"
+    what "admins can bypass it" says, so no word there reverses or is reversed.
     A leading "No," or "Yes," answers the interviewer and negates nothing.
     """
     interjection = _INTERJECTION.match(text)
@@ -473,12 +484,13 @@ def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
     plain: set[str] = set()
     negated_forms: set[str] = set()
     plain_forms: set[str] = set()
+    avoided_forms: set[str] = set()
     heads: set[str] = set()
     negations = 0
     for segment in _SCOPE_BREAK.split(body):
         words = _written_out_tokens(segment, lexicon)
         tokens.extend(words)
-        parity, prefix_only, awaiting_head = 0, False, False
+        parity, prefix_only, awaiting_head, avoiding = 0, False, False, False
         for i, word in enumerate(words):
             if is_negation_cue(words, i, lexicon):
                 negations += 1
@@ -491,11 +503,15 @@ def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
             stem = porter_stem(form)
             stems.append(stem)
             words_seen.append(form)
-            (negated if parity else plain).add(stem)
-            (negated_forms if parity else plain_forms).add(form)
-            if parity and awaiting_head:
-                heads.add(stem)
+            if avoiding:
+                avoided_forms.add(form)
+            else:
+                (negated if parity else plain).add(stem)
+                (negated_forms if parity else plain_forms).add(form)
+                if parity and awaiting_head:
+                    heads.add(stem)
             awaiting_head = False
+            avoiding = avoiding or word in lexicon.avoidance_words
             if prefix_only:
                 parity, prefix_only = parity ^ 1, False
     return Analysis(
@@ -508,6 +524,7 @@ def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
         words=tuple(words_seen),
         negated_words=frozenset(negated_forms - plain_forms),
         numbers=lexicon.numbers(tokens),
+        avoided_words=frozenset(avoided_forms - negated_forms - plain_forms),
     )
 
 
@@ -581,6 +598,8 @@ def polarity_flips(clause: Analysis, reference: Analysis, lexicon: Lexicon, *, h
         not both_negate and any(reverses(clause, reference, s) or reverses(reference, clause, s) for s in shared)
     )
     for word, opposite in antonym_pairs(clause.words, reference.words, lexicon):
+        if word in clause.avoided_words or opposite in reference.avoided_words:
+            continue
         if (word in clause.negated_words) == (opposite in reference.negated_words):
             flips += 1
     return flips + int(numbers_differ(clause, reference))

@@ -437,3 +437,10 @@ def test_the_correction_is_told_apart_by_match_probability_not_cosine(grader: Of
         "don't have to manage EC2 node groups.",
     )
     assert "fargate-ecs-only" not in [m.misconception_id for m in corrected.misconceptions]
+
+
+def test_no_internet_states_what_bypassing_the_internet_states(grader: OfflineGrader, question_bank):
+    question = without_paraphrases(question_bank.get("hybrid-connectivity-direct-connect"))
+    answer = "Direct Connect gives you a dedicated private connection, no internet in the path, steady latency."
+    verdicts = {v.key_point_id: v.verdict for v in grader.grade(question, answer).key_points}
+    assert verdicts["dx-dedicated"] in (Verdict.covered, Verdict.partly)

@@ -154,6 +154,13 @@ def test_leading_no_answers_the_interviewer_and_negates_nothing(lexicon):
     assert analyse("No security group is stateless", lexicon).negations == 1
 
 
+def test_words_after_an_avoidance_word_are_neither_plain_nor_negated(lexicon):
+    analysis = analyse("Use roles instead of long-lived access keys, and rotate them", lexicon)
+    assert {"access", "keys"} <= analysis.avoided_words
+    assert not {"access", "key"} & (analysis.plain_stems | analysis.negated_stems)
+    assert {"role", "instead", "rotat"} <= analysis.plain_stems
+
+
 def test_negation_scope_ends_at_a_comma_or_conjunction(lexicon):
     analysis = analyse("Shield Standard comes at no extra cost and automatically protects you", lexicon)
     assert analysis.negated_stems == {"extra", "cost"}
@@ -192,6 +199,11 @@ def test_antonyms_are_symmetric_and_come_from_the_lexicon(lexicon):
         ("One RCU is a 1 KB read", "One RCU is a strongly consistent 4 KB read per second", True),
         ("Aurora keeps 6 copies across 3 AZs", "Aurora keeps six copies across three AZs", False),
         ("Up to 15 replicas fail over in 30 seconds", "Up to 15 replicas", False),
+        ("A private link with no internet", "A private link, bypassing the internet", False),
+        ("Admins with the permission can bypass governance mode", "Governance mode can be bypassed by admins", False),
+        ("Strongly consistent reads skip DAX", "Strongly consistent reads bypass DAX", False),
+        ("Strongly consistent reads do not bypass DAX", "Strongly consistent reads bypass DAX", True),
+        ("Traffic avoids the public internet", "Traffic uses the private network", False),
     ],
 )
 def test_polarity_flips(clause: str, reference: str, opposite: bool, lexicon):
@@ -298,6 +310,13 @@ def test_a_stopword_cannot_be_an_antonym(tmp_path: Path):
     )
     with pytest.raises(ConfigError, match="stopwords"):
         load_lexicon(path)
+
+
+def test_an_avoidance_word_cannot_be_a_stopword_or_a_negation(tmp_path: Path):
+    for listed in ("stopwords: [the, instead]\nnegations: [not]", "stopwords: [the]\nnegations: [not, without]"):
+        path = write_lexicon(tmp_path, f"version: 1\n{listed}\navoidance_words: [instead, without]\n")
+        with pytest.raises(ConfigError, match="avoidance words"):
+            load_lexicon(path)
 
 
 def test_a_lowercase_only_short_form_must_be_a_listed_short_form(tmp_path: Path):
