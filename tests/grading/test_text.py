@@ -204,6 +204,7 @@ def test_antonyms_are_symmetric_and_come_from_the_lexicon(lexicon):
         ("Strongly consistent reads skip DAX", "Strongly consistent reads bypass DAX", False),
         ("Strongly consistent reads do not bypass DAX", "Strongly consistent reads bypass DAX", True),
         ("Traffic avoids the public internet", "Traffic uses the private network", False),
+        ("Never use wildcards", "Policies name specific actions rather than wildcards", False),
     ],
 )
 def test_polarity_flips(clause: str, reference: str, opposite: bool, lexicon):
