@@ -72,6 +72,7 @@ CANDIDATE_FEATURES: tuple[str, ...] = (
 
 DECIMALS = 4
 WHOLE_ANSWER_MAX_CLAUSES = 4
+WHOLE_ANSWER_MAX_SENTENCES = 2
 MAX_TOKENS = 256
 MAX_CHUNK_CHARS = 900
 PAD_MULTIPLE = 32
@@ -257,6 +258,9 @@ def _sentence_index(sentences: Sequence[Span], span: Span) -> int:
 def build_units(text: str, clauses: Sequence[Span], sentences: Sequence[Span] = ()) -> list[Unit]:
     """Clauses, windows of two adjacent clauses, and the whole answer when it is short.
 
+    Short means three or four clauses in one or two sentences, the shape of a one-line answer. Three
+    sentences, or three bullets, are separate statements: read as one unit they would half-match a
+    key point that names a bit of each.
     `sentences` tells which windows cross a sentence boundary (misconceptions are not read across one).
     """
 
@@ -268,9 +272,10 @@ def build_units(text: str, clauses: Sequence[Span], sentences: Sequence[Span] = 
         start, end = clauses[i].start, clauses[i + 1].end
         same = sentence_of(clauses[i]) == sentence_of(clauses[i + 1])
         units.append(Unit(Span(start, end, text[start:end]), (i, i + 1), same))
-    if 2 < len(clauses) <= WHOLE_ANSWER_MAX_CLAUSES:
+    spanned = len({sentence_of(c) for c in clauses})
+    if 2 < len(clauses) <= WHOLE_ANSWER_MAX_CLAUSES and spanned <= WHOLE_ANSWER_MAX_SENTENCES:
         start, end = clauses[0].start, clauses[-1].end
-        same = len({sentence_of(c) for c in clauses}) == 1
+        same = spanned == 1
         units.append(Unit(Span(start, end, text[start:end]), tuple(range(len(clauses))), same))
     return units
 
