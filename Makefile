@@ -61,9 +61,12 @@ evals: index ## Offline grader on the team sets and SciEntsBank, then the gates 
 test-fast: install-dev ## Unit tests only (no servers, no browser)
 	$(PY) -m pytest -m "not integration and not browser and not slow"
 
-bench: install-dev system-deps index ## Benchmarks: retrieval quality and latency, grading latency, app start
+bench: install-dev system-deps index ## Benchmarks: retrieval, grading latency, app start, SciEntsBank speed gate
 	$(PY) -m rag.bench
 	$(PY) -m pytest -q -s -m benchmark tests/browser
+	rm -rf $(EVAL_RUNS)/bench-scientsbank
+	$(PY) -m evals benchmark $(SCIENTSBANK) --grader offline --out $(EVAL_RUNS)/bench-scientsbank
+	$(PY) -m evals gate --thresholds evals/speed_thresholds.yaml $(EVAL_RUNS)/bench-scientsbank
 
 lint: install-dev ## ruff
 	$(PY) -m ruff check .

@@ -8,8 +8,9 @@ import pytest
 
 from evals.cli import main
 from evals.compare import compare_runs, item_moves
-from evals.gate import load_results
+from evals.gate import TARGETS, THRESHOLDS_FILE, load_results, load_thresholds
 from evals.runner import execute_benchmark, execute_team
+from rag.settings import PROJECT_ROOT
 
 from .conftest import FakeGrader, bench_config, team_config, two_passages
 
@@ -19,8 +20,9 @@ def two_runs(tmp_path, settings) -> tuple[Path, Path]:
     old, new = tmp_path / "old", tmp_path / "new"
     execute_team(old, team_config(), FakeGrader(), settings, two_passages, show_progress=False)
     # the new grader gives full credit to anything mentioning "something": the wrong answers move up
-    execute_team(new, team_config(), FakeGrader(bonus="something", model="fake-2"), settings, two_passages,
-                 show_progress=False)
+    execute_team(
+        new, team_config(), FakeGrader(bonus="something", model="fake-2"), settings, two_passages, show_progress=False
+    )
     return old, new
 
 
@@ -70,8 +72,10 @@ def benchmark_run(tmp_path: Path, settings) -> tuple[Path, Path]:
 
 def test_gate_with_custom_thresholds_and_per_split_gates(tmp_path, settings, capsys):
     run, thresholds = benchmark_run(tmp_path, settings)
-    thresholds.write_text("bench:\n  macro_f1_min: {test-unseen-questions: 0.9, missing-split: 0.9}\n"
-                          "  offline: {answers_per_second_min: 1}\n")
+    thresholds.write_text(
+        "bench:\n  macro_f1_min: {test-unseen-questions: 0.9, missing-split: 0.9}\n"
+        "  offline: {answers_per_second_min: 1}\n"
+    )
     assert main(["gate", str(run), "--thresholds", str(thresholds)]) == 0
     out = capsys.readouterr().out
     assert "macro_f1_min[test-unseen-questions]" in out and "n/a" in out
@@ -81,8 +85,10 @@ def test_gate_with_custom_thresholds_and_per_split_gates(tmp_path, settings, cap
 
 def test_targets_are_reported_but_never_fail_the_gate(tmp_path, settings, capsys):
     run, thresholds = benchmark_run(tmp_path, settings)
-    thresholds.write_text("bench:\n  macro_f1_min: {test-unseen-questions: 0.0}\n"
-                          "targets:\n  bench:\n    macro_f1_min: {test-unseen-questions: 1.01}\n")
+    thresholds.write_text(
+        "bench:\n  macro_f1_min: {test-unseen-questions: 0.0}\n"
+        "targets:\n  bench:\n    macro_f1_min: {test-unseen-questions: 1.01}\n"
+    )
     assert main(["gate", str(run), "--thresholds", str(thresholds)]) == 0
     out = capsys.readouterr().out
     assert "target unmet" in out and "all 1 gate(s) pass; 1 target(s) not met yet" in out
@@ -118,3 +124,20 @@ def test_gate_on_an_unfinished_run_says_so(tmp_path, capsys):
     (tmp_path / "progress.jsonl").write_text("")
     assert main(["gate", str(tmp_path)]) == 2
     assert "did not finish; resume it with --resume" in capsys.readouterr().err
+
+
+def test_make_test_gates_enforce_no_wall_clock_speed_and_make_bench_enforces_the_target():
+    def speed_gates(families: dict) -> list[str]:
+        return [
+            family
+            for family, gates in families.items()
+            for scope in (gates, *(gates.get(grader) or {} for grader in ("offline", "llm")))
+            if "answers_per_second_min" in scope
+        ]
+
+    thresholds = load_thresholds()
+    assert speed_gates({k: v for k, v in thresholds.items() if k != TARGETS}) == []
+    bench = load_thresholds(THRESHOLDS_FILE.with_name("speed_thresholds.yaml"))
+    target = thresholds[TARGETS]["scientsbank"]["offline"]["answers_per_second_min"]
+    assert bench["scientsbank"]["offline"]["answers_per_second_min"] == target
+    assert "speed_thresholds.yaml" in (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
