@@ -582,6 +582,7 @@ def polarity_flips(clause: Analysis, reference: Analysis, lexicon: Lexicon, *, h
     agreement, used before reporting a misconception).
     Antonyms: one flip per swap ("stateless" for "stateful") unless the swapped word is negated on
     exactly one side ("not stateless" agrees with "stateful").
+    Words after an avoidance word ("bypassing the internet") take part in neither rule.
     Numbers: one flip when each side states a number the other lacks (`numbers_differ`).
     """
 
