@@ -8,7 +8,7 @@ import pytest
 
 from evals.cli import main
 from evals.compare import compare_runs, item_moves
-from evals.gate import TARGETS, THRESHOLDS_FILE, load_results, load_thresholds
+from evals.gate import GRADERS, TARGETS, THRESHOLDS_FILE, load_results, load_thresholds
 from evals.runner import execute_benchmark, execute_team
 from rag.settings import PROJECT_ROOT
 
@@ -131,7 +131,7 @@ def test_make_test_gates_enforce_no_wall_clock_speed_and_make_bench_enforces_the
         return [
             family
             for family, gates in families.items()
-            for scope in (gates, *(gates.get(grader) or {} for grader in ("offline", "llm")))
+            for scope in (gates, *(gates.get(grader) or {} for grader in GRADERS))
             if "answers_per_second_min" in scope
         ]
 
