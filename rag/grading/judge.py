@@ -1,0 +1,223 @@
+"""The judge: a small cross-encoder that reads (question, claim, answer span) and says entails / contradicts / neither.
+
+The base is all-MiniLM-L6-v2 from the checksum-verified PyPI package (`rag.embeddings`). Fine-tuning
+(`make train-judge`, evals/train_judge.py) changes the transformer layers and adds a 3-way head; the
+word embeddings stay the base's and are not stored again. The trained tensors live in
+`rag/grading/judge/judge.safetensors` (fp16) and are refused unless their sha256 equals the one in
+`rag/grading/judge/card.json`. At run time the linear layers run as int8 (dynamic quantization).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.embeddings import file_sha256, model_dir, verify_model
+from rag.errors import ModelIntegrityError
+
+JUDGE_DIR = Path(__file__).with_name("judge")
+WEIGHTS_FILE = "judge.safetensors"
+CARD_FILE = "card.json"
+LABELS: tuple[str, ...] = ("entails", "contradicts", "neither")
+ENTAILS, CONTRADICTS, NEITHER = range(3)
+MAX_LENGTH = 128
+"""Tokens per (question + claim, span) pair; longer spans are cut by the caller, not here."""
+MAX_QUESTION_CHARS = 160
+"""The question gives context ("it" in an answer); its first sentence or so is enough."""
+BATCH_SIZE = 32
+CACHE_SIZE = 20_000
+STORED_PREFIXES = ("encoder.", "head.", "embeddings.position", "embeddings.token_type", "embeddings.LayerNorm")
+"""The tensors the fine-tune changes; the word embeddings are the frozen base's."""
+
+
+def first_part(question: str) -> str:
+    """The start of the question, cut at a word boundary (the judge needs its subject, not all of it)."""
+    question = " ".join(question.split())
+    if len(question) <= MAX_QUESTION_CHARS:
+        return question
+    return question[:MAX_QUESTION_CHARS].rsplit(" ", 1)[0]
+
+
+def pair_text(question: str, claim: str) -> str:
+    """The first segment the judge reads: the question for context, then the claim to check."""
+    question = first_part(question)
+    return f"{question} [SEP] {claim.strip()}" if question else claim.strip()
+
+
+def build_network(base_dir: Path | None = None) -> tuple[Any, Any]:
+    """The untrained judge network over the verified base: (tokenizer, module). Training and loading share it."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    base_dir = base_dir or model_dir()
+    verify_model(base_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)
+    encoder = AutoModel.from_pretrained(str(base_dir), local_files_only=True)
+
+    class JudgeNetwork(torch.nn.Module):
+        """MiniLM over the pair, mean-pooled, then a linear 3-way head (entails, contradicts, neither)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = encoder
+            self.dropout = torch.nn.Dropout(0.1)
+            self.head = torch.nn.Linear(int(encoder.config.hidden_size), len(LABELS))
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any = None) -> Any:
+            hidden = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            return self.head(self.dropout(pooled))
+
+    return tokenizer, JudgeNetwork()
+
+
+def trained_state(network: Any) -> dict[str, Any]:
+    """The tensors worth storing: everything but the frozen word embeddings, as fp16."""
+    state = network.state_dict()
+    return {
+        name: tensor.detach().to("cpu").half().contiguous()
+        for name, tensor in state.items()
+        if name.startswith("head.") or (name.startswith("bert.") and name[5:].startswith(STORED_PREFIXES))
+    }
+
+
+def load_card(directory: Path = JUDGE_DIR) -> dict[str, Any]:
+    path = directory / CARD_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelIntegrityError(
+            f"{path} is missing; restore rag/grading/judge/ from git or run `make train-judge`"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ModelIntegrityError(
+            f"{path} is not valid JSON ({exc}); restore it from git or run `make train-judge`"
+        ) from exc
+
+
+def verify_weights(directory: Path = JUDGE_DIR) -> Path:
+    """The judge's weights file, refused unless its sha256 equals the card's."""
+    weights = directory / WEIGHTS_FILE
+    card = load_card(directory)
+    expected = str(card.get("weights_sha256", ""))
+    if not weights.is_file():
+        raise ModelIntegrityError(f"{weights} is missing; restore it from git or run `make train-judge`")
+    actual = file_sha256(weights)
+    if actual != expected:
+        raise ModelIntegrityError(
+            f"{weights} has sha256 {actual}, but {directory / CARD_FILE} expects {expected or 'nothing'}; "
+            "refusing unverified judge weights (restore both files from git or run `make train-judge`)"
+        )
+    return weights
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The judge's probabilities for one (claim, span) pair."""
+
+    entails: float
+    contradicts: float
+    neither: float
+
+
+class Judge:
+    """Entails / contradicts / neither for (question, claim, span) triples, batched, cached, int8 on the CPU."""
+
+    name = "minilm-judge"
+
+    def __init__(self, directory: Path = JUDGE_DIR, *, quantized: bool = True) -> None:
+        import torch
+        from safetensors.torch import load_file
+
+        weights = verify_weights(directory)
+        self.card = load_card(directory)
+        self.tokenizer, network = build_network()
+        stored = load_file(str(weights))
+        missing = [name for name in trained_state(network) if name not in stored]
+        if missing:
+            raise ModelIntegrityError(
+                f"{weights} lacks {len(missing)} tensors (e.g. {missing[0]}); run `make train-judge`"
+            )
+        network.load_state_dict({name: tensor.float() for name, tensor in stored.items()}, strict=False)
+        network.eval()
+        if quantized:
+            from rag.grading.matching import quantized_copy
+
+            network = quantized_copy(network)
+        self.network = network
+        self.version = str(self.card.get("weights_sha256", ""))[:12]
+        self._torch = torch
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+
+    def probabilities(self, items: Sequence[tuple[str, str, str]]) -> np.ndarray:
+        """Rows of (entails, contradicts, neither) for (question, claim, span) triples, in order.
+
+        Rounded to 4 decimals so that a grade does not depend on which other pairs shared the batch.
+        """
+        if not items:
+            return np.zeros((0, len(LABELS)), dtype=np.float64)
+        keys = [(pair_text(q, c), " ".join(s.split())) for q, c, s in items]
+        with self._lock:
+            missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
+            # Similar lengths share a batch: less padding, and a pair's batch does not depend on the order asked.
+            missing.sort(key=lambda k: (len(k[0]) + len(k[1]), k))
+            for start in range(0, len(missing), BATCH_SIZE):
+                chunk = missing[start : start + BATCH_SIZE]
+                for key, row in zip(chunk, self._forward(chunk), strict=True):
+                    self._cache[key] = row
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+            return np.stack([self._cache[k] for k in keys])
+
+    def _forward(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            batch = self.tokenizer(
+                [a for a, _ in pairs],
+                [b for _, b in pairs],
+                padding=True,
+                truncation="longest_first",
+                max_length=MAX_LENGTH,
+                return_tensors="pt",
+            )
+            logits = self.network(**batch)
+            probs = torch.softmax(logits.float(), dim=-1).numpy().astype(np.float64)
+        return np.round(probs, 4)
+
+    def judge(self, question: str, claim: str, span: str) -> Judgement:
+        row = self.probabilities([(question, claim, span)])[0]
+        return Judgement(*(float(x) for x in row))
+
+
+def weights_digest(directory: Path = JUDGE_DIR) -> str:
+    """A short id of the judge's weights (for eval fingerprints), read from the card without loading torch."""
+    try:
+        return str(load_card(directory).get("weights_sha256", ""))[:12]
+    except ModelIntegrityError:
+        return "missing"
+
+
+@lru_cache(maxsize=1)
+def get_judge() -> Judge:
+    """The process-wide judge; loading takes about a second, so it happens once."""
+    return Judge()
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,73 @@
+"""`make train-judge` on a tiny slice, so the training code cannot rot; and the rules that generate its pairs."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from evals.judge_data import DATASETS_DIR, antonym_swap, bank_pairs, hedge, keyword_list, negate, role_swap
+from evals.split import load_split
+from evals.train_judge import is_dev_group, main, training_data
+from rag.errors import ModelIntegrityError
+from rag.grading.judge import CARD_FILE, CONTRADICTS, ENTAILS, NEITHER, WEIGHTS_FILE, Judge, verify_weights
+from rag.grading.text import load_lexicon
+
+needs_datasets = pytest.mark.skipif(not DATASETS_DIR.is_dir(), reason=f"{DATASETS_DIR} is not available")
+
+
+def test_a_role_swap_trades_the_first_two_names():
+    assert role_swap("Use SQS for queues and SNS for fan-out.") == "Use SNS for queues and SQS for fan-out."
+    assert role_swap("no names here at all") is None
+
+
+def test_negation_flips_an_auxiliary_or_removes_a_not():
+    assert negate("Security groups are stateful.") == "Security groups are not stateful."
+    assert negate("NACLs do not track connections.") == "NACLs do track connections."
+    assert negate("Consumers can read it twice.") == "Consumers cannot read it twice."
+
+
+def test_an_antonym_swap_uses_the_lexicon_and_keeps_case():
+    lexicon = load_lexicon()
+    assert antonym_swap("Security groups are stateful.", lexicon) == "Security groups are stateless."
+    assert antonym_swap("Sessions last one hour.", lexicon) is None
+
+
+def test_hedges_and_keyword_lists_state_nothing_of_their_own():
+    rng = random.Random(1)
+    hedged = hedge("Security groups are stateful", rng)
+    assert hedged and "stateful" in hedged
+    listed = keyword_list("Security groups are stateful and evaluate every rule", load_lexicon(), rng)
+    assert listed and "are" not in listed.split()
+
+
+def test_bank_pairs_cover_all_three_labels_from_tuning_questions_only(question_bank):
+    split = load_split()
+    tuning = [q for q in question_bank.questions if q.id in split.tuning][:3]
+    pairs = bank_pairs(tuning, load_lexicon())
+    assert {p.label for p in pairs} == {ENTAILS, CONTRADICTS, NEITHER}
+    assert {p.group for p in pairs} <= {f"bank:{q.id}" for q in tuning}
+
+
+@needs_datasets
+def test_selection_questions_never_reach_training():
+    train, dev = training_data()
+    held_out = {p.group for p in dev if p.source.startswith("semeval")}
+    assert held_out and all(is_dev_group(g) for g in held_out)
+    assert not held_out & {p.group for p in train}
+    assert not {p.source for p in train} & {"breaking-nli"}
+
+
+@needs_datasets
+def test_training_on_a_tiny_slice_writes_verified_weights_and_a_card(tmp_path):
+    assert main(["--limit", "48", "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path), "--quiet"]) == 0
+    card = json.loads((tmp_path / CARD_FILE).read_text())
+    assert card["training"]["limit"] == 48 and sum(card["data"]["train"].values()) == 48
+    assert verify_weights(tmp_path) == tmp_path / WEIGHTS_FILE
+    judge = Judge(tmp_path)
+    row = judge.probabilities([("What are security groups?", "Security groups are stateful.", "They are stateful.")])
+    assert row.shape == (1, 3) and abs(row.sum() - 1) < 1e-3
+    (tmp_path / WEIGHTS_FILE).write_bytes((tmp_path / WEIGHTS_FILE).read_bytes()[:-8] + b"tampered")
+    with pytest.raises(ModelIntegrityError, match="refusing unverified judge weights"):
+        Judge(tmp_path)
