@@ -9,7 +9,7 @@ MODELS_DIR := .models
 SMOLLM_GGUF := $(MODELS_DIR)/smollm2-135m-instruct.gguf
 export PREP_DATA_DIR ?= $(abspath $(DATA_DIR))
 
-.PHONY: help install install-dev index run test test-fast bench evals lint system-deps llm-model clean
+.PHONY: help install install-dev index run test test-fast bench evals lint system-deps llm-model train-judge clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,12 +51,21 @@ test: install-dev system-deps llm-model index ## Run every test (unit, integrati
 
 SCIENTSBANK ?= ../shared/datasets/scientsbank/scientsbank_2way.csv
 EVAL_RUNS := evals/runs
+SCIENTSBANK_TESTS := test-unseen-answers test-unseen-questions test-unseen-domains
+# The SciEntsBank decision threshold chosen with the judge's settings on selection data (evals/select_judge.py).
+SCORE_THRESHOLD = $$($(PY) -c "from rag.grading.matching import default_params; print(default_params().score_threshold)")
 
-evals: index ## Offline grader on the team sets and SciEntsBank, then the gates in evals/thresholds.yaml
-	rm -rf $(EVAL_RUNS)/ci-team $(EVAL_RUNS)/ci-scientsbank
+train-judge: install ## Retrain the judge from public and generated data, then reselect its thresholds (about 45 min)
+	$(PY) -m evals.train_judge
+	$(PY) -m evals.select_judge
+
+evals: index ## Offline grader on the team sets, SciEntsBank and the generated suites, then the gates
+	rm -rf $(EVAL_RUNS)/ci-team $(EVAL_RUNS)/ci-scientsbank $(EVAL_RUNS)/ci-suites
 	$(PY) -m evals run --grader offline --out $(EVAL_RUNS)/ci-team
-	$(PY) -m evals benchmark $(SCIENTSBANK) --grader offline --out $(EVAL_RUNS)/ci-scientsbank
-	$(PY) -m evals gate $(EVAL_RUNS)/ci-team $(EVAL_RUNS)/ci-scientsbank
+	$(PY) -m evals benchmark $(SCIENTSBANK) --grader offline --threshold $(SCORE_THRESHOLD) \
+		--splits $(SCIENTSBANK_TESTS) --out $(EVAL_RUNS)/ci-scientsbank
+	$(PY) -m evals suites --grader offline --out $(EVAL_RUNS)/ci-suites
+	$(PY) -m evals gate $(EVAL_RUNS)/ci-team $(EVAL_RUNS)/ci-scientsbank $(EVAL_RUNS)/ci-suites
 
 test-fast: install-dev ## Unit tests only (no servers, no browser)
 	$(PY) -m pytest -m "not integration and not browser and not slow"

@@ -43,6 +43,15 @@ GATES: dict[str, tuple[str | None, str | None]] = {
     "score_flip_rate_max": ("consistency.score_flip_rate", None),
     "krippendorff_alpha_min": ("consistency.krippendorff_alpha", None),
     "answers_per_second_min": ("cost.answers_per_second", None),
+    "part_qwk_min": (None, "parts.{split}.qwk"),
+    "misconception_recall_min": (None, "parts.{split}.misconception_recall"),
+    "false_flag_rate_max": (None, "parts.{split}.false_flag_rate"),
+    "swap_contradiction_recall_min": ("swap.contradiction_recall", None),
+    "paraphrase_covered_min": ("paraphrase.covered_share", None),
+    "hedge_gain_max": ("hedge.gain", None),
+    "keyword_list_score_max": ("keywords.score", None),
+    "keyword_list_gain_max": ("keywords.appended_gain", None),
+    "honest_injection_false_positives_max": ("honest_wording.injection_false_positives", None),
 }
 
 

@@ -397,6 +397,55 @@ def per_group_accuracy(items: Sequence[dict], key: str) -> dict[str, dict[str, A
     }
 
 
+def first_flagged(item: dict) -> bool | None:
+    """The first main grading found a misconception or contradicted a key point (None when unscored)."""
+    runs = main_runs(item)
+    if not runs or runs[0]["status"] != "scored":
+        return None
+    run = runs[0]
+    return bool(run.get("misconceptions")) or "contradicted" in (run.get("verdicts") or {}).values()
+
+
+def parts(items: Sequence[dict]) -> dict[str, Any] | None:
+    """Per part of the frozen question split (evals/question_split.yaml): QWK, MAE, misconception recall
+    (misconception answers flagged) and false-flag rate (excellent/good plain or paraphrase answers flagged)."""
+    if not any(item.get("part") for item in items):
+        return None
+    result: dict[str, Any] = {}
+    for part in sorted({item["part"] for item in items if item.get("part")}):
+        mine = [item for item in items if item.get("part") == part]
+        scored = [(first_score(item), item["gold"]) for item in mine]
+        scored = [(s, g) for s, g in scored if s is not None]
+        wrong = [first_flagged(i) for i in mine if i.get("kind") == "misconception"]
+        good = [
+            first_flagged(i)
+            for i in mine
+            if i.get("tier") in ("excellent", "good") and i.get("kind") in ("plain", "paraphrase")
+        ]
+        wrong, good = [f for f in wrong if f is not None], [f for f in good if f is not None]
+        accuracy = score_accuracy([s for s, _ in scored], [g for _, g in scored]) if scored else {}
+        result[part] = {
+            "n": len(mine),
+            "qwk": accuracy.get("qwk"),
+            "mae": accuracy.get("mae"),
+            "misconception_n": len(wrong),
+            "misconception_recall": float(np.mean(wrong)) if wrong else None,
+            "good_n": len(good),
+            "false_flag_rate": float(np.mean(good)) if good else None,
+        }
+    return result
+
+
+def judge_agreement(items: Sequence[dict]) -> dict[str, Any] | None:
+    """LLM grades: the share of covered/partly verdicts whose quotes the judge read as stating the point."""
+    opinions = [r["second_opinion"] for item in items for r in main_runs(item) if r.get("second_opinion")]
+    checked = sum(o.get("checked", 0) for o in opinions)
+    if not checked:
+        return None
+    disputed = sum(o.get("disputed", 0) for o in opinions)
+    return {"checked": checked, "disputed": disputed, "agreement_rate": 1.0 - disputed / checked}
+
+
 def team_metrics(items: Sequence[dict], band_of: Callable[[float], str], band_labels: Sequence[str]) -> dict[str, Any]:
     """Every metric for a run over team-written eval sets (gold scores 0-10)."""
     scored = [(first_score(item), item["gold"]) for item in items]
@@ -416,6 +465,8 @@ def team_metrics(items: Sequence[dict], band_of: Callable[[float], str], band_la
         "paraphrase": paraphrase_spread(items),
         "order": order_invariance(items),
         "robustness": robustness(items) or None,
+        "parts": parts(items),
+        "judge_agreement": judge_agreement(items),
     }
     metrics.update({k: v for k, v in optional.items() if v is not None})
     return metrics

@@ -27,6 +27,7 @@ from evals import gate, metrics, report
 from evals.benchmark import DEFAULT_GRANULARITY, build_questions, read_benchmark, reference_passages
 from evals.cache import CachedGrader, ResponseCache, files_fingerprint
 from evals.sets import load_sets
+from evals.split import load_split
 from rag.errors import GradingError
 from rag.grading.base import Grader
 from rag.grading.result import Grade
@@ -100,6 +101,7 @@ def grade_record(task: Task, grade: Grade, seconds: float, cached: bool) -> dict
         "verdicts": {kp.key_point_id: kp.verdict.value for kp in grade.key_points},
         "misconceptions": [m.misconception_id for m in grade.misconceptions],
         "injection_signals": grade.injection_signals,
+        "second_opinion": grade.second_opinion,
         "seconds": round(seconds, 4),
         "cached": cached,
     }
@@ -419,12 +421,13 @@ def execute_team(
         warmup=config["grader"] == "offline", show_progress=show_progress, description="team sets",
     )
     set_of = {loaded.record.id: s.name for s in sets for loaded in s.records}
+    split = load_split()
     items = attach_runs(
         [
             {
                 "id": r.id, "set": set_of[r.id], "question_id": r.question_id,
                 "topic": bank.get(r.question_id).topic, "tier": r.tier, "kind": r.kind, "group": r.group,
-                "base_id": r.base_id, "gold": r.gold_score, "answer": r.answer,
+                "base_id": r.base_id, "gold": r.gold_score, "answer": r.answer, "part": split.part(r.question_id),
             }
             for r in records
         ],

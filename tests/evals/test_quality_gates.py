@@ -1,7 +1,8 @@
 """The offline grader against the gates in evals/thresholds.yaml, as `make evals` runs it, inside `make test`.
 
-The whole team sets (with repeats and the passage-order check) and the SciEntsBank train and test
-splits are graded through the real CLI; the decision threshold is fitted on the train split only.
+The whole team sets (with repeats and the passage-order check), the SciEntsBank test splits and the
+generated suites are graded through the real CLI. The SciEntsBank decision threshold is the one chosen
+with the judge's settings on selection data (offline_params.json `score_threshold`), not on a test split.
 The run directories stay in evals/runs/ci-* so a failing gate can be read in report.md / report.html.
 """
 
@@ -56,5 +57,18 @@ def test_the_offline_grader_passes_the_team_set_gates(guide_store):
 
 @pytest.mark.skipif(not SCIENTSBANK.is_file(), reason=f"{SCIENTSBANK} is not available")
 def test_the_offline_grader_passes_the_scientsbank_gates():
-    splits = ("train", "test-unseen-answers", "test-unseen-questions", "test-unseen-domains")
-    assert_gates_pass(fresh_run("ci-scientsbank", "benchmark", SCIENTSBANK, "--splits", *splits))
+    from rag.grading.matching import default_params
+
+    splits = ("test-unseen-answers", "test-unseen-questions", "test-unseen-domains")
+    threshold = str(default_params().score_threshold)
+    assert_gates_pass(
+        fresh_run("ci-scientsbank", "benchmark", SCIENTSBANK, "--splits", *splits, "--threshold", threshold)
+    )
+
+
+def test_the_offline_grader_passes_the_generated_suite_gates():
+    out = RUNS / "ci-suites"
+    shutil.rmtree(out, ignore_errors=True)
+    finished = evals_cli("suites", "--grader", "offline", "--no-progress", "--out", out)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert_gates_pass(out)
