@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rag.grading.base import build_grade, unscored_grade
 from rag.grading.guard import GuardRules, detect_injection, load_guard_rules
+from rag.grading.judge import CONTRADICTS, ENTAILS, NEITHER, Judge, get_judge
 from rag.grading.llm_log import LLMCall, LLMCallLog, redact
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
 from rag.grading.rubric import PromptTemplate, Rubric, default_rubric, load_prompt
@@ -61,6 +62,7 @@ NOTE_NOT_FOUND = "quoted words not found in the answer: no credit"
 NOTE_NO_QUOTE = "no quote from the answer given: no credit"
 NOTE_INJECTED = "quoted words are addressed to the grader, not an answer: no credit"
 NOTE_CONTRADICTION_UNSUPPORTED = "quoted words not found in the answer: no penalty"
+NOTE_DISPUTED = "disputed: the judge does not read the quoted words as stating this point; no credit"
 
 OutputMode = Literal["json_schema", "json_object+schema", "json_object"]
 OUTPUT_MODES: tuple[OutputMode, ...] = ("json_schema", "json_object+schema", "json_object")
@@ -528,8 +530,10 @@ class LLMGrader:
         sleep: Callable[[float], None] = time.sleep,
         rubric: Rubric | None = None,
         prompt: PromptTemplate | None = None,
+        judge: Judge | None = None,
     ) -> None:
         self.settings = settings or get_settings()
+        self._judge = judge
         self.model = self.settings.llm_model
         self.base_url = self.settings.openai_base_url or OPENAI_DEFAULT_BASE_URL
         self.endpoint = redact(self.base_url)
@@ -543,6 +547,42 @@ class LLMGrader:
 
     def __repr__(self) -> str:
         return f"LLMGrader(model={self.model!r}, endpoint={self.endpoint!r})"
+
+    @property
+    def judge(self) -> Judge:
+        if self._judge is None:
+            self._judge = get_judge()
+        return self._judge
+
+    def second_opinion(
+        self, question: Question, verdicts: Sequence[KeyPointVerdict]
+    ) -> tuple[list[KeyPointVerdict], dict[str, int]]:
+        """The judge checks every covered or partly verdict: credit stands only if a quote entails the point.
+
+        A quote is confirmed when the judge's most probable reading of it against the point is "entails".
+        A verdict none of whose quotes is confirmed is disputed: it becomes missed, with a note saying so.
+        """
+        credited = [v for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly) and v.evidence]
+        pairs = [(question.question, v.text, quote) for v in credited for quote in v.evidence]
+        rows = iter(self.judge.probabilities(pairs))
+        disputed: set[str] = set()
+        for verdict in credited:
+            judged = [next(rows) for _ in verdict.evidence]
+            if not any(row[ENTAILS] >= max(row[CONTRADICTS], row[NEITHER]) for row in judged):
+                disputed.add(verdict.key_point_id)
+        checked = [
+            v.model_copy(
+                update={
+                    "verdict": Verdict.missed,
+                    "evidence": [],
+                    "note": "; ".join(filter(None, [v.note, NOTE_DISPUTED])),
+                }
+            )
+            if v.key_point_id in disputed
+            else v
+            for v in verdicts
+        ]
+        return checked, {"checked": len(credited), "disputed": len(disputed)}
 
     def _make_chat_model(self) -> BaseChatModel:
         from langchain_openai import ChatOpenAI
@@ -727,6 +767,7 @@ class LLMGrader:
             grade.timings_ms["llm"] = llm_ms
             return grade
         verdicts, findings = combine_samples(question, samples)
+        verdicts, agreement = self.second_opinion(question, verdicts)
         guard_signals = detect_injection(answer)
         feedback = None
         if not guard_signals:
@@ -757,6 +798,12 @@ class LLMGrader:
             grade.notices.append(
                 f"The grading model credited {discredited} key point(s) without quoting words from your answer "
                 "that state them; they earned no credit."
+            )
+        grade.second_opinion = agreement
+        if agreement["disputed"]:
+            grade.notices.append(
+                f"The built-in judge does not read your quoted words as stating {agreement['disputed']} key point(s) "
+                "the grading model credited; they are marked disputed and earn no credit."
             )
         if sum(s.injection_suspected for s in samples) * 2 > len(samples):
             grade.injection_signals.append("llm-flagged")

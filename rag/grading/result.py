@@ -79,6 +79,9 @@ class Grade(BaseModel):
     unscored_reason: str | None = None
     notices: list[str] = Field(default_factory=list)
     injection_signals: list[str] = Field(default_factory=list)
+    second_opinion: dict[str, int] | None = Field(
+        default=None, description="LLM grades: covered/partly verdicts the judge checked, and how many it disputed."
+    )
     passages: list[PassageRef] = Field(default_factory=list)
     grader: str
     model: str
