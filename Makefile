@@ -65,17 +65,20 @@ evals: index ## Offline grader on the team sets, SciEntsBank and the generated s
 	$(PY) -m evals benchmark $(SCIENTSBANK) --grader offline --threshold $(SCORE_THRESHOLD) \
 		--splits $(SCIENTSBANK_TESTS) --out $(EVAL_RUNS)/ci-scientsbank
 	$(PY) -m evals suites --grader offline --out $(EVAL_RUNS)/ci-suites
+	$(PY) -m evals.judge_report
+	$(PY) -m evals.docs
 	$(PY) -m evals gate $(EVAL_RUNS)/ci-team $(EVAL_RUNS)/ci-scientsbank $(EVAL_RUNS)/ci-suites
 
 test-fast: install-dev ## Unit tests only (no servers, no browser)
 	$(PY) -m pytest -m "not integration and not browser and not slow"
 
 bench: install-dev system-deps index ## Benchmarks: retrieval, grading latency, app start, SciEntsBank speed gate
-	$(PY) -m rag.bench
+	$(PY) -m rag.bench --json docs/benchmark-grading.json
 	$(PY) -m pytest -q -s -m benchmark tests/browser
 	rm -rf $(EVAL_RUNS)/bench-scientsbank
 	$(PY) -m evals benchmark $(SCIENTSBANK) --grader offline --out $(EVAL_RUNS)/bench-scientsbank
 	$(PY) -m evals gate --thresholds evals/speed_thresholds.yaml $(EVAL_RUNS)/bench-scientsbank
+	$(PY) -m evals.docs
 
 lint: install-dev ## ruff
 	$(PY) -m ruff check .

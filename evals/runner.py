@@ -282,7 +282,7 @@ def grading_fingerprint(settings: Settings) -> str:
     grading_dir = PROJECT_ROOT / "rag" / "grading"
     parts = [
         files_fingerprint(sorted(Path(settings.prompts_dir).glob("*.yaml"))),
-        files_fingerprint(sorted(grading_dir.glob("*.py")) + sorted(grading_dir.glob("*.json"))),
+        files_fingerprint(sorted(grading_dir.glob("*.py")) + sorted(grading_dir.glob("**/*.json"))),
         f"samples={settings.llm_samples};seed={settings.llm_seed};max_tokens={settings.llm_max_tokens}",
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]

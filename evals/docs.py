@@ -1,0 +1,184 @@
+"""Write docs/evals.md from the latest runs: `python -m evals.docs` (run by `make evals` and `make bench`).
+
+Reads evals/runs/ci-team, ci-scientsbank and ci-suites (make evals), evals/runs/judge-report.json
+(python -m evals.judge_report), docs/benchmark-grading.json (python -m rag.bench) and
+docs/benchmark-app.json (the browser benchmark). A source that is missing is listed as not measured;
+no figure is typed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.settings import PROJECT_ROOT
+
+RUNS = PROJECT_ROOT / "evals" / "runs"
+DOCS = PROJECT_ROOT / "docs"
+OUT = DOCS / "evals.md"
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _gates(results: dict[str, Any]) -> list[str]:
+    lines = ["| gate | value | threshold | result |", "|---|---|---|---|"]
+    for row in results.get("gates", []):
+        state = "n/a" if row["passed"] is None else ("pass" if row["passed"] else "FAIL")
+        if not row.get("enforced", True):
+            state = "target " + ("met" if row["passed"] else "unmet") if row["passed"] is not None else "n/a"
+        lines.append(f"| {row['gate']} | {_fmt(row['value'])} | {row['threshold']} | {state} |")
+    return lines
+
+
+def team_section(results: dict[str, Any] | None) -> list[str]:
+    if results is None:
+        return ["## Team sets", "", "Not measured: run `make evals`.", ""]
+    m = results["metrics"]
+    lines = [
+        "## Team sets",
+        "",
+        f"Run {results.get('finished_at', '?')} at commit {results.get('git_commit', '?')[:10]}, "
+        f"{m['n_items']} answers. The **test** part reports; the tuning part chose the settings.",
+        "",
+        "| part | answers | QWK | MAE | misconception recall | false flags on good answers |",
+        "|---|---|---|---|---|---|",
+    ]
+    for part, row in (m.get("parts") or {}).items():
+        lines.append(
+            f"| {part} | {row['n']} | {_fmt(row['qwk'])} | {_fmt(row['mae'])} | "
+            f"{_fmt(row['misconception_recall'])} ({row['misconception_n']}) | "
+            f"{_fmt(row['false_flag_rate'])} ({row['good_n']}) |"
+        )
+    accuracy, robust = m.get("accuracy", {}), m.get("robustness", {})
+    lines += [
+        "",
+        f"All answers: QWK {_fmt(accuracy.get('qwk'))}, Pearson {_fmt(accuracy.get('pearson'))}, "
+        f"ranking {_fmt((m.get('ranking') or {}).get('ranking'))}, paraphrase groups within 1 point "
+        f"{_fmt((m.get('paraphrase') or {}).get('within_1_share'))}, attack success "
+        f"{_fmt(robust.get('attack_success_rate'))}, padding gain {_fmt(robust.get('padding_gain_mean'))}.",
+        "",
+        *_gates(results),
+        "",
+    ]
+    return lines
+
+
+def scientsbank_section(results: dict[str, Any] | None) -> list[str]:
+    if results is None:
+        return ["## SciEntsBank 2-way", "", "Not measured: run `make evals`.", ""]
+    m = results["metrics"]
+    lines = [
+        "## SciEntsBank 2-way (through the whole grader)",
+        "",
+        f"Decision threshold {m.get('threshold', {}).get('value')} ({m.get('threshold', {}).get('fitted_on')}); "
+        f"{_fmt(m.get('cost', {}).get('answers_per_second'))} answers/s in this run.",
+        "",
+        "| split | answers | macro-F1 | accuracy |",
+        "|---|---|---|---|",
+    ]
+    for split, row in m.get("splits", {}).items():
+        lines.append(f"| {split} | {row.get('n', '–')} | {_fmt(row.get('macro_f1'))} | {_fmt(row.get('accuracy'))} |")
+    return [*lines, "", *_gates(results), ""]
+
+
+def suites_section(results: dict[str, Any] | None) -> list[str]:
+    if results is None:
+        return ["## Generated suites", "", "Not measured: run `make evals`.", ""]
+    m = results["metrics"]
+    return [
+        "## Generated suites (bank test questions)",
+        "",
+        "| suite | n | metric | value |",
+        "|---|---|---|---|",
+        f"| swap (roles, antonym) | {m['swap']['n']} | contradicted | {_fmt(m['swap']['contradiction_recall'])} |",
+        f"| paraphrase | {m['paraphrase']['n']} | covered | {_fmt(m['paraphrase']['covered_share'])} |",
+        f"| hedge | {m['hedge']['n']} | mean score (gain) | {_fmt(m['hedge']['gain'])} |",
+        f"| keyword list | {m['keywords']['n']} | mean score alone | {_fmt(m['keywords']['score'])} |",
+        f"| keyword list appended | {m['keywords']['n']} | mean gain | {_fmt(m['keywords']['appended_gain'])} |",
+        f"| honest wording | {m['honest_wording']['n']} | injection notices | "
+        f"{m['honest_wording']['injection_false_positives']} |",
+        "",
+        *_gates(results),
+        "",
+    ]
+
+
+def judge_section(report: dict[str, Any] | None) -> list[str]:
+    if report is None:
+        return ["## The judge alone", "", "Not measured: run `python -m evals.judge_report`.", ""]
+    lines = [
+        "## The judge alone (public test splits it never saw)",
+        "",
+        f"Judge weights {report.get('judge')}.",
+        "",
+        "| set | n | 3-way macro-F1 | 3-way accuracy | 2-way macro-F1 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in report["sets"].items():
+        lines.append(
+            f"| {name} | {row['n']} | {_fmt(row['macro_f1_3way'])} | {_fmt(row['accuracy_3way'])} | "
+            f"{_fmt(row['macro_f1_2way'])} |"
+        )
+    return [*lines, ""]
+
+
+def performance_section(grading: dict[str, Any] | None, app: dict[str, Any] | None) -> list[str]:
+    lines = ["## Performance (`make bench`, 2 cores)", ""]
+    if grading is None and app is None:
+        return [*lines, "Not measured: run `make bench`.", ""]
+    lines += ["| figure | value |", "|---|---|"]
+    for key, value in ((grading or {}).get("grading") or {}).items():
+        lines.append(f"| grading: {key} | {_fmt(value)} |")
+    for key, value in ((grading or {}).get("retrieval") or {}).items():
+        lines.append(f"| retrieval: {key} | {_fmt(value)} |")
+    for key, value in (app or {}).items():
+        if not isinstance(value, list):
+            lines.append(f"| app: {key} | {_fmt(value)} |")
+    if grading and grading.get("date"):
+        lines.append(f"| measured on | {grading['date']} |")
+    return [*lines, ""]
+
+
+def render() -> str:
+    lines = [
+        "# Measured figures",
+        "",
+        "Generated by `python -m evals.docs` from the latest runs; do not edit by hand. How the figures are",
+        "chosen and reported: evals/README.md.",
+        "",
+    ]
+    lines += team_section(_load(RUNS / "ci-team" / "results.json"))
+    lines += scientsbank_section(_load(RUNS / "ci-scientsbank" / "results.json"))
+    lines += suites_section(_load(RUNS / "ci-suites" / "results.json"))
+    lines += judge_section(_load(RUNS / "judge-report.json"))
+    lines += performance_section(_load(DOCS / "benchmark-grading.json"), _load(DOCS / "benchmark-app.json"))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.docs", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=OUT, help="default: %(default)s")
+    args = parser.parse_args(argv)
+    args.out.write_text(render(), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
