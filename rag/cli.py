@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag.errors import PrepError, StoreError
-from rag.settings import Settings, get_settings
+from rag.grading.llm_log import redact
+from rag.settings import Settings, load_settings
 
 
 def _store(settings: Settings):
@@ -153,7 +154,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     line("settings", True, f"data dir {settings.data_dir}; corpus {settings.corpus_dir}")
     grader = settings.active_grader
     if grader == "llm":
-        endpoint = settings.openai_base_url or "https://api.openai.com/v1"
+        endpoint = redact(settings.openai_base_url or "https://api.openai.com/v1")
         line(
             "grader",
             True,
@@ -235,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "k", 1) is not None and getattr(args, "k", 1) < 1:
         parser.error("-k must be at least 1")
     try:
-        return args.func(args, get_settings())
+        return args.func(args, load_settings())
     except PrepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

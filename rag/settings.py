@@ -10,8 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,6 +60,16 @@ class Settings(BaseSettings):
     retrieval_k: int = Field(default=3, ge=1, le=20)
     user_name: str = Field(default="candidate")
 
+    @field_validator("openai_api_key", "openai_base_url", "chroma_host", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        """`OPENAI_API_KEY=` in a .env file means no key, not an empty key that switches the LLM grader on."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            return None
+        return value
+
     @property
     def chroma_dir(self) -> Path:
         return self.data_dir / "chroma"
@@ -71,6 +83,19 @@ class Settings(BaseSettings):
         if self.grader == "auto":
             return "llm" if self.llm_configured else "offline"
         return self.grader
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and .env; a bad value is one ConfigError line naming the variable."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        variable = field if field.isupper() else f"PREP_{field.upper()}"
+        value = first.get("input")
+        message = f"{variable}={value!r} is not valid: {first['msg']}; fix it in the environment or .env"
+        raise ConfigError(message) from exc
 
 
 @lru_cache(maxsize=1)

@@ -99,3 +99,39 @@ def test_rebuild_moves_a_corrupt_index_aside(tmp_path):
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "Moved the old index" in rebuilt.stdout
     assert any(p.name.startswith("chroma.damaged-") for p in data.iterdir())
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(monkeypatch, capsys):
+    from rag.cli import main
+    from rag.settings import get_settings
+
+    monkeypatch.setenv("CHROMA_PORT", "abc")
+    get_settings.cache_clear()
+    try:
+        assert main(["doctor"]) == 2
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: CHROMA_PORT='abc' is not valid") and "\n" not in err
+
+
+def test_doctor_redacts_credentials_in_the_llm_base_url(monkeypatch, capsys):
+    from rag.cli import main
+    from rag.settings import get_settings
+
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://user:hunter2@127.0.0.1:9/v1")
+    get_settings.cache_clear()
+    try:
+        main(["doctor"])
+    finally:
+        get_settings.cache_clear()
+    assert "hunter2" not in capsys.readouterr().out
+
+
+def test_an_empty_api_key_means_unset(monkeypatch):
+    from rag.settings import Settings
+
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    settings = Settings(_env_file=None)
+    assert settings.openai_api_key is None and settings.active_grader == "offline"
