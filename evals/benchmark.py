@@ -79,7 +79,14 @@ def read_benchmark(path: Path, splits: list[str] | None = None, limit: int | Non
             header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
             reader.fieldnames = header
             raw_rows = [(reader.line_num, row) for row in reader]
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise BenchmarkError(
+                    f"{path}:{reader.line_num}: a field is over {csv.field_size_limit() // 1024} KB; "
+                    "a benchmark answer or reference that long is a broken quote or a pasted file: fix that row"
+                ) from exc
+            raise BenchmarkError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
+        except UnicodeDecodeError as exc:
             raise BenchmarkError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
     answer_column = next((c for c in ANSWER_COLUMNS if c in header), None)
     missing = [c for c in ("question", "reference_answer") if c not in header]

@@ -49,7 +49,6 @@ class Pair:
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
-    csv.field_size_limit(1 << 24)
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
 

@@ -138,6 +138,12 @@ def load_question_bank(path: Path, section_ids: Iterable[str] | None = None) -> 
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except FileNotFoundError as exc:
         raise QuestionBankError(f"{path}: question bank file not found") from exc
+    except IsADirectoryError as exc:
+        message = f"{path}: is a folder; PREP_QUESTIONS_FILE must name the YAML question bank"
+        raise QuestionBankError(message) from exc
+    except UnicodeDecodeError as exc:
+        message = f"{path}: not a UTF-8 text file (byte {exc.start}); is it the YAML question bank?"
+        raise QuestionBankError(message) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""

@@ -120,3 +120,17 @@ def test_malformed_yaml_and_wrong_shape_are_clear_errors(tmp_path):
         load_question_bank(path)
     with pytest.raises(QuestionBankError, match="not found"):
         load_question_bank(tmp_path / "missing.yaml")
+
+
+def test_a_folder_or_a_binary_file_as_the_bank_is_one_clear_line(tmp_path):
+    import pytest
+
+    from rag.errors import QuestionBankError
+    from rag.questions import load_question_bank
+
+    with pytest.raises(QuestionBankError, match="is a folder"):
+        load_question_bank(tmp_path)
+    binary = tmp_path / "bank.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(QuestionBankError, match="not a UTF-8 text file"):
+        load_question_bank(binary)

@@ -92,3 +92,19 @@ def test_missing_file_and_empty_split(tmp_path):
         read_benchmark(tmp_path / "nope.csv")
     with pytest.raises(BenchmarkError, match=r"no rows in split\(s\) dev"):
         read_benchmark(FIXTURES / "bench.csv", splits=["dev"])
+
+
+def test_a_field_over_the_csv_limit_is_one_clear_line(tmp_path):
+    import csv
+
+    import pytest
+
+    from evals.benchmark import BenchmarkError, read_benchmark
+
+    path = tmp_path / "huge.csv"
+    path.write_text(
+        "question,reference_answer,answer,label\nQ?,ref,\"" + "x" * (csv.field_size_limit() + 10) + "\",correct\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(BenchmarkError, match="a field is over 128 KB"):
+        read_benchmark(path)
