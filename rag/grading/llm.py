@@ -350,6 +350,13 @@ def classify_error(exc: BaseException, mode: OutputMode) -> LLMFailure:
         return LLMFailure(
             "rejected", f"the server rejected the request (HTTP {status}): {message}", retryable=False, **common
         )
+    if isinstance(exc, AttributeError | TypeError) and re.search(r"'str' object|has no attribute 'choices'", str(exc)):
+        return LLMFailure(
+            "not-openai",
+            "the server replied with text or HTML, not an OpenAI-compatible JSON response; "
+            "check that OPENAI_BASE_URL points at the API (usually ending in /v1), not a web page",
+            retryable=False,
+        )
     return LLMFailure("unexpected", f"{type(exc).__name__}: {_short(str(exc))}", retryable=True)
 
 

@@ -539,3 +539,14 @@ def test_openai_itself_gets_max_completion_tokens_and_no_llama_cpp_extras(tmp_pa
     assert payload["temperature"] == 0 and "extra_body" not in payload
     local = LLMGrader(settings.model_copy(update={"openai_base_url": "http://127.0.0.1:8080/v1"}))
     assert local._chat._get_request_payload([HumanMessage("hi")]).get("max_completion_tokens") is None
+
+
+def test_an_html_page_instead_of_the_api_is_one_clear_unscored_reason(fake_llm_server, http_grader, iam_question):
+    from werkzeug import Response
+
+    page = Response("<!doctype html><html><body>Welcome</body></html>", status=200, content_type="text/html")
+    fake_llm_server.queue(page)
+    grade = http_grader(llm_max_retries=0).grade(iam_question, GOOD_ANSWER)
+    assert grade.status == "unscored" and grade.score is None
+    assert "not an OpenAI-compatible JSON response" in grade.unscored_reason
+    assert "has no attribute" not in grade.unscored_reason
