@@ -30,6 +30,7 @@ _NEGATED = {"can": "cannot", "does": "does not", "do": "do not", "has": "does no
 _DIGITS = re.compile(r"\b\d+(?:\.\d+)?\b")
 AMBIGUOUS_ANTONYMS = frozenset({"last", "first", "up", "down", "on", "off"})
 """Listed antonyms that are also other parts of speech ("sessions last an hour"): not swapped blindly."""
+LEAD_INS = ("", "", "I think ", "Basically, ", "So ", "In short, ", "As far as I know, ", "Well, ")
 HEDGES = (
     "I'm not sure whether {s} or not.",
     "{S}, or maybe the opposite, it depends.",
@@ -237,6 +238,23 @@ def hedge(sentence: str, rng: random.Random) -> str | None:
     return template.format(s=lower, S=body, n=negated[:1].lower() + negated[1:])
 
 
+def restate(sentence: str, rng: random.Random, context: Sequence[str] = ()) -> str:
+    """The sentence itself, as a candidate might say it: a spoken lead-in, or beside another sentence.
+
+    Each rule rewrite that contradicts a sentence is paired with one of these, so that a span nearly
+    identical to the claim is not evidence of a contradiction: only the changed word is.
+    """
+    lead = rng.choice(LEAD_INS)
+    keep_case = sentence[1:2].isupper() or not sentence[:1].isalpha()
+    first = sentence[:1] if keep_case else sentence[:1].lower()
+    text = f"{lead}{first}{sentence[1:]}" if lead else sentence
+    others = [c for c in context if c != sentence]
+    if others and rng.random() < 0.4:
+        other = rng.choice(others)
+        text = f"{text} {other}" if rng.random() < 0.5 else f"{other} {text}"
+    return text
+
+
 def contradictions(sentence: str, lexicon: Lexicon, rng: random.Random) -> list[tuple[str, str]]:
     """Rule rewrites that state the opposite of `sentence`: (kind, text)."""
     found = []
@@ -297,6 +315,7 @@ def bank_pairs(questions: Sequence[Question], lexicon: Lexicon, others: Sequence
             for wording in wordings:
                 for kind, rewrite in contradictions(wording, lexicon, rng):
                     add(rewrite, CONTRADICTS, f"bank-{kind}")
+                    add(restate(wording, rng, others_here), ENTAILS, "bank-restated")
             hedged = hedge(rng.choice(wordings), rng)
             if hedged:
                 add(hedged, NEITHER, "bank-hedge")
@@ -344,6 +363,7 @@ def guide_pairs(sections: Sequence[tuple[str, str]], lexicon: Lexicon, limit: in
             if found:
                 kind, rewrite = rng.choice(found)
                 add(rewrite, CONTRADICTS, f"guide-{kind}")
+                add(restate(sentence, rng, sentences), ENTAILS, "guide-restated")
             if len(sentences) > 2:
                 other = rng.choice([s for s in sentences if s != sentence])
                 add(other, NEITHER, "guide-other")

@@ -174,7 +174,8 @@ def train(
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         scheduler.step()
-        running = float(loss) if running is None else 0.98 * running + 0.02 * float(loss)
+        value = loss.item()
+        running = value if running is None else 0.98 * running + 0.02 * value
         bar.set_postfix(loss=f"{running:.3f}")
     network.eval()
     return tokenizer, network
@@ -202,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=JUDGE_DIR, help="folder for the weights and card (default: %(default)s)"
     )
     parser.add_argument(
-        "--epochs", type=float, default=2.0, help="passes over the training pairs (default: %(default)s)"
+        "--epochs", type=float, default=1.5, help="passes over the training pairs (default: %(default)s)"
     )
     parser.add_argument("--batch-size", type=int, default=32, help="pairs per step (default: %(default)s)")
     parser.add_argument("--learning-rate", type=float, default=5e-5, help="AdamW peak rate (default: %(default)s)")

@@ -444,3 +444,66 @@ def test_no_internet_states_what_bypassing_the_internet_states(grader: OfflineGr
     answer = "Direct Connect gives you a dedicated private connection, no internet in the path, steady latency."
     verdicts = {v.key_point_id: v.verdict for v in grader.grade(question, answer).key_points}
     assert verdicts["dx-dedicated"] in (Verdict.covered, Verdict.partly)
+
+
+# ---------------------------------------------------------------------------------------------- the judge decides
+
+
+def verdict_of(grade, point_id: str) -> Verdict:
+    return {v.key_point_id: v.verdict for v in grade.key_points}[point_id]
+
+
+def test_swapped_roles_are_contradicted_not_credited(grader: OfflineGrader, sg_question):
+    grade = grader.grade(
+        sg_question,
+        "NACLs are the stateful ones that remember connections, while security groups are stateless, "
+        "so you have to add rules for the replies.",
+    )
+    assert verdict_of(grade, "sg-stateful") not in (Verdict.covered, Verdict.partly)
+    assert verdict_of(grade, "sg-stateful") is Verdict.contradicted or grade.misconceptions
+    assert grade.score <= 3.0
+
+
+def test_an_answer_stating_only_falsehoods_scores_low_and_is_flagged(grader: OfflineGrader, question_bank):
+    question = question_bank.get("scp-how-they-work")
+    grade = grader.grade(
+        question,
+        "An SCP hands out permissions to the users of the accounts it is attached to: once the SCP allows s3:*, "
+        "people in that account can use S3 without any IAM policy. The root user of a member account is not "
+        "restricted by SCPs at all.",
+    )
+    assert grade.score < 3.5
+    assert grade.misconceptions or any(v.verdict is Verdict.contradicted for v in grade.key_points)
+
+
+def test_hedging_both_ways_gains_nothing(grader: OfflineGrader, sg_question):
+    weak = "NACLs work at the subnet level."
+    hedged = (
+        f"{weak} Security groups are maybe stateful, or maybe stateless. NACL rules might be evaluated in "
+        "number order, or maybe not."
+    )
+    assert grader.grade(sg_question, hedged).score <= grader.grade(sg_question, weak).score + 0.5
+
+
+def test_a_bare_list_of_rubric_words_earns_nothing(grader: OfflineGrader, sg_question):
+    grade = grader.grade(
+        sg_question, "stateful stateless return traffic allow deny subnet ENI rule-number lowest first reference"
+    )
+    assert grade.score <= 1.0
+
+
+def test_evidence_is_one_contiguous_span_of_the_answer(grader: OfflineGrader, sg_question):
+    answer = (
+        "Security groups sit on ENIs and are stateful. NACLs guard the subnet, and they are stateless, so "
+        "ephemeral ports must be opened for replies."
+    )
+    for verdict in grader.grade(sg_question, answer).key_points:
+        assert len(verdict.evidence) <= 1
+        assert all(quote in answer for quote in verdict.evidence)
+
+
+def test_a_run_on_answer_is_bounded_and_says_what_was_cut(grader: OfflineGrader, sg_question):
+    answer = "security groups are stateful and " * 60 + "nacls are stateless."
+    grade = grader.grade(sg_question, answer)
+    assert grade.scored
+    assert any("only up to its first" in notice for notice in grade.notices)
