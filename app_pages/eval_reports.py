@@ -66,7 +66,7 @@ def main() -> None:
             st.caption(f"The report is long; showing the first {MAX_REPORT_CHARS:,} characters.")
             text = text[:MAX_REPORT_CHARS]
         with st.container(border=True):
-            st.markdown(text)
+            st.markdown(ui.without_remote_content(text))
 
 
 main()

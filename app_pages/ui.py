@@ -180,3 +180,16 @@ def _point_line(kp) -> str:
         quotes = " … ".join(escape_markdown(e) for e in kp.evidence[:2])
         line += f"  \n  your words: _“{quotes}”_"
     return line
+
+
+_REMOTE_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?[a-z][a-z0-9+.-]*:[^)]*\)", re.IGNORECASE)
+_REMOTE_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\(\s*<?[a-z][a-z0-9+.-]*:[^)]*\)", re.IGNORECASE)
+_AUTOLINK = re.compile(r"<([a-z][a-z0-9+.-]*:[^>\s]*)>", re.IGNORECASE)
+
+
+def without_remote_content(markdown: str) -> str:
+    """The report with no image or link that would reach out when rendered: images become their alt text
+    in brackets, links their text, autolinks plain text. A report is data from a run folder, not trusted."""
+    markdown = _REMOTE_IMAGE.sub(lambda m: f"[image: {m.group(1)}]", markdown)
+    markdown = _REMOTE_LINK.sub(lambda m: m.group(1), markdown)
+    return _AUTOLINK.sub(lambda m: m.group(1).replace(":", ":\u200b", 1), markdown)

@@ -275,3 +275,15 @@ def test_eval_reports_page(app_env: Path, tmp_path: Path):
     no_traceback(at)
     assert "Quadratic weighted kappa: 0.81" in markdown(at)
     assert "Download report.html" in [b.label for b in at.get("download_button")]
+
+
+def test_eval_report_markdown_is_shown_without_remote_images_or_links():
+    from app_pages.ui import without_remote_content
+
+    report = (
+        "# Run\n![tracker](https://evil.example/pixel.png) see [details](http://evil.example/x) "
+        "or <https://evil.example/y>; a [local note](#gates) stays."
+    )
+    shown = without_remote_content(report)
+    assert "evil.example/pixel" not in shown and "](http" not in shown and "<https://" not in shown
+    assert "[image: tracker]" in shown and "details" in shown and "[local note](#gates)" in shown
