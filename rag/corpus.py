@@ -106,6 +106,11 @@ def parse_markdown(text: str, source: str) -> list[Section]:
     return sections
 
 
+MAX_SECTION_CHARS = 100_000
+"""A `##` section longer than this is refused: the guide's longest is under 10,000 characters, and a pasted
+log or dump that size would take minutes to embed. Split it under more `##` headings."""
+
+
 def load_corpus(corpus_dir: Path) -> list[Section]:
     """Every section of every `*.md` file under `corpus_dir`, validated for unique ids."""
     corpus_dir = Path(corpus_dir)
@@ -123,6 +128,11 @@ def load_corpus(corpus_dir: Path) -> list[Section]:
             raise CorpusError(f"{path} is not valid UTF-8 text ({exc.reason}); fix or remove the file") from exc
         rel = str(path.relative_to(corpus_dir))
         for section in parse_markdown(text, rel):
+            if len(section.text) > MAX_SECTION_CHARS:
+                raise CorpusError(
+                    f"{rel}: section '{section.title}' has {len(section.text):,} characters, over the "
+                    f"{MAX_SECTION_CHARS:,} limit; split it under more '## ' headings"
+                )
             if section.id in seen:
                 raise CorpusError(
                     f"section id '{section.id}' appears in {seen[section.id]} and {rel}; ids must be unique"

@@ -92,3 +92,14 @@ def test_the_guide_carries_the_seed_content():
     lines = [line for line in SEED.read_text().splitlines() if len(_words(line)) >= 3]
     carried = [line for line in lines if len(_words(line) & guide_words) >= 0.9 * len(_words(line))]
     assert len(carried) / len(lines) >= 0.98, [line for line in lines if line not in carried][:10]
+
+
+def test_a_section_over_the_size_limit_is_refused_with_what_to_do(tmp_path):
+    import pytest
+
+    from rag.corpus import MAX_SECTION_CHARS, load_corpus
+    from rag.errors import CorpusError
+
+    (tmp_path / "notes.md").write_text("## Huge\n" + "word " * (MAX_SECTION_CHARS // 4), encoding="utf-8")
+    with pytest.raises(CorpusError, match="split it under more '## ' headings"):
+        load_corpus(tmp_path)
