@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     llm_samples: int = Field(default=1, ge=1, le=15, description="Self-consistency samples per answer.")
     llm_max_tokens: int = Field(default=1200, ge=64)
     llm_seed: int = 7
+    llm_log_max_chars: int = Field(
+        default=16_000, ge=1_000, description="Prompt and reply texts longer than this are cut in the LLM call log."
+    )
+    llm_log_keep_days: int = Field(default=30, ge=1, description="LLM call log rows older than this are pruned.")
+    llm_log_max_rows: int = Field(default=20_000, ge=100, description="The LLM call log keeps at most this many rows.")
 
     grader: Literal["auto", "offline", "llm"] = Field(
         default="auto", description="auto = the LLM grader when a key or base URL is set, else offline."

@@ -110,17 +110,34 @@ class LLMCall:
 class LLMCallLog:
     """Append-only SQLite log in WAL mode, safe to share between threads (one connection per operation)."""
 
-    def __init__(self, path: Path, secrets: Iterable[str | SecretStr] = ()) -> None:
+    PRUNE_EVERY = 100
+    """Inserts between two prunes (a prune is one DELETE by age and one by count)."""
+
+    def __init__(
+        self,
+        path: Path,
+        secrets: Iterable[str | SecretStr] = (),
+        *,
+        max_chars: int = 16_000,
+        keep_days: int = 30,
+        max_rows: int = 20_000,
+    ) -> None:
         self.path = Path(path)
         self._secrets = tuple(s if isinstance(s, SecretStr) else SecretStr(s) for s in secrets if s)
         self._lock = threading.Lock()
         self._ready = False
+        self.max_chars, self.keep_days, self.max_rows = max_chars, keep_days, max_rows
+        self._inserts = 0
 
     @classmethod
     def for_settings(cls, settings: Settings | None = None) -> LLMCallLog:
         settings = settings or get_settings()
         return cls(
-            settings.data_dir / LOG_FILENAME, secrets=(settings.openai_api_key,) if settings.openai_api_key else ()
+            settings.data_dir / LOG_FILENAME,
+            secrets=(settings.openai_api_key,) if settings.openai_api_key else (),
+            max_chars=settings.llm_log_max_chars,
+            keep_days=settings.llm_log_keep_days,
+            max_rows=settings.llm_log_max_rows,
         )
 
     @contextmanager
@@ -146,9 +163,9 @@ class LLMCallLog:
         """Write one call; a failure to log is reported as a warning and never breaks grading."""
         values = asdict(call)
         values["created_at"] = call.created_at.astimezone(UTC).isoformat(timespec="milliseconds")
-        values["messages_json"] = self._redact(json.dumps(list(call.messages), ensure_ascii=False))
+        values["messages_json"] = self._cut(self._redact(json.dumps(list(call.messages), ensure_ascii=False)))
         for key in ("base_url", "error", "response_text"):
-            values[key] = self._redact(values[key])
+            values[key] = self._cut(self._redact(values[key]))
         values["latency_ms"] = round(float(call.latency_ms), 2)
         try:
             self._ensure()
@@ -157,8 +174,29 @@ class LLMCallLog:
                     f"INSERT INTO llm_calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
                     [values[column] for column in _COLUMNS],
                 )
+                self._inserts += 1
+                if self._inserts % self.PRUNE_EVERY == 1:
+                    self._prune(connection)
         except (sqlite3.Error, OSError) as exc:
             logger.warning("could not write the LLM call log at %s: %s", self.path, exc)
+
+    def _cut(self, text: str) -> str:
+        """`text`, or its first `max_chars` characters with a marker saying how much was left out."""
+        if len(text) <= self.max_chars:
+            return text
+        return f"{text[: self.max_chars]}… [cut: {len(text) - self.max_chars:,} more characters not logged]"
+
+    def _prune(self, connection: sqlite3.Connection) -> None:
+        """Drop rows older than `keep_days`, then the oldest rows beyond `max_rows`."""
+        cutoff = datetime.now(UTC).timestamp() - self.keep_days * 86_400
+        connection.execute(
+            "DELETE FROM llm_calls WHERE created_at < ?",
+            (datetime.fromtimestamp(cutoff, UTC).isoformat(timespec="milliseconds"),),
+        )
+        connection.execute(
+            "DELETE FROM llm_calls WHERE id <= (SELECT id FROM llm_calls ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (self.max_rows,),
+        )
 
     def _redact(self, text: str | None) -> str:
         return redact(text, (s.get_secret_value() for s in self._secrets))

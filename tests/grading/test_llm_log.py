@@ -132,3 +132,22 @@ def test_a_log_that_cannot_be_written_never_breaks_grading(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         broken.record(call())
     assert "could not write the LLM call log" in caplog.text
+
+
+def test_a_huge_reply_is_cut_and_the_log_stays_bounded(tmp_path):
+    bounded = LLMCallLog(tmp_path / "log.sqlite3", max_chars=1_000, keep_days=30, max_rows=100)
+    bounded.record(call(response_text="x" * 20_000_000))
+    stored = bounded.rows()[0]["response_text"]
+    assert len(stored) < 1_100 and "more characters not logged" in stored
+    for _ in range(250):
+        bounded.record(call())
+    assert len(bounded.rows()) <= 100 + LLMCallLog.PRUNE_EVERY
+    assert (tmp_path / "log.sqlite3").stat().st_size < 2_000_000
+
+
+def test_rows_older_than_the_keep_period_are_pruned(tmp_path):
+    bounded = LLMCallLog(tmp_path / "log.sqlite3", keep_days=1)
+    bounded.record(call(created_at=datetime.now(UTC) - timedelta(days=3), question_id="old"))
+    for _ in range(LLMCallLog.PRUNE_EVERY):
+        bounded.record(call(question_id="new"))
+    assert "old" not in {row["question_id"] for row in bounded.rows()}
