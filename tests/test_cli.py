@@ -135,3 +135,21 @@ def test_an_empty_api_key_means_unset(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     settings = Settings(_env_file=None)
     assert settings.openai_api_key is None and settings.active_grader == "offline"
+
+
+def test_the_readme_lists_every_setting_and_every_command():
+    from rag.cli import build_parser
+    from rag.settings import PROJECT_ROOT, Settings
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = alias.choices if alias is not None else [f"PREP_{name.upper()}"]
+        assert any(f"`{n}`" in readme or f"{n}`" in readme for n in names), f"README lacks the setting {names[0]}"
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for command in commands:
+        assert f"python -m rag {command}" in readme, f"README lacks `python -m rag {command}`"
+    from evals.cli import build_parser as evals_parser
+
+    for command in evals_parser()._subparsers._group_actions[0].choices:
+        assert f"python -m evals {command}" in readme, f"README lacks `python -m evals {command}`"
