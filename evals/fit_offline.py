@@ -59,7 +59,7 @@ class Item:
     key_points: list[np.ndarray]
     """Per key point: one row of CANDIDATE_FEATURES per answer unit."""
     stating: list[np.ndarray]
-    """Per key point: which units may earn it (every unit: polarity is the judge's call, not the matcher's)."""
+    """Per key point: which units may earn it (`Matcher.stating_mask`: polarity kept)."""
 
 
 def load_rows(path: Path, split: str) -> list[dict[str, str]]:
@@ -68,7 +68,7 @@ def load_rows(path: Path, split: str) -> list[dict[str, str]]:
 
 
 def featurize(rows: Sequence[dict[str, str]], matcher: Matcher, granularity: str = GRANULARITY) -> list[Item]:
-    """Candidate-feature rows of every unit, per key point, for every answer."""
+    """Candidate-feature rows of the units that keep each key point's polarity, for every answer."""
     items = []
     views = matcher.view_answers([row["student_answer"] for row in rows])
     for row, answer in zip(rows, views, strict=True):
@@ -78,7 +78,7 @@ def featurize(rows: Sequence[dict[str, str]], matcher: Matcher, granularity: str
         ]
         question_view, claims = matcher.view_claims(question.question, [kp.text for kp in question.key_points])
         features = [matcher.unit_features(question_view, claim, answer) for claim in claims]
-        stating = [np.ones(len(answer.units), dtype=bool) for _ in claims]
+        stating = [matcher.stating_mask(question_view, claim, answer) for claim in claims]
         items.append(Item(row["question_id"], int(row["label"] == "correct"), features, stating))
     return items
 
@@ -134,6 +134,11 @@ def point_probabilities(packed: Packed, weights: np.ndarray, bias: float) -> tup
     best[packed.unit_point[chosen]] = scores[chosen]
     arg[packed.unit_point[chosen]] = chosen
     return best, arg
+
+
+def answer_probabilities(packed: Packed, weights: np.ndarray, bias: float) -> np.ndarray:
+    best, _ = point_probabilities(packed, weights, bias)
+    return np.bincount(packed.point_item, weights=best, minlength=len(packed.labels)) / packed.points_per_item
 
 
 def fit_weights(packed: Packed, l2: float = L2, steps: int = 3000, rate: float = 0.05) -> tuple[np.ndarray, float]:

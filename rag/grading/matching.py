@@ -1,4 +1,4 @@
-"""Candidate spans: how likely each unit of the answer states a claim, from the bi-encoder (MiniLM).
+"""Key-point matching: align each key point (and misconception claim) with the answer's clauses.
 
 The answer is cut into clauses, and the candidate evidence units are the clauses, pairs of adjacent
 clauses, and the whole answer when it is short. One MiniLM forward pass over the answer's sentences
@@ -11,9 +11,10 @@ For every claim and unit the matcher computes:
 - exact recall of those words' stems.
 
 A logistic model fitted on SciEntsBank (evals/fit_offline.py) turns them into the probability that
-the unit states the claim. Embeddings barely see polarity ("stateless" sits next to "stateful"), so
-this probability only chooses which units the judge reads (rag/grading/judge.py) and adds to
-coverage; whether a unit entails or contradicts a claim is the judge's call (rag/grading/offline.py).
+the unit states the claim. Polarity is handled by rules, because embeddings barely see it: a unit
+whose clause negates the claim or uses an antonym ("stateless" for "stateful") can never earn the
+claim, it can only contradict it. Misconceptions go through the same alignment, and a unit that
+states a misconception earns no key point.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ from rag.grading.text import (
     Span,
     american_spelling,
     analyse,
+    antonym_flips,
     expand_abbreviations,
     load_lexicon,
+    polarity_flips,
     split_clauses,
     split_sentences,
 )
@@ -74,7 +77,10 @@ MAX_TOKENS = 256
 MAX_CHUNK_CHARS = 900
 PAD_MULTIPLE = 32
 """Sequence lengths rounded up to this: fewer distinct shapes for the CPU kernels to set up."""
+FLIP_MIN_OVERLAP = 0.5
+STRONG_FLIP_SHARED = 2
 QUESTION_ECHO_SIMILARITY = 0.8
+QUESTION_ECHO_COSINE = 0.9
 CACHE_SIZE = 4096
 SPELLING_CACHE_SIZE = 65536  # distinct words whose model spelling is remembered
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
@@ -108,32 +114,6 @@ class Thresholds(BaseModel):
         return self
 
 
-class JudgeParams(BaseModel):
-    """How the offline grader turns the judge's probabilities into verdicts (chosen on selection data only).
-
-    A unit's coverage is `weight * P(entails) + (1 - weight) * match * (1 - P(contradicts))`, where `match`
-    is the bi-encoder's probability; the key point's coverage is its best candidate unit's.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    candidates: int = Field(ge=1, le=8, description="Units per claim the judge reads, the bi-encoder's best.")
-    weight: float = Field(ge=0, le=1, description="Share of the judge's P(entails) in a unit's coverage.")
-    covered: float = Field(ge=0, le=1)
-    partly: float = Field(ge=0, le=1)
-    contradicted: float = Field(ge=0, le=1, description="P(contradicts) of a unit at which the point is contradicted.")
-    misconception: float = Field(ge=0, le=1, description="P(entails) of a misconception claim at which it is found.")
-    off_topic: float = Field(ge=0, le=1, description="Below this coverage everywhere, the answer is off topic.")
-    selected_on: str = ""
-    selection: dict[str, Any] = Field(default_factory=dict, description="What the setting measured when chosen.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> JudgeParams:
-        if self.partly > self.covered:
-            raise ValueError("the 'partly' threshold must not exceed the 'covered' threshold")
-        return self
-
-
 class MatchParams(BaseModel):
     """The fitted logistic model and the thresholds, stored in offline_params.json."""
 
@@ -145,7 +125,6 @@ class MatchParams(BaseModel):
     bias: float
     thresholds: Thresholds
     score_threshold: float = Field(ge=0, le=10, description="Correct iff score >= this (SciEntsBank 2-way).")
-    judge: JudgeParams | None = None
 
     @model_validator(mode="after")
     def _shapes(self) -> MatchParams:
@@ -308,6 +287,9 @@ class AnswerView:
     text: str
     sentences: tuple[Span, ...]
     clauses: tuple[Span, ...]
+    clause_analyses: tuple[Analysis, ...]
+    clause_sentence: tuple[int, ...]
+    """The index of the sentence each clause belongs to."""
     units: tuple[Unit, ...]
     unit_stems: tuple[frozenset[str], ...]
     unit_tokens: tuple[np.ndarray, ...]
@@ -322,6 +304,8 @@ class AnswerView:
     tokens: np.ndarray
     vectors: np.ndarray
     """One L2-normalised vector per unit."""
+    hypothetical: tuple[bool, ...] = ()
+    """Per clause: its sentence opens with a condition."""
     memo: dict = field(default_factory=dict, compare=False, repr=False)
     """Per-claim results already computed for this answer (clause polarities, unit scores)."""
 
@@ -347,6 +331,53 @@ class QuestionView:
     text: str
     stems: frozenset[str]
     vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class Polarity:
+    """Antonym swaps plus negation mismatch (`flips`) and how much of the claim part the clause addresses."""
+
+    flips: int
+    overlap: float
+    shared: int = 0
+    """Words the clause and the claim part have in common (antonyms not counted)."""
+
+    @property
+    def reversed(self) -> bool:
+        return self.flips % 2 == 1 and self.overlap >= FLIP_MIN_OVERLAP
+
+
+@dataclass(frozen=True)
+class UnitScore:
+    unit: int
+    probability: float
+    flipped: bool
+    cosine: float
+    stating: bool
+    """May earn the claim (see `Matcher.stating_mask`)."""
+
+
+@dataclass(frozen=True)
+class ClaimMatch:
+    """How the answer relates to one claim.
+
+    `probability`: the best unit that states the claim with the claim's polarity.
+    `contradiction`: the best unit that addresses the claim with the opposite polarity.
+    """
+
+    claim_id: str
+    probability: float
+    contradiction: float
+    evidence: tuple[str, ...]
+    contradiction_evidence: tuple[str, ...]
+    best_unit: int | None
+    contradicting_unit: int | None
+    unit_scores: tuple[UnitScore, ...] = field(repr=False, default=())
+
+
+def _unit_rank(answer: AnswerView, probability: float, unit: int) -> tuple[float, int, int]:
+    """Which unit best states a claim: the most probable, then the one of fewer clauses, then the earlier."""
+    return probability, -len(answer.units[unit].clauses), -unit
 
 
 def _segments(unit_tokens: Sequence[np.ndarray], n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
@@ -519,6 +550,11 @@ class Matcher:
             text=answer,
             sentences=tuple(sentences),
             clauses=tuple(clauses),
+            clause_analyses=tuple(analyse(c.text, self.lexicon) for c in clauses),
+            clause_sentence=tuple(_sentence_index(sentences, c) for c in clauses),
+            hypothetical=tuple(
+                self.lexicon.is_hypothetical(sentences[_sentence_index(sentences, c)].text) for c in clauses
+            ),
             units=tuple(units),
             unit_stems=tuple(frozenset(analyse(u.span.text, self.lexicon).stems) for u in units),
             unit_tokens=tuple(unit_tokens),
@@ -646,6 +682,91 @@ class Matcher:
                 rows[i, column["focus"]] = len(stems & topic) / len(stems) if stems else 0.0
         return _round(rows)
 
+    def polarity(self, claim: ClaimView, answer: AnswerView, unit: Unit, *, heads_only: bool = True) -> Polarity:
+        """Compare the polarity of the unit's clauses with the parts of the claim they address.
+
+        Each clause is compared with the claim part it overlaps most, so a two-part claim ("A does X;
+        B does not do Y") is compared part by part. The overlap is the share of the shorter side's
+        words found in the other; an antonym counts as shared ("stateless" addresses "stateful").
+        The result is the flipped clause that overlaps most if any clause addressing the claim is
+        flipped, else the clause that overlaps most: one opposite statement spoils a window. Clauses
+        of a sentence that opens with a condition ("If DNS resolution is disabled, ...") flip nothing.
+        """
+        best, best_flipped = Polarity(0, 0.0), Polarity(0, 0.0)
+        for index in unit.clauses:
+            found = self._clause_polarity(claim, answer, heads_only, index)
+            if found.overlap > best.overlap:
+                best = found
+            if found.reversed and found.overlap > best_flipped.overlap:
+                best_flipped = found
+        return best_flipped if best_flipped.overlap > 0 else best
+
+    def _clause_polarity(self, claim: ClaimView, answer: AnswerView, heads_only: bool, index: int) -> Polarity:
+        """The polarity of one clause against the claim part it overlaps most, computed when first asked for."""
+        key = ("polarity", claim.text, heads_only)
+        known = answer.memo.get(key)
+        if known is None:
+            known = answer.memo[key] = [None] * len(answer.clauses)
+        if known[index] is not None:
+            return known[index]
+        clause = answer.clause_analyses[index]
+        clause_stems = clause.stem_set
+        found = Polarity(0, 0.0)
+        for part in claim.parts:
+            if not part.stems:
+                continue
+            common = len(part.stem_set & clause_stems)
+            shared = common + antonym_flips(clause.words, part.words, self.lexicon)
+            overlap = round(shared / min(len(part.stem_set), max(1, len(clause_stems))), DECIMALS)
+            if overlap > found.overlap:
+                hypothetical = answer.hypothetical[index]
+                flips = 0 if hypothetical else polarity_flips(clause, part, self.lexicon, heads_only=heads_only)
+                found = Polarity(flips, overlap, common)
+        known[index] = found
+        return found
+
+    def flipped(self, claim: ClaimView, answer: AnswerView, unit: Unit, *, heads_only: bool = True) -> bool:
+        """True when the unit states the claim's opposite: an odd number of flips in a clause that addresses it.
+
+        `heads_only=False` also counts negations that are not about the shared word ("a role, not IAM
+        users" against "create an IAM user"): too eager for key points, right for misconceptions.
+        """
+        return self.polarity(claim, answer, unit, heads_only=heads_only).reversed
+
+    def stating_mask(self, question: QuestionView, claim: ClaimView, answer: AnswerView) -> np.ndarray:
+        """Which units may earn the claim: not flipped, and not following a plain reversal in their sentence.
+
+        A clause reverses the claim plainly when it is flipped and shares at least STRONG_FLIP_SHARED
+        words with it; the clauses after it in the sentence build on it, so "Security groups are
+        stateless, so return traffic needs a rule" cannot earn "Security groups are stateful, so
+        return traffic is allowed" through its second clause. Clauses before it keep their credit,
+        and a clause that only names the opposite ("NACLs are stateless") spoils nothing.
+        A unit that restates the question (all its content words are the question's, cosine at least
+        QUESTION_ECHO_COSINE) earns nothing.
+        """
+        return np.asarray([self.states(question, claim, answer, u) for u in range(len(answer.units))], dtype=bool)
+
+    def states(self, question: QuestionView, claim: ClaimView, answer: AnswerView, unit_index: int) -> bool:
+        """One entry of `stating_mask`, reading only the clauses of the unit's sentences."""
+        unit = answer.units[unit_index]
+        if self.polarity(claim, answer, unit).reversed:
+            return False
+        if any(self._spoiled(claim, answer, clause) for clause in unit.clauses):
+            return False
+        echoes = answer.unit_stems[unit_index] <= question.stems
+        return not (echoes and float(answer.vectors[unit_index] @ question.vector) >= QUESTION_ECHO_COSINE)
+
+    def _spoiled(self, claim: ClaimView, answer: AnswerView, clause: int) -> bool:
+        """True when this clause or an earlier one of its sentence reverses the claim plainly."""
+        sentence = answer.clause_sentence[clause]
+        earlier = clause
+        while earlier >= 0 and answer.clause_sentence[earlier] == sentence:
+            polarity = self._clause_polarity(claim, answer, True, earlier)
+            if polarity.reversed and polarity.shared >= STRONG_FLIP_SHARED:
+                return True
+            earlier -= 1
+        return False
+
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         params = self.params
         weights = np.asarray(params.weights, dtype=np.float64)
@@ -657,3 +778,101 @@ class Matcher:
         if key not in answer.memo:
             answer.memo[key] = self.probabilities(self.unit_features(question, claim, answer, self.params.features))
         return answer.memo[key]
+
+    # -- matching
+
+    def match_claims(
+        self,
+        question: QuestionView,
+        claims: Sequence[tuple[str, ClaimView]],
+        answer: AnswerView,
+        excluded_units: frozenset[int] = frozenset(),
+    ) -> list[ClaimMatch]:
+        """Per claim: the best stating unit and the best contradicting unit, skipping `excluded_units` for stating."""
+        results = []
+        for claim_id, claim in claims:
+            key = ("scores", question.text, claim.text)
+            if key not in answer.memo:
+                probabilities = self.unit_probabilities(question, claim, answer)
+                cosines = _round(answer.vectors @ claim.vector) if answer.units else np.zeros(0)
+                stating = self.stating_mask(question, claim, answer) if answer.units else np.zeros(0, dtype=bool)
+                answer.memo[key] = tuple(
+                    UnitScore(
+                        i,
+                        float(probabilities[i]),
+                        self.flipped(claim, answer, unit),
+                        float(cosines[i]),
+                        bool(stating[i]),
+                    )
+                    for i, unit in enumerate(answer.units)
+                )
+            results.append(self._summarise(claim_id, claim, answer, answer.memo[key], excluded_units))
+        return results
+
+    def match_wording(
+        self,
+        question: QuestionView,
+        wording: ClaimView,
+        original: ClaimMatch,
+        answer: AnswerView,
+        excluded_units: frozenset[int] = frozenset(),
+    ) -> ClaimMatch:
+        """The best unit stating another wording of a claim, without looking for a contradiction.
+
+        The unit must state both the wording (`states`) and the original (`original`'s stating units,
+        from `match_claims`): a wording may reach words the original misses, but the original's
+        negations, antonyms and numbers still decide polarity ("1 RCU = 1 read/s up to 4 KB" has a 1
+        that would hide a swapped "1 KB read"). Units are checked from the most probable down, so the
+        wording's polarity is read only for those that could win: a claim's wordings are many, and
+        the polarity of every clause against each of them would be most of the grading time.
+        """
+        probabilities = self.unit_probabilities(question, wording, answer)
+        order = sorted(
+            range(len(answer.units)), key=lambda u: _unit_rank(answer, float(probabilities[u]), u), reverse=True
+        )
+        for unit in order:
+            if unit in excluded_units or not original.unit_scores[unit].stating:
+                continue
+            if self.states(question, wording, answer, unit):
+                return ClaimMatch(
+                    claim_id=original.claim_id,
+                    probability=float(probabilities[unit]),
+                    contradiction=0.0,
+                    evidence=self.evidence(wording, answer, unit),
+                    contradiction_evidence=(),
+                    best_unit=unit,
+                    contradicting_unit=None,
+                )
+        return ClaimMatch(original.claim_id, 0.0, 0.0, (), (), None, None)
+
+    def _summarise(
+        self,
+        claim_id: str,
+        claim: ClaimView,
+        answer: AnswerView,
+        scores: Sequence[UnitScore],
+        excluded_units: frozenset[int],
+    ) -> ClaimMatch:
+        def rank(score: UnitScore) -> tuple[float, int, int]:
+            return _unit_rank(answer, score.probability, score.unit)
+
+        stating = [s for s in scores if s.stating and s.unit not in excluded_units]
+        opposing = [s for s in scores if s.flipped]
+        best = max(stating, key=rank, default=None)
+        worst = max(opposing, key=rank, default=None)
+        return ClaimMatch(
+            claim_id=claim_id,
+            probability=best.probability if best else 0.0,
+            contradiction=worst.probability if worst else 0.0,
+            evidence=self.evidence(claim, answer, best.unit) if best else (),
+            contradiction_evidence=self.evidence(claim, answer, worst.unit) if worst else (),
+            best_unit=best.unit if best else None,
+            contradicting_unit=worst.unit if worst else None,
+            unit_scores=tuple(scores),
+        )
+
+    def evidence(self, claim: ClaimView, answer: AnswerView, unit_index: int) -> tuple[str, ...]:
+        """The clauses of the unit that share a word with the claim (all of them if none does)."""
+        unit = answer.units[unit_index]
+        sharing = [i for i in unit.clauses if answer.clause_analyses[i].stem_set & claim.stems]
+        return tuple(answer.clauses[i].text for i in (sharing or unit.clauses))

@@ -1,35 +1,29 @@
-"""The offline grader: the bi-encoder picks candidate spans, the judge reads them, no LLM, deterministic.
+"""The offline grader: MiniLM alignment plus lexical and polarity rules, no LLM, deterministic.
 
-For each key point the matcher (rag/grading/matching.py) ranks the answer's units (clauses, adjacent
-clause pairs, the whole short answer) by how likely they state it; the judge (rag/grading/judge.py)
-reads the best few and says whether each entails the point, contradicts it, or neither. The verdict
-thresholds are in offline_params.json (`judge`); the score always comes from `compute_score` via
-`build_grade`.
+Verdicts come from the matcher's probabilities (rag/grading/matching.py) and the thresholds in
+offline_params.json; the score always comes from `compute_score` via `build_grade`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 
-from rag.errors import ConfigError
 from rag.grading.base import build_grade, minimum_grade
+from rag.grading.derive import questions_from_reference
 from rag.grading.guard import braced_injections, detect_injection
-from rag.grading.judge import CONTRADICTS, ENTAILS, Judge, get_judge
-from rag.grading.matching import AnswerView, JudgeParams, Matcher, MatchParams
+from rag.grading.matching import AnswerView, ClaimMatch, ClaimView, Matcher, MatchParams, QuestionView
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
 from rag.grading.rubric import Rubric, default_rubric
-from rag.grading.text import split_clauses, split_sentences
-from rag.questions import KeyPoint, Question
+from rag.grading.text import analyse, confused_pairs, split_clauses, split_sentences
+from rag.questions import Question
 from rag.retrieval import Passage
 
 CONFIDENCE_DECIMALS = 2
 CREDIT_DECIMALS = 3
-MAX_SPAN_CHARS = 400
-"""The judge reads at most this much of a unit (cut at a word); longer units are rare run-on sentences."""
 
 
 def graded_credit(probability: np.ndarray | float, covered: float, partly: float, rubric: Rubric) -> np.ndarray:
@@ -56,100 +50,15 @@ def graded_credit(probability: np.ndarray | float, covered: float, partly: float
     return np.where(p >= partly, credit, 0.0)
 
 
-@dataclass(frozen=True)
-class Reading:
-    """The judge's reading of one claim on its candidate units (the bi-encoder's best few)."""
-
-    units: tuple[int, ...]
-    match: tuple[float, ...]
-    """The bi-encoder's probability that the unit states the claim (any of its wordings)."""
-    entails: tuple[float, ...]
-    contradicts: tuple[float, ...]
-
-    def coverage(self, weight: float) -> tuple[float, ...]:
-        """Per candidate: `weight * P(entails) + (1 - weight) * match * (1 - P(contradicts))`."""
-        return tuple(
-            round(weight * e + (1 - weight) * m * (1 - c), 4)
-            for m, e, c in zip(self.match, self.entails, self.contradicts, strict=True)
-        )
-
-    def best(self, weight: float) -> int | None:
-        """The candidate (index into `units`) that covers the claim best: highest coverage, then earliest."""
-        coverage = self.coverage(weight)
-        return max(range(len(self.units)), key=lambda i: (coverage[i], -self.units[i]), default=None)
-
-    def worst(self) -> int | None:
-        """The candidate that contradicts the claim most."""
-        return max(range(len(self.units)), key=lambda i: (self.contradicts[i], -self.units[i]), default=None)
-
-
-@dataclass(frozen=True)
-class PointCall:
-    """A key point's verdict as the judge's reading and the thresholds decide it."""
-
-    verdict: Verdict
-    candidate: int | None
-    """Index into the reading's units of the evidence, or None for a missed point."""
-    coverage: float
-    contradiction: float
-    credit: float | None
-
-
-def call_point(reading: Reading, params: JudgeParams, rubric: Rubric) -> PointCall:
-    """Contradicted when a unit states the point's opposite; else covered / partly / missed by coverage.
-
-    A contradiction wins over coverage elsewhere: an answer that says both a fact and its opposite
-    has not shown it knows which is true.
-    """
-    best, worst = reading.best(params.weight), reading.worst()
-    coverage = reading.coverage(params.weight)[best] if best is not None else 0.0
-    contradiction = reading.contradicts[worst] if worst is not None else 0.0
-    if worst is not None and contradiction >= params.contradicted:
-        return PointCall(Verdict.contradicted, worst, coverage, contradiction, None)
-    if best is not None and coverage >= params.partly:
-        verdict = Verdict.covered if coverage >= params.covered else Verdict.partly
-        credit = round(float(graded_credit(coverage, params.covered, params.partly, rubric)), CREDIT_DECIMALS)
-        return PointCall(verdict, best, coverage, contradiction, credit)
-    return PointCall(Verdict.missed, None, coverage, contradiction, None)
-
-
-def stated_misconception(reading: Reading, params: JudgeParams) -> int | None:
-    """The candidate that states a misconception's claim: entailed at the threshold and not read as denied."""
-    stating = [
-        i
-        for i in range(len(reading.units))
-        if reading.entails[i] >= params.misconception and reading.entails[i] > reading.contradicts[i]
-    ]
-    return max(stating, key=lambda i: (reading.entails[i], -reading.units[i]), default=None)
-
-
-def is_off_topic(calls: Sequence[PointCall], found_misconception: bool, params: JudgeParams) -> bool:
-    """Nothing matches: every point missed, no misconception, and no unit even near any key point."""
-    if found_misconception or any(c.verdict is not Verdict.missed for c in calls):
-        return False
-    return all(c.coverage < params.off_topic and c.contradiction < params.off_topic for c in calls)
-
-
-def judge_span(text: str, limit: int = MAX_SPAN_CHARS) -> str:
-    """A unit's text as the judge reads it: whitespace collapsed, cut at a word boundary past `limit`."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0]
-
-
 class OfflineGrader:
     """Grades an answer against a question's key points and misconceptions without any network call."""
 
     name = "offline"
-    model = "all-MiniLM-L6-v2+judge"
+    model = "all-MiniLM-L6-v2+lexical"
 
-    def __init__(
-        self, matcher: Matcher | None = None, rubric: Rubric | None = None, judge: Judge | None = None
-    ) -> None:
+    def __init__(self, matcher: Matcher | None = None, rubric: Rubric | None = None) -> None:
         self._matcher = matcher
         self._rubric = rubric
-        self._judge = judge
 
     @property
     def rubric(self) -> Rubric:
@@ -164,104 +73,86 @@ class OfflineGrader:
         return self._matcher
 
     @property
-    def judge(self) -> Judge:
-        if self._judge is None:
-            self._judge = get_judge()
-        return self._judge
-
-    @property
     def params(self) -> MatchParams:
         return self.matcher.params
-
-    @property
-    def judge_params(self) -> JudgeParams:
-        params = self.params.judge
-        if params is None:
-            raise ConfigError("offline_params.json has no 'judge' section; run `python -m evals.select_judge`")
-        return params
 
     def grade(self, question: Question, answer: str, passages: Sequence[Passage] = ()) -> Grade:
         started = time.perf_counter()
         view = self.matcher.view_answer(self._blank_injections(answer or ""))
         if not view.units:
             return minimum_grade(question, "empty", grader=self.name, model=self.model, passages=passages)
-        params = self.judge_params
-        readings = self.read(
-            question,
-            view,
-            [(kp.text, (kp.text, *kp.paraphrases)) for kp in question.key_points]
-            + [(m.claim, (m.claim,)) for m in question.misconceptions],
+        paraphrases = [(kp.id, text) for kp in question.key_points for text in kp.paraphrases]
+        question_view, claims = self.matcher.view_claims(
+            question.question,
+            [kp.text for kp in question.key_points]
+            + [m.claim for m in question.misconceptions]
+            + [m.correction for m in question.misconceptions]
+            + [text for _, text in paraphrases],
         )
-        point_readings = readings[: len(question.key_points)]
-        calls = [call_point(reading, params, self.rubric) for reading in point_readings]
+        n_points, n_misconceptions = len(question.key_points), len(question.misconceptions)
+        point_claims = list(zip([kp.id for kp in question.key_points], claims[:n_points], strict=True))
+        misconception_claims = list(
+            zip([m.id for m in question.misconceptions], claims[n_points : n_points + n_misconceptions], strict=True)
+        )
+        corrections = claims[n_points + n_misconceptions : n_points + 2 * n_misconceptions]
+        paraphrase_claims = list(
+            zip([kp_id for kp_id, _ in paraphrases], claims[n_points + 2 * n_misconceptions :], strict=True)
+        )
+        findings, misconception_units = self._misconceptions(
+            question, question_view, point_claims, misconception_claims, corrections, view
+        )
+        point_matches = self.matcher.match_claims(question_view, point_claims, view, misconception_units)
+        by_point = {match.claim_id: match for match in point_matches}
+        matches = self._best_wordings(
+            point_matches,
+            [
+                self.matcher.match_wording(question_view, wording, by_point[kp_id], view, misconception_units)
+                for kp_id, wording in paraphrase_claims
+            ],
+        )
         verdicts = [
-            self._verdict(kp, call, reading, view)
-            for kp, call, reading in zip(question.key_points, calls, point_readings, strict=True)
+            self._verdict(kp.id, kp.text, kp.weight, match)
+            for kp, match in zip(question.key_points, matches, strict=True)
         ]
-        findings = []
-        for misconception, reading in zip(question.misconceptions, readings[len(question.key_points) :], strict=True):
-            stating = stated_misconception(reading, params)
-            if stating is not None:
-                findings.append(
-                    MisconceptionFinding(
-                        misconception_id=misconception.id,
-                        claim=misconception.claim,
-                        correction=misconception.correction,
-                        evidence=[view.units[reading.units[stating]].span.text],
-                    )
-                )
-        cut = any(len(" ".join(view.units[u].span.text.split())) > MAX_SPAN_CHARS for r in readings for u in r.units)
-        if is_off_topic(calls, bool(findings), params):
+        if self._off_topic(verdicts, findings, matches):
             grade = minimum_grade(question, "off-topic", grader=self.name, model=self.model, passages=passages)
         else:
             grade = build_grade(
                 question, verdicts, findings, grader=self.name, model=self.model, passages=passages, rubric=self.rubric
             )
-        if cut:
-            grade.notices.append(
-                f"A very long sentence was read only up to its first {MAX_SPAN_CHARS} characters; "
-                "shorter sentences grade more reliably."
-            )
         grade.timings_ms = {"offline_match": round((time.perf_counter() - started) * 1000, 2)}
         return grade
 
+    def grade_reference(
+        self, question_id: str, question_text: str, reference: str, answer: str, granularity: str = "sentence"
+    ) -> Grade:
+        """Grade against a bare reference answer (key points derived); with alternatives, the best grade wins."""
+        questions = questions_from_reference(question_id, question_text, reference, granularity)
+        grades = [self.grade(question, answer) for question in questions]
+        return grades[max(range(len(grades)), key=lambda i: (grades[i].score or 0.0, -i))]
+
     # -- steps
 
-    def read(self, question: Question, view: AnswerView, claims: Sequence[tuple[str, Sequence[str]]]) -> list[Reading]:
-        """The judge's reading of each (claim, wordings) on the units the bi-encoder ranks best for any wording.
+    @staticmethod
+    def _best_wordings(matches: Sequence[ClaimMatch], paraphrase_matches: Sequence[ClaimMatch]) -> list[ClaimMatch]:
+        """Each key point's match through whichever of its wordings the answer states best.
 
-        All wordings are encoded in one batch and all the judge's pairs run in one call: an answer's
-        grade is a handful of forward passes however many key points the question has.
+        The key point's own text decides a contradiction: a paraphrase's polarity cues ("only", "never")
+        may sit differently, and a contradiction is too costly to take from a looser wording.
         """
-        candidates = self.judge_params.candidates
-        texts = list(dict.fromkeys(text for claim, wordings in claims for text in (claim, *wordings)))
-        question_view, views = self.matcher.view_claims(question.question, texts)
-        by_text = dict(zip(texts, views, strict=True))
-        chosen: list[tuple[tuple[int, ...], np.ndarray]] = []
-        for _, wordings in claims:
-            match = np.max(
-                np.stack([self.matcher.unit_probabilities(question_view, by_text[w], view) for w in wordings]), axis=0
+        best = {m.claim_id: m for m in matches}
+        for match in paraphrase_matches:
+            if match.probability > best[match.claim_id].probability:
+                best[match.claim_id] = match
+        return [
+            replace(
+                original,
+                probability=best[original.claim_id].probability,
+                evidence=best[original.claim_id].evidence,
+                best_unit=best[original.claim_id].best_unit,
             )
-            order = sorted(range(len(view.units)), key=lambda u: (-float(match[u]), len(view.units[u].clauses), u))
-            chosen.append((tuple(order[:candidates]), match))
-        pairs = [
-            (question.question, claim, judge_span(view.units[u].span.text))
-            for (claim, _), (units, _) in zip(claims, chosen, strict=True)
-            for u in units
+            for original in matches
         ]
-        rows = iter(self.judge.probabilities(pairs))
-        readings = []
-        for units, match in chosen:
-            judged = [next(rows) for _ in units]
-            readings.append(
-                Reading(
-                    units,
-                    tuple(float(match[u]) for u in units),
-                    tuple(float(r[ENTAILS]) for r in judged),
-                    tuple(float(r[CONTRADICTS]) for r in judged),
-                )
-            )
-        return readings
 
     @staticmethod
     def _blank_injections(answer: str) -> str:
@@ -279,21 +170,127 @@ class OfflineGrader:
             answer = answer[:start] + " " * (end - start) + answer[end:]
         return answer
 
-    @staticmethod
-    def _verdict(point: KeyPoint, call: PointCall, reading: Reading, view: AnswerView) -> KeyPointVerdict:
-        """The KeyPointVerdict of a call, quoting the one unit the judge read as its evidence."""
-        if call.verdict is Verdict.missed:
-            confidence = 1.0 - max(call.coverage, call.contradiction)
-        else:
-            confidence = call.contradiction if call.verdict is Verdict.contradicted else call.coverage
-        entails = max(reading.entails, default=0.0)
-        return KeyPointVerdict(
-            key_point_id=point.id,
-            text=point.text,
-            weight=point.weight,
-            verdict=call.verdict,
-            evidence=[view.units[reading.units[call.candidate]].span.text] if call.candidate is not None else [],
-            confidence=round(min(1.0, max(0.0, confidence)), CONFIDENCE_DECIMALS),
-            credit=call.credit,
-            note=f"entails {entails:.2f}, contradicts {call.contradiction:.2f}, coverage {call.coverage:.2f}",
+    def _misconceptions(
+        self,
+        question: Question,
+        question_view: QuestionView,
+        point_claims: list[tuple[str, ClaimView]],
+        misconception_claims: list[tuple[str, ClaimView]],
+        corrections: Sequence[ClaimView],
+        view: AnswerView,
+    ) -> tuple[list[MisconceptionFinding], frozenset[int]]:
+        """Misconceptions the answer states, and the units that state them (they earn no key point).
+
+        A unit within one sentence states a misconception when it matches the claim with the claim's
+        polarity, matches neither a key point nor the misconception's correction better, is at least
+        `misconception_margin` closer (cosine) to the claim than to every key point it does not
+        reverse (any negated shared word counts, however little of the key point the unit repeats:
+        "consumers don't need to be idempotent" is no rival reading of "consumers must be
+        idempotent"), negates none of the claim's words, and does not swap a commonly confused term
+        ("CloudTrail" for "CloudWatch").
+        Answers that explain why the misconception is wrong sit near the claim too, but nearer to the
+        correction or to a key point. The correction is compared by match probability, not by cosine:
+        a claim and its correction share most of their words, so what tells them apart is whether the
+        unit has the claim's distinctive words ("deletes a record as soon as it is read") or the
+        correction's ("records stay until the retention period ends"), which the probability's token
+        recall reads and a whole-unit cosine blurs.
+        """
+        if not misconception_claims:
+            return [], frozenset()
+        thresholds = self.params.thresholds
+        across_sentences = frozenset(u for u, unit in enumerate(view.units) if not unit.within_sentence)
+        point_matches = self.matcher.match_claims(question_view, point_claims, view)
+        matches = self.matcher.match_claims(question_view, misconception_claims, view, across_sentences)
+        findings, units = [], set()
+        by_id = {m.id: m for m in question.misconceptions}
+        for (claim_id, claim), correction, match in zip(misconception_claims, corrections, matches, strict=True):
+            if match.best_unit is None or match.probability < thresholds.misconception:
+                continue
+            unit = match.best_unit
+            kept = [
+                pm.unit_scores[unit]
+                for (_, point), pm in zip(point_claims, point_matches, strict=True)
+                if self.matcher.polarity(point, view, view.units[unit], heads_only=False).flips % 2 == 0
+            ]
+            if any(score.probability > match.probability for score in kept):
+                continue
+            if self.matcher.unit_probabilities(question_view, correction, view)[unit] > match.probability:
+                continue
+            rivals = [score.cosine for score in kept]
+            if rivals and match.unit_scores[unit].cosine < max(rivals) + thresholds.misconception_margin:
+                continue
+            if self._names_other_term(claim, view, unit) or self.matcher.flipped(
+                claim, view, view.units[unit], heads_only=False
+            ):
+                continue
+            misconception = by_id[claim_id]
+            findings.append(
+                MisconceptionFinding(
+                    misconception_id=claim_id,
+                    claim=misconception.claim,
+                    correction=misconception.correction,
+                    evidence=list(match.evidence),
+                )
+            )
+            stated = {i for i, clause in enumerate(view.clauses) if clause.text in match.evidence}
+            units.update(u for u, candidate in enumerate(view.units) if stated.intersection(candidate.clauses))
+        return findings, frozenset(units)
+
+    def _names_other_term(self, claim: ClaimView, view: AnswerView, unit: int) -> bool:
+        """The unit, or its sentence before it, names a term confused with one of the claim's ("CloudTrail"
+        for "CloudWatch").
+
+        The sentence is read from its start because "it" often stands for a term named earlier in it;
+        a term named after the unit ("... so for our own events we'd use SNS") is not what "it" means.
+        """
+        lexicon = self.matcher.lexicon
+        claim_words = [word for part in claim.parts for word in part.words]
+        end = view.units[unit].span.end
+        sentences = sorted({view.clause_sentence[i] for i in view.units[unit].clauses})
+        return any(
+            confused_pairs(
+                analyse(view.text[view.sentences[i].start : min(view.sentences[i].end, end)], lexicon).words,
+                claim_words,
+                lexicon,
+            )
+            for i in sentences
         )
+
+    def _verdict(self, point_id: str, text: str, weight: int, match: ClaimMatch) -> KeyPointVerdict:
+        thresholds = self.params.thresholds
+        if match.probability >= thresholds.covered:
+            verdict, evidence, confidence = Verdict.covered, match.evidence, match.probability
+        elif match.probability >= thresholds.partly:
+            verdict, evidence, confidence = Verdict.partly, match.evidence, match.probability
+        elif match.contradiction >= thresholds.contradicted:
+            verdict, evidence, confidence = Verdict.contradicted, match.contradiction_evidence, match.contradiction
+        else:
+            verdict, evidence = Verdict.missed, ()
+            confidence = 1.0 - max(match.probability, match.contradiction)
+        credit = None
+        if verdict in (Verdict.covered, Verdict.partly):
+            graded = graded_credit(match.probability, thresholds.covered, thresholds.partly, self.rubric)
+            credit = round(float(graded), CREDIT_DECIMALS)
+        return KeyPointVerdict(
+            key_point_id=point_id,
+            text=text,
+            weight=weight,
+            verdict=verdict,
+            evidence=list(evidence),
+            confidence=round(confidence, CONFIDENCE_DECIMALS),
+            credit=credit,
+            note=f"match {match.probability:.2f}"
+            + (f", opposite {match.contradiction:.2f}" if match.contradiction else ""),
+        )
+
+    def _off_topic(
+        self,
+        verdicts: Sequence[KeyPointVerdict],
+        findings: Sequence[MisconceptionFinding],
+        matches: Sequence[ClaimMatch],
+    ) -> bool:
+        """Nothing matches: every point missed, no misconception, and no unit even near any key point."""
+        if findings or any(v.verdict is not Verdict.missed for v in verdicts):
+            return False
+        floor = self.params.thresholds.off_topic
+        return all(m.probability < floor and m.contradiction < floor for m in matches)

@@ -462,6 +462,10 @@ def is_negation_cue(tokens: Sequence[str], i: int, lexicon: Lexicon) -> bool:
     return (token, following) not in lexicon.negation_exceptions
 
 
+def count_negations(tokens: Sequence[str], lexicon: Lexicon) -> int:
+    return sum(1 for i in range(len(tokens)) if is_negation_cue(tokens, i, lexicon))
+
+
 @lru_cache(maxsize=65536)
 def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
     """A negation's scope runs from the cue to the next comma, conjunction or bracket ("non-" covers one word).
@@ -526,6 +530,89 @@ def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
 
 def analyse(text: str, lexicon: Lexicon | None = None) -> Analysis:
     return _analyse_cached(text, lexicon or load_lexicon())
+
+
+def content_stems(text: str, lexicon: Lexicon | None = None) -> tuple[str, ...]:
+    """Distinct content stems in order of first appearance."""
+    return tuple(dict.fromkeys(analyse(text, lexicon).stems))
+
+
+def antonym_pairs(clause: Iterable[str], reference: Iterable[str], lexicon: Lexicon) -> list[tuple[str, str]]:
+    """(clause word, reference word) pairs where the clause has the opposite of the reference's word.
+
+    A word counts only if the reference lacks it and the clause lacks the reference's word, so a
+    clause that names both sides of a contrast ("stateful, unlike stateless NACLs") swaps nothing.
+    """
+    return swapped_pairs(clause, reference, lexicon.opposites)
+
+
+def confused_pairs(clause: Iterable[str], reference: Iterable[str], lexicon: Lexicon) -> list[tuple[str, str]]:
+    """(clause word, reference word) pairs where the clause names the term the reference's is confused with."""
+    return swapped_pairs(clause, reference, lexicon.confused_with)
+
+
+def swapped_pairs(
+    clause: Iterable[str], reference: Iterable[str], partners: Callable[[str], frozenset[str]]
+) -> list[tuple[str, str]]:
+    clause_set, reference_set = set(clause), set(reference)
+    pairs = []
+    for word in sorted(clause_set - reference_set):
+        swapped = (partners(word) & reference_set) - clause_set
+        if swapped:
+            pairs.append((word, min(swapped)))
+    return pairs
+
+
+def antonym_flips(clause: Iterable[str], reference: Iterable[str], lexicon: Lexicon) -> int:
+    """How many words of `clause` stand where `reference` has their opposite ("stateless" for "stateful")."""
+    return len(antonym_pairs(clause, reference, lexicon))
+
+
+def polarity_flips(clause: Analysis, reference: Analysis, lexicon: Lexicon, *, heads_only: bool = True) -> int:
+    """How many times the clause reverses what the reference says; an odd count states the opposite.
+
+    Negation: one flip when a shared word is negated on one side and plain on the other, provided
+    the negation is about that word (it is the first content word after the cue). So "SQS
+    guarantees ordering" flips "does not guarantee order", while "the CIDR blocks can't overlap"
+    agrees with "cannot have overlapping CIDR blocks", "messages can arrive out of order" does not
+    flip it, and negations of words the reference does not use ("without the NAT path") reverse nothing.
+    When both sides negate a shared word, the negations sit in different places of the same
+    statement ("does not serve reads", "serves no reads") and nothing is reversed.
+    With `heads_only=False` any shared word negated on one side only counts (a stricter test of
+    agreement, used before reporting a misconception).
+    Antonyms: one flip per swap ("stateless" for "stateful") unless the swapped word is negated on
+    exactly one side ("not stateless" agrees with "stateful").
+    Words after an avoidance word ("bypassing the internet") take part in neither rule.
+    Numbers: one flip when each side states a number the other lacks (`numbers_differ`).
+    """
+
+    def reverses(negated_side: Analysis, plain_side: Analysis, stem: str) -> bool:
+        return (
+            (stem in negated_side.negation_heads or not heads_only)
+            and stem in negated_side.negated_stems
+            and stem in plain_side.plain_stems
+        )
+
+    shared = sorted(clause.stem_set & reference.stem_set)
+    both_negate = any(s in clause.negated_stems and s in reference.negated_stems for s in shared)
+    flips = int(
+        not both_negate and any(reverses(clause, reference, s) or reverses(reference, clause, s) for s in shared)
+    )
+    for word, opposite in antonym_pairs(clause.words, reference.words, lexicon):
+        if word in clause.avoided_words or opposite in reference.avoided_words:
+            continue
+        if (word in clause.negated_words) == (opposite in reference.negated_words):
+            flips += 1
+    return flips + int(numbers_differ(clause, reference))
+
+
+def numbers_differ(clause: Analysis, reference: Analysis) -> bool:
+    """Each side states a number the other lacks ("a 1 KB read" against "a 4 KB read"): a different value.
+
+    A number only one side states ("up to 15 replicas, failover in 30 seconds" against "up to 15
+    replicas") adds detail and reverses nothing.
+    """
+    return bool(clause.numbers - reference.numbers) and bool(reference.numbers - clause.numbers)
 
 
 # ---------------------------------------------------------------------------------------------- clauses

@@ -1,4 +1,4 @@
-"""The candidate-span matcher with the real MiniLM model: units, ranking, question demoting, spellings."""
+"""The key-point matcher with the real MiniLM model: alignment, polarity, question demoting, evidence."""
 
 from __future__ import annotations
 
@@ -22,13 +22,9 @@ def matcher(embedder) -> Matcher:
     return Matcher(embedder)
 
 
-def match(matcher: Matcher, question: str, claim: str, answer: str) -> tuple[float, str, np.ndarray]:
-    """The best unit's probability of stating the claim, its text, and every unit's probability."""
+def match(matcher: Matcher, question: str, claim: str, answer: str):
     question_view, claims = matcher.view_claims(question, [claim])
-    view = matcher.view_answer(answer)
-    probabilities = matcher.unit_probabilities(question_view, claims[0], view)
-    best = int(np.argmax(probabilities))
-    return float(probabilities[best]), view.units[best].span.text, probabilities
+    return matcher.match_claims(question_view, [("claim", claims[0])], matcher.view_answer(answer))[0]
 
 
 def test_units_are_clauses_windows_and_short_whole_answers(matcher: Matcher):
@@ -69,16 +65,41 @@ def test_the_int8_token_encoder_stays_close_to_the_float_model_and_leaves_it_unt
     assert type(embedder.model[0].auto_model.encoder.layer[0].output.dense).__name__ == "Linear"
 
 
-def test_a_paraphrase_ranks_high(matcher: Matcher):
+def test_a_paraphrase_earns_the_point(matcher: Matcher):
     answer = "A security group remembers connections, so the response traffic is automatically allowed."
-    probability, _, _ = match(matcher, SG_QUESTION, SG_STATEFUL, answer)
-    assert probability >= default_params().thresholds.covered
+    result = match(matcher, SG_QUESTION, SG_STATEFUL, answer)
+    assert result.probability >= default_params().thresholds.covered
+    assert result.contradiction < result.probability
 
 
-def test_an_unrelated_sentence_ranks_below_the_one_that_states_the_claim(matcher: Matcher):
-    answer = "First I check the route table. Security groups are stateful, so replies come back automatically."
-    _, best, _ = match(matcher, SG_QUESTION, SG_STATEFUL, answer)
-    assert "route table" not in best and best in answer
+def test_stateless_contradicts_stateful_and_earns_nothing(matcher: Matcher):
+    result = match(matcher, SG_QUESTION, SG_STATEFUL, "Security groups are stateless, so return traffic needs a rule.")
+    assert result.probability < default_params().thresholds.partly
+    assert result.contradiction >= default_params().thresholds.contradicted
+    assert "Security groups are stateless" in result.contradiction_evidence
+
+
+def test_matching_negations_still_match(matcher: Matcher):
+    result = match(matcher, SQS_QUESTION, SQS_ORDER, "SQS does not guarantee ordering.")
+    assert result.probability >= default_params().thresholds.partly
+    assert result.contradiction == 0.0
+
+
+def test_a_dropped_negation_does_not_match(matcher: Matcher):
+    result = match(matcher, SQS_QUESTION, SQS_ORDER, "SQS guarantees ordering.")
+    assert result.probability < default_params().thresholds.partly
+    assert result.contradiction > result.probability
+
+
+def test_restating_the_question_earns_nothing(matcher: Matcher, question_bank):
+    for question in question_bank.questions[::8]:
+        question_view, claims = matcher.view_claims(question.question, [kp.text for kp in question.key_points])
+        view = matcher.view_answer(question.question)
+        results = matcher.match_claims(
+            question_view, list(zip([kp.id for kp in question.key_points], claims, strict=True)), view
+        )
+        best = max(r.probability for r in results)
+        assert best < default_params().thresholds.partly, (question.id, best)
 
 
 def test_demoted_recall_ignores_words_the_question_already_has(matcher: Matcher):
@@ -87,6 +108,15 @@ def test_demoted_recall_ignores_words_the_question_already_has(matcher: Matcher)
     assert "guarante" not in claims[0].novel
     features = matcher.unit_features(question_view, claims[0], matcher.view_answer("Amazon SQS gives guarantees."))
     assert features[:, CANDIDATE_FEATURES.index("stem_recall_novel")].max() == 0.0
+
+
+def test_evidence_is_the_candidates_own_words(matcher: Matcher):
+    answer = "First I check the route table. Security groups are stateful, so replies come back automatically."
+    result = match(matcher, SG_QUESTION, SG_STATEFUL, answer)
+    assert result.evidence
+    for quote in result.evidence:
+        assert quote in answer
+    assert all("route table" not in quote for quote in result.evidence)
 
 
 def test_features_are_rounded_and_repeatable(matcher: Matcher):
@@ -122,4 +152,5 @@ def test_british_and_american_answers_match_a_claim_alike(matcher: Matcher):
     british = "Lots of apps can analyse one Kinesis stream at once; SQS is for background job behaviour."
     american = "Lots of apps can analyze one Kinesis stream at once; SQS is for background job behavior."
     read_british, read_american = (match(matcher, question, claim, text) for text in (british, american))
-    assert np.array_equal(read_british[2], read_american[2])
+    assert read_british.unit_scores == read_american.unit_scores
+    assert read_british.evidence[0] == "Lots of apps can analyse one Kinesis stream at once"

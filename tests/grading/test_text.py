@@ -10,8 +10,11 @@ import pytest
 from rag.errors import ConfigError
 from rag.grading.text import (
     analyse,
+    antonym_pairs,
+    content_stems,
     expand_abbreviations,
     load_lexicon,
+    polarity_flips,
     porter_stem,
     split_clauses,
     split_sentences,
@@ -23,6 +26,10 @@ from rag.settings import PROJECT_ROOT
 @pytest.fixture(scope="module")
 def lexicon():
     return load_lexicon()
+
+
+def flips(clause: str, reference: str, lexicon) -> int:
+    return polarity_flips(analyse(clause, lexicon), analyse(reference, lexicon), lexicon)
 
 
 # ---------------------------------------------------------------------------------------------- clauses
@@ -118,7 +125,7 @@ def test_stemmer_joins_inflections_and_keeps_opposites_apart(lexicon):
 
 
 def test_stopwords_are_dropped_but_negations_and_comparisons_are_kept(lexicon):
-    stems = analyse("The data is not more expensive than before", lexicon).stems
+    stems = content_stems("The data is not more expensive than before", lexicon)
     assert "the" not in stems
     assert {"more", "expens", "befor"} <= set(stems)
     assert "not" not in stems  # negations are tracked separately, not as content
@@ -160,7 +167,7 @@ def test_negation_scope_ends_at_a_comma_or_conjunction(lexicon):
     assert "protect" in analysis.plain_stems
 
 
-# ---------------------------------------------------------------------------------------------- antonyms
+# ---------------------------------------------------------------------------------------------- polarity
 
 
 def test_antonyms_are_symmetric_and_come_from_the_lexicon(lexicon):
@@ -172,6 +179,36 @@ def test_antonyms_are_symmetric_and_come_from_the_lexicon(lexicon):
     ]:
         assert right in lexicon.opposites(left)
         assert left in lexicon.opposites(right)
+    assert antonym_pairs(["security", "stateless"], ["security", "stateful"], lexicon) == [("stateless", "stateful")]
+
+
+@pytest.mark.parametrize(
+    ("clause", "reference", "opposite"),
+    [
+        ("Security groups are stateless", "Security groups are stateful", True),
+        ("Security groups are not stateless", "Security groups are stateful", False),
+        ("Security groups aren't stateful", "Security groups are stateful", True),
+        ("SQS guarantees ordering", "Standard queues do not guarantee order", True),
+        ("SQS does not guarantee ordering", "Standard queues do not guarantee order", False),
+        ("Messages can arrive out of order", "Standard queues do not guarantee order", False),
+        ("The CIDR blocks can't overlap", "Peered VPCs cannot have overlapping CIDR blocks", False),
+        ("I'd add a VPC endpoint for S3", "For S3, a VPC endpoint provides access without the NAT path", False),
+        ("Security groups apply to subnets", "Security groups apply to instances", True),
+        ("Security groups are stateful, unlike stateless NACLs", "Security groups are stateful", False),
+        ("On-demand suits steady, predictable workloads", "On-demand suits spiky, unpredictable workloads", True),
+        ("One RCU is a 1 KB read", "One RCU is a strongly consistent 4 KB read per second", True),
+        ("Aurora keeps 6 copies across 3 AZs", "Aurora keeps six copies across three AZs", False),
+        ("Up to 15 replicas fail over in 30 seconds", "Up to 15 replicas", False),
+        ("A private link with no internet", "A private link, bypassing the internet", False),
+        ("Admins with the permission can bypass governance mode", "Governance mode can be bypassed by admins", False),
+        ("Strongly consistent reads skip DAX", "Strongly consistent reads bypass DAX", False),
+        ("Strongly consistent reads do not bypass DAX", "Strongly consistent reads bypass DAX", True),
+        ("Traffic avoids the public internet", "Traffic uses the private network", False),
+        ("Never use wildcards", "Policies name specific actions rather than wildcards", False),
+    ],
+)
+def test_polarity_flips(clause: str, reference: str, opposite: bool, lexicon):
+    assert (flips(clause, reference, lexicon) % 2 == 1) is opposite
 
 
 def test_a_negating_prefix_makes_an_opposite_only_for_long_enough_words(lexicon):
@@ -179,6 +216,7 @@ def test_a_negating_prefix_makes_an_opposite_only_for_long_enough_words(lexicon)
     assert "predictable" in lexicon.opposites("unpredictable")
     assert "secure" in lexicon.opposites("insecure")
     assert "put" not in lexicon.opposites("input")
+    assert antonym_pairs(["input", "put"], ["put"], lexicon) == []
 
 
 def test_numbers_are_digits_or_number_words_but_not_one(lexicon):
@@ -225,8 +263,8 @@ def test_a_lowercase_only_short_form_in_capitals_is_left_alone(lexicon):
 
 
 def test_antonyms_are_word_forms_so_regions_is_not_regional(lexicon):
-    assert "global" in lexicon.opposites("regional")
-    assert "global" not in lexicon.opposites("regions")
+    assert flips("Traffic rides the global network to endpoints in two regions", "It is a global service", lexicon) == 0
+    assert flips("NAT gateways are regional", "NAT gateways are global", lexicon) == 1
 
 
 # ---------------------------------------------------------------------------------------------- lexicon file
