@@ -62,7 +62,6 @@ NOTE_NOT_FOUND = "quoted words not found in the answer: no credit"
 NOTE_NO_QUOTE = "no quote from the answer given: no credit"
 NOTE_INJECTED = "quoted words are addressed to the grader, not an answer: no credit"
 NOTE_CONTRADICTION_UNSUPPORTED = "quoted words not found in the answer: no penalty"
-NOTE_DISPUTED = "disputed: the judge does not read the quoted words as stating this point; no credit"
 
 OutputMode = Literal["json_schema", "json_object+schema", "json_object"]
 OUTPUT_MODES: tuple[OutputMode, ...] = ("json_schema", "json_object+schema", "json_object")
@@ -561,35 +560,21 @@ class LLMGrader:
             self._judge = get_judge()
         return self._judge
 
-    def second_opinion(
-        self, question: Question, verdicts: Sequence[KeyPointVerdict]
-    ) -> tuple[list[KeyPointVerdict], dict[str, int]]:
-        """The judge checks every covered or partly verdict: credit stands only if a quote entails the point.
+    def second_opinion(self, question: Question, verdicts: Sequence[KeyPointVerdict]) -> dict[str, int]:
+        """How many covered or partly verdicts the judge confirms: a quote it reads as entailing the point.
 
-        A quote is confirmed when the judge's most probable reading of it against the point is "entails".
-        A verdict none of whose quotes is confirmed is disputed: it becomes missed, with a note saying so.
+        Recorded on the grade for the evals' agreement rate; it does not change credit. The judge trained
+        so far reads near-verbatim restatements as contradictions too often to overrule an LLM
+        (docs/decisions.md), so a disputed verdict keeps its credit until a better judge is measured.
         """
         credited = [v for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly) and v.evidence]
         pairs = [(question.question, v.text, quote) for v in credited for quote in v.evidence]
         rows = iter(self.judge.probabilities(pairs))
-        disputed: set[str] = set()
+        disputed = 0
         for verdict in credited:
             judged = [next(rows) for _ in verdict.evidence]
-            if not any(row[ENTAILS] >= max(row[CONTRADICTS], row[NEITHER]) for row in judged):
-                disputed.add(verdict.key_point_id)
-        checked = [
-            v.model_copy(
-                update={
-                    "verdict": Verdict.missed,
-                    "evidence": [],
-                    "note": "; ".join(filter(None, [v.note, NOTE_DISPUTED])),
-                }
-            )
-            if v.key_point_id in disputed
-            else v
-            for v in verdicts
-        ]
-        return checked, {"checked": len(credited), "disputed": len(disputed)}
+            disputed += not any(row[ENTAILS] >= max(row[CONTRADICTS], row[NEITHER]) for row in judged)
+        return {"checked": len(credited), "disputed": disputed}
 
     def _make_chat_model(self) -> BaseChatModel:
         from langchain_openai import ChatOpenAI
@@ -774,7 +759,7 @@ class LLMGrader:
             grade.timings_ms["llm"] = llm_ms
             return grade
         verdicts, findings = combine_samples(question, samples)
-        verdicts, agreement = self.second_opinion(question, verdicts)
+        agreement = self.second_opinion(question, verdicts)
         guard_signals = detect_injection(answer)
         feedback = None
         if not guard_signals:
@@ -807,11 +792,6 @@ class LLMGrader:
                 "that state them; they earned no credit."
             )
         grade.second_opinion = agreement
-        if agreement["disputed"]:
-            grade.notices.append(
-                f"The built-in judge does not read your quoted words as stating {agreement['disputed']} key point(s) "
-                "the grading model credited; they are marked disputed and earn no credit."
-            )
         if sum(s.injection_suspected for s in samples) * 2 > len(samples):
             grade.injection_signals.append("llm-flagged")
         grade.timings_ms["llm"] = llm_ms

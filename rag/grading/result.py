@@ -80,7 +80,8 @@ class Grade(BaseModel):
     notices: list[str] = Field(default_factory=list)
     injection_signals: list[str] = Field(default_factory=list)
     second_opinion: dict[str, int] | None = Field(
-        default=None, description="LLM grades: covered/partly verdicts the judge checked, and how many it disputed."
+        default=None,
+        description="LLM grades: credited verdicts the judge checked, and how many it did not confirm (recorded only).",
     )
     passages: list[PassageRef] = Field(default_factory=list)
     grader: str
