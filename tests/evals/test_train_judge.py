@@ -69,5 +69,5 @@ def test_training_on_a_tiny_slice_writes_verified_weights_and_a_card(tmp_path):
     row = judge.probabilities([("What are security groups?", "Security groups are stateful.", "They are stateful.")])
     assert row.shape == (1, 3) and abs(row.sum() - 1) < 1e-3
     (tmp_path / WEIGHTS_FILE).write_bytes((tmp_path / WEIGHTS_FILE).read_bytes()[:-8] + b"tampered")
-    with pytest.raises(ModelIntegrityError, match="refusing unverified judge weights"):
+    with pytest.raises(ModelIntegrityError, match="refusing to load unverified"):
         Judge(tmp_path)
