@@ -44,7 +44,9 @@ def test_team_run_writes_results_and_reports(tmp_path, fake_grader, settings):
     assert m["order"]["unchanged_share"] == 1.0
     assert m["robustness"]["attack_success_rate"] == 0.0
     assert m["accuracy"]["qwk"] > 0.9
-    assert all(g["passed"] for g in saved["gates"])
+    applied = [g for g in saved["gates"] if g["passed"] is not None]
+    assert applied and all(g["passed"] for g in applied)
+    assert {g["gate"] for g in applied} >= {"qwk_min", "repeat_identical"}
     md = (tmp_path / "report.md").read_text()
     assert "### Gates: ✅ all gates pass" in md and "Definitions" in md and "QWK" in md
     assert len(md) < 60_000
