@@ -54,7 +54,8 @@ def team_section(results: dict[str, Any] | None) -> list[str]:
         "## Team sets",
         "",
         f"Run {results.get('finished_at', '?')} at commit {results.get('git_commit', '?')[:10]}, "
-        f"{m['n_items']} answers. The **test** part reports; the tuning part chose the settings.",
+        f"{m['n_items']} answers. Gates report the **test** half of the frozen question split; the tuning "
+        "half is where designs are chosen (evals/README.md).",
         "",
         "| part | answers | QWK | MAE | misconception recall | false flags on good answers |",
         "|---|---|---|---|---|---|",
@@ -139,7 +140,13 @@ def judge_section(report: dict[str, Any] | None) -> list[str]:
 
 
 def performance_section(grading: dict[str, Any] | None, app: dict[str, Any] | None) -> list[str]:
-    lines = ["## Performance (`make bench`, 2 cores)", ""]
+    lines = [
+        "## Performance (`make bench`, 2 cores)",
+        "",
+        "Grading and retrieval rows come from docs/benchmark-grading.json, app rows from docs/benchmark-app.json,",
+        "each as the last `make bench` wrote it.",
+        "",
+    ]
     if grading is None and app is None:
         return [*lines, "Not measured: run `make bench`.", ""]
     lines += ["| figure | value |", "|---|---|"]
