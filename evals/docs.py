@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from evals.gate import markdown_rows
+from evals.suites import metrics_table
 from rag.settings import PROJECT_ROOT
 
 RUNS = PROJECT_ROOT / "evals" / "runs"
@@ -34,16 +36,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
-
-
-def _gates(results: dict[str, Any]) -> list[str]:
-    lines = ["| gate | value | threshold | result |", "|---|---|---|---|"]
-    for row in results.get("gates", []):
-        state = "n/a" if row["passed"] is None else ("pass" if row["passed"] else "FAIL")
-        if not row.get("enforced", True):
-            state = "target " + ("met" if row["passed"] else "unmet") if row["passed"] is not None else "n/a"
-        lines.append(f"| {row['gate']} | {_fmt(row['value'])} | {row['threshold']} | {state} |")
-    return lines
 
 
 def team_section(results: dict[str, Any] | None) -> list[str]:
@@ -74,7 +66,7 @@ def team_section(results: dict[str, Any] | None) -> list[str]:
         f"{_fmt((m.get('paraphrase') or {}).get('within_1_share'))}, attack success "
         f"{_fmt(robust.get('attack_success_rate'))}, padding gain {_fmt(robust.get('padding_gain_mean'))}.",
         "",
-        *_gates(results),
+        *markdown_rows(results.get("gates", [])),
         "",
     ]
     return lines
@@ -95,29 +87,14 @@ def scientsbank_section(results: dict[str, Any] | None) -> list[str]:
     ]
     for split, row in m.get("splits", {}).items():
         lines.append(f"| {split} | {row.get('n', '–')} | {_fmt(row.get('macro_f1'))} | {_fmt(row.get('accuracy'))} |")
-    return [*lines, "", *_gates(results), ""]
+    return [*lines, "", *markdown_rows(results.get("gates", [])), ""]
 
 
 def suites_section(results: dict[str, Any] | None) -> list[str]:
     if results is None:
         return ["## Generated suites", "", "Not measured: run `make evals`.", ""]
-    m = results["metrics"]
-    return [
-        "## Generated suites (bank test questions)",
-        "",
-        "| suite | n | metric | value |",
-        "|---|---|---|---|",
-        f"| swap (roles, antonym) | {m['swap']['n']} | contradicted | {_fmt(m['swap']['contradiction_recall'])} |",
-        f"| paraphrase | {m['paraphrase']['n']} | covered | {_fmt(m['paraphrase']['covered_share'])} |",
-        f"| hedge | {m['hedge']['n']} | mean score (gain) | {_fmt(m['hedge']['gain'])} |",
-        f"| keyword list | {m['keywords']['n']} | mean score alone | {_fmt(m['keywords']['score'])} |",
-        f"| keyword list appended | {m['keywords']['n']} | mean gain | {_fmt(m['keywords']['appended_gain'])} |",
-        f"| honest wording | {m['honest_wording']['n']} | injection notices | "
-        f"{m['honest_wording']['injection_false_positives']} |",
-        "",
-        *_gates(results),
-        "",
-    ]
+    gates = markdown_rows(results.get("gates", []))
+    return ["## Generated suites (bank test questions)", "", *metrics_table(results["metrics"]), "", *gates, ""]
 
 
 def judge_section(report: dict[str, Any] | None) -> list[str]:

@@ -216,6 +216,14 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def markdown_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """A Markdown table of gate rows as stored in results.json (`GateRow.as_dict`)."""
+    table = ["| gate | value | threshold | result |", "|---|---|---|---|"]
+    for row in map(lambda r: GateRow(**r), rows):
+        table.append(f"| {row.gate} | {format_value(row.value)} | {format_value(row.threshold)} | {row.status} |")
+    return table
+
+
 def format_table(rows: list[GateRow]) -> str:
     """A plain-text table; the run column only when rows name their run."""
     with_run = any(r.run for r in rows)

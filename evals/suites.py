@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from evals.gate import markdown_rows
 from evals.judge_data import antonym_swap, hedge, keyword_list, role_swap, stable_rng
 from evals.split import load_split
 from rag.grading.base import Grader
@@ -149,27 +150,28 @@ def summarise(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def metrics_table(m: dict[str, Any]) -> list[str]:
+    """The suites' metrics as a Markdown table (the report and docs/evals.md share it)."""
+
+    def value(number: float | None) -> str:
+        return "–" if number is None else f"{number:.3f}"
+
+    return [
+        "| suite | n | metric | value |",
+        "|---|---|---|---|",
+        f"| swap (roles, antonym) | {m['swap']['n']} | contradicted | {value(m['swap']['contradiction_recall'])} |",
+        f"| paraphrase | {m['paraphrase']['n']} | covered | {value(m['paraphrase']['covered_share'])} |",
+        f"| hedge (A or not A) | {m['hedge']['n']} | mean score | {value(m['hedge']['gain'])} |",
+        f"| keyword list alone | {m['keywords']['n']} | mean score | {value(m['keywords']['score'])} |",
+        f"| keyword list appended | {m['keywords']['n']} | mean gain | {value(m['keywords']['appended_gain'])} |",
+        f"| honest wording | {m['honest_wording']['n']} | injection notices | "
+        f"{m['honest_wording']['injection_false_positives']} |",
+    ]
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     """A short report of a suites run: each metric and each gate."""
     m = results["metrics"]
-    lines = [
-        f"# Generated suites: {results['config']['grader']} grader, {m['questions']} test questions",
-        "",
-        "| suite | n | metric | value |",
-        "|---|---|---|---|",
-        f"| swap (roles, antonym) | {m['swap']['n']} | contradiction recall | {m['swap']['contradiction_recall']} |",
-        f"| paraphrase | {m['paraphrase']['n']} | covered share | {m['paraphrase']['covered_share']} |",
-        f"| hedge (A or not A) | {m['hedge']['n']} | mean score | {m['hedge']['gain']} |",
-        f"| keyword list alone | {m['keywords']['n']} | mean score | {m['keywords']['score']} |",
-        f"| keyword list appended | {m['keywords']['n']} | mean gain | {m['keywords']['appended_gain']} |",
-        f"| honest wording | {m['honest_wording']['n']} | injection notices | "
-        f"{m['honest_wording']['injection_false_positives']} |",
-        "",
-        "| gate | value | threshold | result |",
-        "|---|---|---|---|",
-    ]
-    for row in results.get("gates", []):
-        state = "n/a" if row["passed"] is None else ("pass" if row["passed"] else "FAIL")
-        kind = "" if row["enforced"] else " (target)"
-        lines.append(f"| {row['gate']}{kind} | {row['value']} | {row['threshold']} | {state} |")
+    title = f"# Generated suites: {results['config']['grader']} grader, {m['questions']} test questions"
+    lines = [title, "", *metrics_table(m), "", *markdown_rows(results.get("gates", []))]
     return "\n".join(lines) + "\n"
