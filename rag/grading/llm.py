@@ -34,6 +34,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from rag.errors import PrepError
 from rag.grading.base import build_grade, unscored_grade
 from rag.grading.guard import GuardRules, detect_injection, load_guard_rules
 from rag.grading.judge import CONTRADICTS, ENTAILS, NEITHER, Judge, get_judge
@@ -759,7 +760,11 @@ class LLMGrader:
             grade.timings_ms["llm"] = llm_ms
             return grade
         verdicts, findings = combine_samples(question, samples)
-        agreement = self.second_opinion(question, verdicts)
+        try:
+            agreement: dict[str, int] | None = self.second_opinion(question, verdicts)
+        except PrepError as exc:  # a missing or unverified judge must not cost the candidate the grade
+            logger.warning("the judge's second opinion is unavailable: %s", exc)
+            agreement = None
         guard_signals = detect_injection(answer)
         feedback = None
         if not guard_signals:

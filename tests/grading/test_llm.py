@@ -550,3 +550,26 @@ def test_an_html_page_instead_of_the_api_is_one_clear_unscored_reason(fake_llm_s
     assert grade.status == "unscored" and grade.score is None
     assert "not an OpenAI-compatible JSON response" in grade.unscored_reason
     assert "has no attribute" not in grade.unscored_reason
+
+
+def test_a_missing_judge_leaves_the_grade_without_a_second_opinion(llm_settings, iam_question):
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    from rag.errors import ModelIntegrityError
+    from rag.grading.llm import LLMGrader
+
+    class MissingJudge:
+        def probabilities(self, items):
+            raise ModelIntegrityError("rag/grading/judge/judge.safetensors is missing")
+
+    model = GenericFakeChatModel(messages=iter([GOOD_REPLY]))
+    grader = LLMGrader(llm_settings, chat_model=model, sleep=lambda _: None, judge=MissingJudge())
+    grade = grader.grade(iam_question, GOOD_ANSWER)
+    assert grade.status == "scored" and grade.second_opinion is None
+
+
+def test_the_second_opinion_counts_credited_points_without_changing_credit(fake_grader, iam_question):
+    grade = fake_grader(GOOD_REPLY).grade(iam_question, GOOD_ANSWER)
+    credited = [v for v in grade.key_points if v.verdict in (Verdict.covered, Verdict.partly)]
+    assert grade.second_opinion is not None and grade.second_opinion["checked"] == len(credited)
+    assert 0 <= grade.second_opinion["disputed"] <= len(credited)
