@@ -13,7 +13,6 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -109,20 +108,11 @@ def load_card(directory: Path = JUDGE_DIR) -> dict[str, Any]:
         ) from exc
 
 
-def verify_weights(directory: Path = JUDGE_DIR) -> Path:
+def verify_weights(directory: Path = JUDGE_DIR, card: dict[str, Any] | None = None) -> Path:
     """The judge's weights file, refused unless its sha256 equals the card's."""
-    expected = str(load_card(directory).get("weights_sha256", ""))
+    expected = str((card if card is not None else load_card(directory)).get("weights_sha256", ""))
     remedy = f"restore it and {CARD_FILE} from git, or run `make train-judge`"
     return verify_sha256(directory / WEIGHTS_FILE, expected, remedy)
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """The judge's probabilities for one (claim, span) pair."""
-
-    entails: float
-    contradicts: float
-    neither: float
 
 
 class Judge:
@@ -134,8 +124,8 @@ class Judge:
         import torch
         from safetensors.torch import load_file
 
-        weights = verify_weights(directory)
         self.card = load_card(directory)
+        weights = verify_weights(directory, self.card)
         self.tokenizer, network = build_network()
         stored = load_file(str(weights))
         missing = [name for name in trained_state(network) if name not in stored]
@@ -158,7 +148,8 @@ class Judge:
     def probabilities(self, items: Sequence[tuple[str, str, str]]) -> np.ndarray:
         """Rows of (entails, contradicts, neither) for (question, claim, span) triples, in order.
 
-        Rounded to 4 decimals so that a grade does not depend on which other pairs shared the batch.
+        Rounded to 4 decimals. With int8 weights a row can still move in the last digits with the other
+        pairs of its batch (dynamic quantization scales a batch at once); cached rows are reused as they are.
         """
         if not items:
             return np.zeros((0, len(LABELS)), dtype=np.float64)
@@ -189,18 +180,6 @@ class Judge:
             logits = self.network(**batch)
             probs = torch.softmax(logits.float(), dim=-1).numpy().astype(np.float64)
         return np.round(probs, 4)
-
-    def judge(self, question: str, claim: str, span: str) -> Judgement:
-        row = self.probabilities([(question, claim, span)])[0]
-        return Judgement(*(float(x) for x in row))
-
-
-def weights_digest(directory: Path = JUDGE_DIR) -> str:
-    """A short id of the judge's weights (for eval fingerprints), read from the card without loading torch."""
-    try:
-        return str(load_card(directory).get("weights_sha256", ""))[:12]
-    except ModelIntegrityError:
-        return "missing"
 
 
 @lru_cache(maxsize=1)
