@@ -11,7 +11,7 @@ import csv
 import hashlib
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,17 +103,14 @@ def breaking_pairs(datasets_dir: Path = DATASETS_DIR) -> list[Pair]:
     ]
 
 
-def saf_pairs(datasets_dir: Path = DATASETS_DIR, question_ids: Iterable[str] | None = None) -> list[Pair]:
+def saf_pairs(datasets_dir: Path = DATASETS_DIR) -> list[Pair]:
     """SAF: a fully correct answer entails each reference sentence it repeats closely; a 0-score answer entails none.
 
     The reference is long, so each reference sentence is a claim; for a correct answer the claim is paired
     with the answer sentence that shares most words with it (entails), for an incorrect one likewise (neither).
     """
-    wanted = set(question_ids) if question_ids is not None else None
     pairs = []
     for row in _csv_rows(datasets_dir / "saf" / "saf_train.csv"):
-        if wanted is not None and row["question_id"] not in wanted:
-            continue
         score = float(row["score"])
         if 0.0 < score < 1.0:
             continue

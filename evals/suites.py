@@ -102,7 +102,7 @@ def run_suites(
         }
         point = case.get("point")
         if case["suite"] == "swap":
-            item["passed"] = flagged(grade, point) or bool(grade.misconceptions)
+            item["passed"] = flagged(grade, point)
         elif case["suite"] == "paraphrase":
             verdict = next(v.verdict for v in grade.key_points if v.key_point_id == point)
             item["passed"] = verdict is Verdict.covered

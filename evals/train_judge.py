@@ -230,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_pairs = rng.sample(train_pairs, min(args.limit, len(train_pairs)))
         dev_pairs = rng.sample(dev_pairs, min(args.limit, len(dev_pairs)))
     print(f"{len(train_pairs)} training pairs, {len(dev_pairs)} selection pairs", file=sys.stderr)
-    _, network = train(
+    tokenizer, network = train(
         train_pairs,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -238,7 +238,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         progress=not args.quiet,
     )
-    tokenizer, _ = build_network()
     dev_metrics = evaluate(predict(network, tokenizer, dev_pairs), dev_pairs)
     card = {
         "model": "minilm-judge",
