@@ -25,13 +25,20 @@ class KeyPoint(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=ID_PATTERN)
-    text: str = Field(min_length=3)
+    text: str = Field(min_length=1)
     weight: int = Field(default=1, ge=1, le=3)
     paraphrases: tuple[str, ...] = Field(
         default=(),
         max_length=4,
         description="Other wordings that state the same fact (spoken, note-style), accepted as the point.",
     )
+
+    @field_validator("text")
+    @classmethod
+    def _text_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
 
     @field_validator("paraphrases")
     @classmethod
@@ -64,7 +71,7 @@ class Question(BaseModel):
     id: str = Field(pattern=ID_PATTERN)
     topic: str = Field(min_length=1)
     level: Level
-    question: str = Field(min_length=5)
+    question: str = Field(min_length=1)
     key_points: tuple[KeyPoint, ...] = Field(min_length=1, max_length=7)
     misconceptions: tuple[Misconception, ...] = ()
     model_answer: str = Field(min_length=1)

@@ -66,3 +66,10 @@ def test_one_question_per_alternative_with_the_reference_as_model_answer():
     assert questions[1].model_answer == "We boiled it off."
     assert questions[0].question == "How did you separate the salt?"
     assert questions_from_reference("EM_45b", "Where did the salt go?", "It evaporated.")[0].id == "em-45b"
+
+
+def test_short_questions_and_references_from_public_sets_are_accepted():
+    """Public sets ask "Why?" and accept "No": both are real questions and references."""
+    (question,) = questions_from_reference("q1", "Why?", "No")
+    assert question.question == "Why?"
+    assert [kp.text for kp in question.key_points] == ["No"]
