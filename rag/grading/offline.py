@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +18,9 @@ from rag.grading.derive import questions_from_reference
 from rag.grading.guard import braced_injections, detect_injection
 from rag.grading.matching import AnswerView, ClaimMatch, ClaimView, Matcher, MatchParams, QuestionView
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
+from rag.grading.review import Reading, ReviewParams, candidate_sentences, review, sentence_of_unit
 from rag.grading.rubric import Rubric, default_rubric
-from rag.grading.text import analyse, confused_pairs, split_clauses, split_sentences
+from rag.grading.text import Span, analyse, confused_pairs, split_clauses, split_sentences
 from rag.questions import Question
 from rag.retrieval import Passage
 
@@ -50,15 +52,28 @@ def graded_credit(probability: np.ndarray | float, covered: float, partly: float
     return np.where(p >= partly, credit, 0.0)
 
 
+@dataclass(frozen=True)
+class Assessment:
+    """What the matcher (and the judge, when asked) found in one answer, before review and scoring."""
+
+    verdicts: tuple[KeyPointVerdict, ...]
+    findings: tuple[MisconceptionFinding, ...]
+    near_any_point: bool
+    """Some unit comes near a key point (match or opposite at least the off-topic threshold)."""
+    point_readings: tuple[Reading, ...] = ()
+    misconception_readings: tuple[Reading, ...] = ()
+
+
 class OfflineGrader:
     """Grades an answer against a question's key points and misconceptions without any network call."""
 
     name = "offline"
     model = "all-MiniLM-L6-v2+lexical"
 
-    def __init__(self, matcher: Matcher | None = None, rubric: Rubric | None = None) -> None:
+    def __init__(self, matcher: Matcher | None = None, rubric: Rubric | None = None, judge: Any = None) -> None:
         self._matcher = matcher
         self._rubric = rubric
+        self._judge = judge
 
     @property
     def rubric(self) -> Rubric:
@@ -76,11 +91,33 @@ class OfflineGrader:
     def params(self) -> MatchParams:
         return self.matcher.params
 
+    @property
+    def review_params(self) -> ReviewParams | None:
+        """The judge's review thresholds from offline_params.json (`review`); None: verdicts are the matcher's."""
+        raw = getattr(self.params, "review", None)
+        return ReviewParams.model_validate(raw) if raw else None
+
+    @property
+    def judge(self) -> Any:
+        if self._judge is None:
+            from rag.grading.judge import get_judge
+
+            self._judge = get_judge()
+        return self._judge
+
     def grade(self, question: Question, answer: str, passages: Sequence[Passage] = ()) -> Grade:
         started = time.perf_counter()
+        review_params = self.review_params
+        assessment = self.assess(question, answer, review_params.candidates if review_params else 0)
+        grade = self.conclude(question, assessment, review_params, passages)
+        grade.timings_ms = {"offline_match": round((time.perf_counter() - started) * 1000, 2)}
+        return grade
+
+    def assess(self, question: Question, answer: str, candidates: int = 0) -> Assessment | None:
+        """The matcher's verdicts and findings and, with `candidates` > 0, the judge's readings; None if empty."""
         view = self.matcher.view_answer(self._blank_injections(answer or ""))
         if not view.units:
-            return minimum_grade(question, "empty", grader=self.name, model=self.model, passages=passages)
+            return None
         paraphrases = [(kp.id, text) for kp in question.key_points for text in kp.paraphrases]
         question_view, claims = self.matcher.view_claims(
             question.question,
@@ -114,14 +151,55 @@ class OfflineGrader:
             self._verdict(kp.id, kp.text, kp.weight, match)
             for kp, match in zip(question.key_points, matches, strict=True)
         ]
-        if self._off_topic(verdicts, findings, matches):
-            grade = minimum_grade(question, "off-topic", grader=self.name, model=self.model, passages=passages)
-        else:
-            grade = build_grade(
-                question, verdicts, findings, grader=self.name, model=self.model, passages=passages, rubric=self.rubric
+        point_readings: list[Reading] = []
+        misconception_readings: list[Reading] = []
+        if candidates > 0:
+            credited = (Verdict.covered, Verdict.partly)
+            point_readings, misconception_readings = self.judge_readings(
+                question,
+                view,
+                [claim for _, claim in point_claims],
+                [claim for _, claim in misconception_claims],
+                [m.best_unit if v.verdict in credited else None for m, v in zip(matches, verdicts, strict=True)],
+                candidates,
             )
-        grade.timings_ms = {"offline_match": round((time.perf_counter() - started) * 1000, 2)}
-        return grade
+        return Assessment(
+            verdicts=tuple(verdicts),
+            findings=tuple(findings),
+            near_any_point=any(
+                m.probability >= self.params.thresholds.off_topic or m.contradiction >= self.params.thresholds.off_topic
+                for m in matches
+            ),
+            point_readings=tuple(point_readings),
+            misconception_readings=tuple(misconception_readings),
+        )
+
+    def conclude(
+        self,
+        question: Question,
+        assessment: Assessment | None,
+        review_params: ReviewParams | None,
+        passages: Sequence[Passage] = (),
+    ) -> Grade:
+        """The grade from an assessment: the judge's review (when configured), the off-topic rule, the score."""
+        if assessment is None:
+            return minimum_grade(question, "empty", grader=self.name, model=self.model, passages=passages)
+        verdicts, findings = list(assessment.verdicts), list(assessment.findings)
+        if review_params is not None:
+            verdicts, findings = review(
+                verdicts,
+                findings,
+                assessment.point_readings,
+                question.misconceptions,
+                assessment.misconception_readings,
+                review_params,
+            )
+        nothing_stated = not findings and all(v.verdict is Verdict.missed for v in verdicts)
+        if nothing_stated and not assessment.near_any_point:
+            return minimum_grade(question, "off-topic", grader=self.name, model=self.model, passages=passages)
+        return build_grade(
+            question, verdicts, findings, grader=self.name, model=self.model, passages=passages, rubric=self.rubric
+        )
 
     def grade_reference(
         self, question_id: str, question_text: str, reference: str, answer: str, granularity: str = "sentence"
@@ -132,6 +210,48 @@ class OfflineGrader:
         return grades[max(range(len(grades)), key=lambda i: (grades[i].score or 0.0, -i))]
 
     # -- steps
+
+    def judge_readings(
+        self,
+        question: Question,
+        view: AnswerView,
+        points: Sequence[ClaimView],
+        misconceptions: Sequence[ClaimView],
+        evidence_units: Sequence[int | None],
+        candidates: int,
+    ) -> tuple[list[Reading], list[Reading]]:
+        """The judge's readings of each key point and misconception claim, in one batch.
+
+        The judge reads at most `candidates` sentences per claim plus one evidence sentence per credited
+        point, each cut at MAX_SENTENCE_CHARS: a bounded amount of work however long the answer.
+        """
+        unit_spans = [unit.span for unit in view.units]
+        planned: list[tuple[str, list[Span], Span | None]] = []
+        for index, claim in enumerate([*points, *misconceptions]):
+            cosines = view.vectors @ claim.vector
+            spans = [
+                s for s in candidate_sentences(view.text, view.sentences, unit_spans, cosines, candidates)
+                if s.text.strip()
+            ]
+            unit = evidence_units[index] if index < len(points) else None
+            evidence = sentence_of_unit(view.text, view.sentences, unit_spans[unit]) if unit is not None else None
+            planned.append((claim.text, spans, evidence if evidence is not None and evidence.text.strip() else None))
+        requests = [
+            (question.question, claim, span.text)
+            for claim, spans, evidence in planned
+            for span in [*spans, *([evidence] if evidence else [])]
+        ]
+        rows = self.judge.probabilities(requests) if requests else np.zeros((0, 3))
+        readings, at = [], 0
+        for _, spans, evidence in planned:
+            probabilities = rows[at : at + len(spans)]
+            at += len(spans)
+            evidence_row = None
+            if evidence is not None:
+                evidence_row = rows[at]
+                at += 1
+            readings.append(Reading(tuple(spans), probabilities, evidence, evidence_row))
+        return readings[: len(points)], readings[len(points) :]
 
     @staticmethod
     def _best_wordings(matches: Sequence[ClaimMatch], paraphrase_matches: Sequence[ClaimMatch]) -> list[ClaimMatch]:
@@ -282,15 +402,3 @@ class OfflineGrader:
             note=f"match {match.probability:.2f}"
             + (f", opposite {match.contradiction:.2f}" if match.contradiction else ""),
         )
-
-    def _off_topic(
-        self,
-        verdicts: Sequence[KeyPointVerdict],
-        findings: Sequence[MisconceptionFinding],
-        matches: Sequence[ClaimMatch],
-    ) -> bool:
-        """Nothing matches: every point missed, no misconception, and no unit even near any key point."""
-        if findings or any(v.verdict is not Verdict.missed for v in verdicts):
-            return False
-        floor = self.params.thresholds.off_topic
-        return all(m.probability < floor and m.contradiction < floor for m in matches)

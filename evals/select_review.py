@@ -1,0 +1,240 @@
+"""Choose the judge's review thresholds (rag/grading/review.py) on selection data only.
+
+    python -m evals.select_review [--no-write] [--limit N]
+
+Selection data; none of it reports a figure in the gate:
+- the team sets' answers to the *tuning* questions (evals/question_split.yaml): QWK against gold,
+  misconception recall, false flags on excellent/good plain or paraphrase answers;
+- the generated suites (evals/suites.py) built from the *tuning* questions: swap contradiction recall,
+  paraphrases covered, hedge and keyword-list scores;
+- SciEntsBank 2-way *train* answers to the questions the judge did not train on
+  (`evals.train_judge.is_dev_group`): macro-F1 at the best score threshold.
+The matcher and the judge run once per answer; every setting of the grid is replayed with the grader's
+own `conclude`, so the simulation is the grader. The best setting within the limits is written to
+`review` in rag/grading/offline_params.json, with the figures it was chosen on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from evals.benchmark import question_alternatives, read_benchmark
+from evals.judge_data import DATASETS_DIR
+from evals.metrics import fit_threshold, quadratic_weighted_kappa
+from evals.sets import load_sets
+from evals.split import load_split
+from evals.suites import flagged, suite_cases
+from evals.train_judge import is_dev_group
+from rag.grading.matching import PARAMS_PATH
+from rag.grading.offline import Assessment, OfflineGrader
+from rag.grading.result import Grade, Verdict
+from rag.grading.review import Reading, ReviewParams
+from rag.grading.text import load_lexicon
+from rag.questions import Question, load_question_bank
+from rag.settings import PROJECT_ROOT
+
+MAX_CANDIDATES = 3
+FALSE_FLAG_LIMIT = 0.03
+PARAPHRASE_FLOOR = 0.9
+ROUNDS = 2
+GRID = {
+    "candidates": (1, 2, 3),
+    "veto_contradicts": (0.5, 0.6, 0.7, 0.8, 0.9, 1.01),
+    "veto_neither": (0.6, 0.7, 0.8, 0.9, 1.01),
+    "contradicted": (0.6, 0.7, 0.8, 0.9, 0.95, 1.01),
+    "misconception": (0.6, 0.7, 0.8, 0.9, 0.95, 1.01),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One selection answer: its question (alternatives for SciEntsBank), assessments, and what it is for."""
+
+    group: str
+    questions: tuple[Question, ...]
+    assessments: tuple[Assessment | None, ...]
+    gold: float | None = None
+    label: bool | None = None
+    kind: str = ""
+    tier: str = ""
+    point: str | None = None
+
+
+def fewer_candidates(assessment: Assessment | None, count: int) -> Assessment | None:
+    """The assessment as if the judge had read only the `count` nearest sentences per claim."""
+    if assessment is None or count >= MAX_CANDIDATES:
+        return assessment
+
+    def cut(reading: Reading) -> Reading:
+        return replace(reading, spans=reading.spans[:count], probabilities=reading.probabilities[:count])
+
+    return replace(
+        assessment,
+        point_readings=tuple(cut(r) for r in assessment.point_readings),
+        misconception_readings=tuple(cut(r) for r in assessment.misconception_readings),
+    )
+
+
+def grade_case(grader: OfflineGrader, case: Case, params: ReviewParams | None) -> Grade:
+    grades = [
+        grader.conclude(q, fewer_candidates(a, params.candidates if params else MAX_CANDIDATES), params)
+        for q, a in zip(case.questions, case.assessments, strict=True)
+    ]
+    return max(grades, key=lambda g: g.score or 0.0)
+
+
+def figures(grader: OfflineGrader, cases: Sequence[Case], params: ReviewParams | None) -> dict[str, float]:
+    """Every selection figure for one setting (None: the matcher's verdicts without review)."""
+    grades = [grade_case(grader, case, params) for case in cases]
+    result: dict[str, float] = {}
+
+    def mean(values: list[bool] | list[float]) -> float:
+        return float(np.mean(values)) if values else 0.0
+
+    team = [(c, g) for c, g in zip(cases, grades, strict=True) if c.group == "team"]
+    if team:
+        result["team_qwk"] = quadratic_weighted_kappa([g.score or 0.0 for _, g in team], [c.gold for c, _ in team]) or 0
+        result["team_misconception_recall"] = mean([flagged(g) for c, g in team if c.kind == "misconception"])
+        result["team_false_flags"] = mean(
+            [flagged(g) for c, g in team if c.tier in ("excellent", "good") and c.kind in ("plain", "paraphrase")]
+        )
+    suites = [(c, g) for c, g in zip(cases, grades, strict=True) if c.group == "suite"]
+    if suites:
+        result["swap_recall"] = mean([flagged(g, c.point) for c, g in suites if c.kind == "swap"])
+        result["paraphrase_covered"] = mean(
+            [
+                any(v.key_point_id == c.point and v.verdict is Verdict.covered for v in g.key_points)
+                for c, g in suites
+                if c.kind == "paraphrase"
+            ]
+        )
+        result["hedge_score"] = mean([g.score or 0.0 for c, g in suites if c.kind == "hedge"])
+        result["keyword_score"] = mean([g.score or 0.0 for c, g in suites if c.kind == "keywords"])
+    science = [(c, g) for c, g in zip(cases, grades, strict=True) if c.group == "scientsbank"]
+    if science:
+        threshold, f1 = fit_threshold([g.score or 0.0 for _, g in science], [bool(c.label) for c, _ in science])
+        result["scientsbank_macro_f1"] = f1
+        result["scientsbank_threshold"] = threshold
+    return {k: round(float(v), 4) for k, v in result.items()}
+
+
+def objective(f: dict[str, float]) -> float:
+    """Higher is better: agreement with people first, then catching wrong claims, then not paying for filler."""
+    return (
+        f.get("team_qwk", 0)
+        + f.get("scientsbank_macro_f1", 0)
+        + 0.25 * (f.get("team_misconception_recall", 0) + f.get("swap_recall", 0))
+        - 0.02 * (f.get("hedge_score", 0) + f.get("keyword_score", 0))
+    )
+
+
+def allowed(f: dict[str, float], baseline: dict[str, float]) -> bool:
+    return f.get("team_false_flags", 0) <= max(FALSE_FLAG_LIMIT, baseline.get("team_false_flags", 0)) and f.get(
+        "paraphrase_covered", 1
+    ) >= min(PARAPHRASE_FLOOR, baseline.get("paraphrase_covered", 1))
+
+
+def coordinate_search(
+    grader: OfflineGrader, cases: Sequence[Case], baseline: dict[str, float], rounds: int = ROUNDS
+) -> tuple[ReviewParams | None, dict[str, float]]:
+    """The best allowed setting by coordinate ascent over GRID, from every rule off.
+
+    One threshold moves at a time to its best value with the others fixed; `rounds` passes. A full grid
+    would replay every answer thousands of times for little gain.
+    """
+    current = {name: values[-1] if name != "candidates" else values[0] for name, values in GRID.items()}
+    best: tuple[float, ReviewParams, dict[str, float]] | None = None
+    seen: dict[tuple, dict[str, float]] = {}
+    steps = [(name, value) for _ in range(rounds) for name in GRID for value in GRID[name]]
+    for name, value in tqdm(steps, desc="settings", unit="setting", file=sys.stderr):
+        trial = {**current, name: value}
+        key = tuple(trial.values())
+        if key not in seen:
+            seen[key] = figures(grader, cases, ReviewParams(**trial))
+        found = seen[key]
+        if allowed(found, baseline) and (best is None or objective(found) > best[0]):
+            best = (objective(found), ReviewParams(**trial), found)
+            current = trial
+    return (best[1], best[2]) if best else (None, baseline)
+
+
+def selection_cases(grader: OfflineGrader, datasets_dir: Path, limit: int | None) -> list[Case]:
+    bank = load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
+    split = load_split()
+    tuning = [q for q in bank.questions if split.part(q.id) == "tuning"]
+    planned: list[tuple[str, tuple[Question, ...], str, dict]] = []
+    for eval_set in load_sets([], [q.id for q in bank.questions]):
+        for loaded in eval_set.records:
+            record = loaded.record
+            if split.part(record.question_id) == "tuning":
+                extra = {"gold": record.gold_score, "kind": record.kind, "tier": record.tier}
+                planned.append(("team", (bank.get(record.question_id),), record.answer, extra))
+    for case in suite_cases(tuning, load_lexicon()):
+        if case["suite"] in ("swap", "paraphrase", "hedge", "keywords"):
+            extra = {"kind": case["suite"], "point": case.get("point")}
+            planned.append(("suite", (case["question"],), case["answer"], extra))
+    bench = read_benchmark(datasets_dir / "scientsbank" / "scientsbank_2way.csv", ["train"])
+    questions: dict[tuple, tuple[Question, ...]] = {}
+    for row in bench.rows:
+        if not is_dev_group(f"scientsbank:{row.question_key}"):
+            continue
+        key = (row.question_key, row.question, row.references)
+        if key not in questions:
+            questions[key] = question_alternatives(f"sel-{len(questions)}", row.question, row.references)
+        planned.append(("scientsbank", questions[key], row.answer, {"label": row.label}))
+    if limit is not None:
+        by_group: dict[str, int] = {}
+        kept = []
+        for item in planned:
+            by_group[item[0]] = by_group.get(item[0], 0) + 1
+            if by_group[item[0]] <= limit:
+                kept.append(item)
+        planned = kept
+    cases = []
+    for group, qs, answer, extra in tqdm(planned, desc="reading selection answers", unit="answer", file=sys.stderr):
+        assessments = tuple(grader.assess(q, answer, MAX_CANDIDATES) for q in qs)
+        cases.append(Case(group=group, questions=qs, assessments=assessments, **extra))
+    return cases
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.select_review", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", type=Path, default=DATASETS_DIR, help="shared datasets folder")
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N answers per selection group (tests)")
+    parser.add_argument("--no-write", action="store_true", help="print the choice, leave offline_params.json alone")
+    args = parser.parse_args(argv)
+
+    grader = OfflineGrader()
+    cases = selection_cases(grader, args.datasets, args.limit)
+    baseline = figures(grader, cases, None)
+    print(json.dumps({"without review": baseline}), file=sys.stderr)
+    params, found = coordinate_search(grader, cases, baseline)
+    if params is None:
+        print("no setting stays within the false-flag and paraphrase limits; the review stays off", file=sys.stderr)
+        return 1
+    chosen = params.model_copy(
+        update={
+            "selected_on": "team tuning questions; suites from the tuning questions; "
+            "SciEntsBank train answers to the judge's held-out questions",
+            "selection": {"with_review": found, "without_review": baseline, "answers": len(cases)},
+        }
+    )
+    print(json.dumps(chosen.model_dump(), indent=2))
+    if not args.no_write:
+        data = json.loads(PARAMS_PATH.read_text(encoding="utf-8"))
+        data["review"] = chosen.model_dump()
+        PARAMS_PATH.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {PARAMS_PATH}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
