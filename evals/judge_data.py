@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,29 +193,57 @@ def change_number(sentence: str, rng: random.Random) -> str | None:
     return re.sub(rf"\b{re.escape(target)}\b", text, sentence, count=1)
 
 
-def terms(sentence: str) -> list[str]:
-    """Distinct names in the sentence: capitalised or digit-bearing words after the first word."""
-    found = []
-    for i, word in enumerate(words(sentence)):
-        if i == 0 or len(word) < 2:
+SYMMETRIC_JOINS = frozenset({"and", "or", "with", "plus", "nor", "the", "a", "an", "both", "either", "&", "vs"})
+
+
+def _is_name(word: str, first: bool) -> bool:
+    if len(word) < 2:
+        return False
+    acronym = sum(ch.isupper() for ch in word) >= 2 or any(ch.isdigit() for ch in word)
+    return acronym if first else word[0].isupper() or acronym
+
+
+def terms(sentence: str) -> list[tuple[int, int, str]]:
+    """Names in the sentence as (first word, end word, text): runs of capitalised or digit-bearing words.
+
+    The sentence's first word counts only when it is an acronym or bears a digit ("SCPs", "S3").
+    """
+    tokens = words(sentence)
+    found: list[tuple[int, int, str]] = []
+    index = 0
+    while index < len(tokens):
+        if not _is_name(tokens[index], index == 0):
+            index += 1
             continue
-        if (word[0].isupper() or any(ch.isdigit() for ch in word)) and word not in found:
-            found.append(word)
+        end = index + 1
+        while end < len(tokens) and _is_name(tokens[end], False):
+            end += 1
+        text = " ".join(tokens[index:end])
+        if all(text.lower() != f[2].lower() for f in found):
+            found.append((index, end, text))
+        index = end
     return found
 
 
 def role_swap(sentence: str) -> str | None:
-    """The first two distinct names trade places ("SGs are stateful, NACLs stateless" -> the reverse)."""
+    """The first two names that play different roles trade places ("SGs are stateful, NACLs stateless").
+
+    Names joined only by "and", "or", "with"... play the same role, and swapping them says the same thing,
+    so such a pair is skipped.
+    """
     names = terms(sentence)
-    if len(names) < 2:
-        return None
-    a, b = names[0], names[1]
-    if a.lower() in b.lower() or b.lower() in a.lower():
-        return None
-    marker = "\x00"
-    swapped = re.sub(rf"\b{re.escape(a)}\b", marker, sentence, count=1)
-    swapped = re.sub(rf"\b{re.escape(b)}\b", a, swapped, count=1)
-    return swapped.replace(marker, b)
+    tokens = words(sentence)
+    for (_, a_end, a), (b_start, _, b) in itertools.pairwise(names):
+        between = {t.lower() for t in tokens[a_end:b_start]}
+        if not between - SYMMETRIC_JOINS or a.lower() in b.lower() or b.lower() in a.lower():
+            continue
+        marker = "\x00"
+        swapped = re.sub(rf"(?<!\w){re.escape(a)}(?!\w)", marker, sentence, count=1)
+        swapped = re.sub(rf"(?<!\w){re.escape(b)}(?!\w)", a, swapped, count=1)
+        if marker not in swapped or a not in swapped:
+            continue
+        return swapped.replace(marker, b)
+    return None
 
 
 def keyword_list(sentence: str, lexicon: Lexicon, rng: random.Random) -> str | None:
@@ -235,21 +264,27 @@ def hedge(sentence: str, rng: random.Random) -> str | None:
     return template.format(s=lower, S=body, n=negated[:1].lower() + negated[1:])
 
 
-def restate(sentence: str, rng: random.Random, context: Sequence[str] = ()) -> str:
-    """The sentence itself, as a candidate might say it: a spoken lead-in, or beside another sentence.
+def framing(rng: random.Random, sentence: str, context: Sequence[str] = ()) -> Callable[[str], str]:
+    """One way a candidate might say a sentence (a spoken lead-in, or beside another sentence), as a function.
 
-    Each rule rewrite that contradicts a sentence is paired with one of these, so that a span nearly
-    identical to the claim is not evidence of a contradiction: only the changed word is.
+    The same framing is applied to a sentence and to each rule rewrite of it, so that the pair
+    (sentence, rewrite) differs only in the rewritten words: neither the bare form nor a lead-in can
+    become a cue for one label.
     """
     lead = rng.choice(LEAD_INS)
-    keep_case = sentence[1:2].isupper() or not sentence[:1].isalpha()
-    first = sentence[:1] if keep_case else sentence[:1].lower()
-    text = f"{lead}{first}{sentence[1:]}" if lead else sentence
     others = [c for c in context if c != sentence]
-    if others and rng.random() < 0.4:
-        other = rng.choice(others)
-        text = f"{text} {other}" if rng.random() < 0.5 else f"{other} {text}"
-    return text
+    other = rng.choice(others) if others and rng.random() < 0.4 else ""
+    other_first = rng.random() < 0.5
+
+    def say(text: str) -> str:
+        keep_case = text[1:2].isupper() or not text[:1].isalpha()
+        first = text[:1] if keep_case else text[:1].lower()
+        said = f"{lead}{first}{text[1:]}" if lead else text
+        if other:
+            said = f"{other} {said}" if other_first else f"{said} {other}"
+        return said
+
+    return say
 
 
 def contradictions(sentence: str, lexicon: Lexicon, rng: random.Random) -> list[tuple[str, str]]:
@@ -298,10 +333,11 @@ def bank_pairs(questions: Sequence[Question], lexicon: Lexicon, others: Sequence
                 pairs.append(Pair(asked, claim, span, label, source, group))
 
             wordings = [kp.text, *kp.paraphrases]
+            others_here = [o.text for o in question.key_points if o.id != kp.id]
             for wording in kp.paraphrases:
                 add(wording, ENTAILS, "bank-paraphrase")
                 add(kp.text, ENTAILS, "bank-paraphrase", claim=wording)
-            others_here = [o.text for o in question.key_points if o.id != kp.id]
+                add(framing(rng, wording, others_here)(wording), ENTAILS, "bank-paraphrase")
             if others_here:
                 add(f"{rng.choice(wordings)} {rng.choice(others_here)}", ENTAILS, "bank-context")
                 add(rng.choice(others_here), NEITHER, "bank-other-point")
@@ -311,8 +347,9 @@ def bank_pairs(questions: Sequence[Question], lexicon: Lexicon, others: Sequence
                     add(best, ENTAILS, "bank-model-answer")
             for wording in wordings:
                 for kind, rewrite in contradictions(wording, lexicon, rng):
-                    add(rewrite, CONTRADICTS, f"bank-{kind}")
-                    add(restate(wording, rng, others_here), ENTAILS, "bank-restated")
+                    say = framing(rng, wording, others_here)
+                    add(say(rewrite), CONTRADICTS, f"bank-{kind}")
+                    add(say(wording), ENTAILS, "bank-restated")
             hedged = hedge(rng.choice(wordings), rng)
             if hedged:
                 add(hedged, NEITHER, "bank-hedge")
@@ -359,8 +396,9 @@ def guide_pairs(sections: Sequence[tuple[str, str]], lexicon: Lexicon, limit: in
             found = contradictions(sentence, lexicon, rng)
             if found:
                 kind, rewrite = rng.choice(found)
-                add(rewrite, CONTRADICTS, f"guide-{kind}")
-                add(restate(sentence, rng, sentences), ENTAILS, "guide-restated")
+                say = framing(rng, sentence, sentences)
+                add(say(rewrite), CONTRADICTS, f"guide-{kind}")
+                add(say(sentence), ENTAILS, "guide-restated")
             if len(sentences) > 2:
                 other = rng.choice([s for s in sentences if s != sentence])
                 add(other, NEITHER, "guide-other")
