@@ -22,6 +22,15 @@ def test_a_role_swap_trades_the_first_two_names():
     assert role_swap("no names here at all") is None
 
 
+def test_a_role_swap_trades_whole_names_and_skips_names_that_play_one_role():
+    assert role_swap("SCPs cap what IAM policies grant.") == "IAM cap what SCPs policies grant."
+    assert role_swap("S3 Glacier Deep Archive is cheaper to store than EBS snapshots.") == (
+        "EBS is cheaper to store than S3 Glacier Deep Archive snapshots."
+    )
+    # "A and B" says the same as "B and A": swapping them is no contradiction.
+    assert role_swap("Aurora Global Database and Route 53 give recovery in a second region.") is None
+
+
 def test_negation_flips_an_auxiliary_or_removes_a_not():
     assert negate("Security groups are stateful.") == "Security groups are not stateful."
     assert negate("NACLs do not track connections.") == "NACLs do track connections."
