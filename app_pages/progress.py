@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 import altair as alt
 import pandas as pd
@@ -172,12 +173,12 @@ def main() -> None:
     safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in user)
     left, right = st.columns(2)
     left.download_button(
-        "Export CSV", history.export_csv(user), file_name=f"practice-{safe_name}.csv", mime="text/csv",
+        "Export CSV", partial(history.export_csv, user), file_name=f"practice-{safe_name}.csv", mime="text/csv",
         icon=":material/download:", key="export_csv", width="stretch",
     )  # fmt: skip
     right.download_button(
-        "Export JSON", history.export_json(user), file_name=f"practice-{safe_name}.json", mime="application/json",
-        icon=":material/download:", key="export_json", width="stretch",
+        "Export JSON", partial(history.export_json, user), file_name=f"practice-{safe_name}.json",
+        mime="application/json", icon=":material/download:", key="export_json", width="stretch",
     )  # fmt: skip
 
 

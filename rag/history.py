@@ -386,7 +386,11 @@ class History:
         return json.dumps({"user": user, "attempts": rows}, indent=2, ensure_ascii=False)
 
     def export_csv(self, user: str) -> str:
-        """One row per attempt; the grade's feedback is a column, the full grade stays in `grade_json`."""
+        """One row per attempt; the grade's feedback is a column, the full grade stays in `grade_json`.
+
+        Every text cell goes through `spreadsheet_safe`: an answer is untrusted text, and a cell starting
+        with "=" would run as a formula in the spreadsheet that opens the export.
+        """
         columns = [
             "id", "created_at", "user", "question_id", "topic", "level", "kind", "score", "status", "band",
             "grader", "model", "fell_back", "hints", "answer", "feedback", "grade_json",
@@ -396,10 +400,9 @@ class History:
         writer.writeheader()
         for row in self.export_rows(user):
             grade = json.loads(row["grade_json"]) if row["grade_json"] else {}
-            writer.writerow(
-                {**row, "band": grade.get("band") or "", "feedback": grade.get("feedback") or "",
-                 "grade_json": row["grade_json"] or ""}
-            )  # fmt: skip
+            cells = {**row, "band": grade.get("band") or "", "feedback": grade.get("feedback") or "",
+                     "grade_json": row["grade_json"] or ""}  # fmt: skip
+            writer.writerow({key: spreadsheet_safe(value) for key, value in cells.items()})
         return buffer.getvalue()
 
     def integrity_check(self) -> str:
@@ -408,6 +411,16 @@ class History:
             return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
         finally:
             conn.close()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe (OWASP)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _attempt(row: sqlite3.Row) -> Attempt:

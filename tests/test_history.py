@@ -190,6 +190,19 @@ def test_exports(history: History):
     assert rows[0]["band"] == "partial" and rows[0]["feedback"] == "ok"
 
 
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_exported_as_text(history: History):
+    import csv
+    import io
+
+    for answer in ('=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "plain = fine"):
+        _record(history, answer=answer)
+    rows = list(csv.DictReader(io.StringIO(history.export_csv("ana"))))
+    assert [r["answer"] for r in rows] == [
+        "'=HYPERLINK(\"http://x\",\"y\")", "'+1+1", "'-2+3", "'@SUM(A1)", "'\t=1", "plain = fine"
+    ]
+    assert json.loads(history.export_json("ana"))["attempts"][0]["answer"].startswith("=HYPERLINK")
+
+
 def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path):
     path = tmp_path / "history.sqlite3"
     path.write_bytes(b"this is not sqlite" * 100)
