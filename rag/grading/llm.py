@@ -7,6 +7,10 @@ What the model may and may not decide:
 - Every quote is checked against the answer. A covered/partly verdict whose quotes are not in the answer, or
   that quote only sentences addressed to the grader, is downgraded to missed; an invented misconception quote
   drops the finding.
+- The judge then reads the sentence that holds each credited quote, with the offline grader's review
+  thresholds (rag/grading/review.py): a sentence it reads as stating neither the point nor its opposite
+  earns no credit, one it reads as contradicting the point makes it contradicted. The grade shows how
+  many credited points the judge disputed (`Grade.second_opinion`).
 - Anything unusable (server down, timeouts, 429/5xx, malformed or truncated JSON, unknown or missing key point
   ids, bad verdict values) is retried with exponential backoff and then becomes an *unscored* grade with the
   reason. Never a 0.
@@ -29,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -40,7 +45,9 @@ from rag.grading.guard import GuardRules, detect_injection, load_guard_rules
 from rag.grading.judge import CONTRADICTS, ENTAILS, NEITHER, Judge, get_judge
 from rag.grading.llm_log import LLMCall, LLMCallLog, redact
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
+from rag.grading.review import Reading, ReviewParams, load_review_params, review, sentence_of_unit
 from rag.grading.rubric import PromptTemplate, Rubric, default_rubric, load_prompt
+from rag.grading.text import Span, split_sentences
 from rag.questions import Question
 from rag.retrieval import Passage
 from rag.settings import Settings, get_settings
@@ -234,6 +241,17 @@ class AnswerEvidence:
             if all(self._is_tainted(span) for span in spans):
                 outcome = "injected"
         return outcome
+
+    def locate_all(self, quotes: Sequence[str]) -> list[Span]:
+        """Where each quote sits in the answer (first occurrence, from its first to its last fragment)."""
+        found = []
+        for quote in quotes:
+            fragments = [f for f in re.split(r"\.\.\.|…", quote) if _WORD.search(f)]
+            places = [self._find(_words(fragment)) for fragment in fragments]
+            if places and all(places):
+                start, end = places[0][0][0], max(places[-1][0][1], places[0][0][1])
+                found.append(Span(start, end, self.answer[start:end]))
+        return found
 
     def _find(self, needle: list[str]) -> list[tuple[int, int]]:
         n = len(needle)
@@ -538,9 +556,12 @@ class LLMGrader:
         rubric: Rubric | None = None,
         prompt: PromptTemplate | None = None,
         judge: Judge | None = None,
+        review_params: ReviewParams | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         self._judge = judge
+        self.review_params = review_params or load_review_params()
+        """The judge's thresholds for withdrawing credit; None: the judge only counts disputes."""
         self.model = self.settings.llm_model
         self.base_url = self.settings.openai_base_url or OPENAI_DEFAULT_BASE_URL
         self.endpoint = redact(self.base_url)
@@ -561,21 +582,42 @@ class LLMGrader:
             self._judge = get_judge()
         return self._judge
 
-    def second_opinion(self, question: Question, verdicts: Sequence[KeyPointVerdict]) -> dict[str, int]:
-        """How many covered or partly verdicts the judge confirms: a quote it reads as entailing the point.
+    def second_opinion(
+        self, question: Question, evidence: AnswerEvidence, verdicts: Sequence[KeyPointVerdict]
+    ) -> tuple[list[KeyPointVerdict], dict[str, int]]:
+        """The verdicts after the judge's review of every credited quote, and how many it checked and disputed.
 
-        Recorded on the grade for the evals' agreement rate; it does not change credit. The judge trained
-        so far reads near-verbatim restatements as contradictions too often to overrule an LLM
-        (docs/decisions.md), so a disputed verdict keeps its credit until a better judge is measured.
+        The judge reads the whole sentence that holds a quote (the model may quote a fragment); of several
+        quotes for one point, the sentence it reads most clearly as stating the point counts. Without
+        selected review thresholds the judge only counts: credit is unchanged.
         """
+        params = self.review_params
         credited = [v for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly) and v.evidence]
-        pairs = [(question.question, v.text, quote) for v in credited for quote in v.evidence]
+        sentences = split_sentences(evidence.answer)
+        located = {
+            id(v): [sentence_of_unit(evidence.answer, sentences, span) for span in evidence.locate_all(v.evidence)]
+            for v in credited
+        }
+        pairs = [(question.question, v.text, span.text) for v in credited for span in located[id(v)]]
         rows = iter(self.judge.probabilities(pairs))
+        readings: dict[int, Reading] = {}
         disputed = 0
         for verdict in credited:
-            judged = [next(rows) for _ in verdict.evidence]
-            disputed += not any(row[ENTAILS] >= max(row[CONTRADICTS], row[NEITHER]) for row in judged)
-        return {"checked": len(credited), "disputed": disputed}
+            judged = [(span, next(rows)) for span in located[id(verdict)]]
+            if not judged:
+                continue
+            span, row = max(judged, key=lambda pair: pair[1][ENTAILS])
+            disputed += not row[ENTAILS] >= max(row[CONTRADICTS], row[NEITHER])
+            readings[id(verdict)] = Reading((), np.zeros((0, 3)), span, row)
+        if params is not None:
+            no_reading = Reading((), np.zeros((0, 3)))
+            reviewed, _ = review(
+                verdicts, [], [readings.get(id(v), no_reading) for v in verdicts], (), (), params.model_copy(
+                    update={"contradicted": 1.01, "misconception": 1.01}
+                )
+            )
+            verdicts = reviewed
+        return list(verdicts), {"checked": len(credited), "disputed": disputed}
 
     def _make_chat_model(self) -> BaseChatModel:
         from langchain_openai import ChatOpenAI
@@ -760,11 +802,12 @@ class LLMGrader:
             grade.timings_ms["llm"] = llm_ms
             return grade
         verdicts, findings = combine_samples(question, samples)
+        agreement: dict[str, int] | None = None
+        credited_before = {v.key_point_id for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly)}
         try:
-            agreement: dict[str, int] | None = self.second_opinion(question, verdicts)
+            verdicts, agreement = self.second_opinion(question, evidence, verdicts)
         except PrepError as exc:  # a missing or unverified judge must not cost the candidate the grade
             logger.warning("the judge's second opinion is unavailable: %s", exc)
-            agreement = None
         guard_signals = detect_injection(answer)
         feedback = None
         if not guard_signals:
@@ -795,6 +838,13 @@ class LLMGrader:
             grade.notices.append(
                 f"The grading model credited {discredited} key point(s) without quoting words from your answer "
                 "that state them; they earned no credit."
+            )
+        credited_after = {v.key_point_id for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly)}
+        withdrawn = credited_before - credited_after
+        if withdrawn:
+            grade.notices.append(
+                f"An automated check read the sentences quoted for {len(withdrawn)} credited key point(s) as not "
+                "stating them (or as stating the opposite); those points earned no credit."
             )
         grade.second_opinion = agreement
         if sum(s.injection_suspected for s in samples) * 2 > len(samples):

@@ -58,6 +58,14 @@ class Reading:
     evidence_probabilities: np.ndarray | None = None
 
 
+def load_review_params() -> ReviewParams | None:
+    """The review thresholds in offline_params.json (`review`); None when none were selected."""
+    from rag.grading.matching import default_params
+
+    raw = getattr(default_params(), "review", None)
+    return ReviewParams.model_validate(raw) if raw else None
+
+
 def sentence_of_unit(text: str, sentences: Sequence[Span], unit_span: Span) -> Span:
     """The contiguous run of whole sentences that holds the unit, cut at MAX_SENTENCE_CHARS."""
     inside = [s for s in sentences if s.end > unit_span.start and s.start < unit_span.end]

@@ -568,8 +568,26 @@ def test_a_missing_judge_leaves_the_grade_without_a_second_opinion(llm_settings,
     assert grade.status == "scored" and grade.second_opinion is None
 
 
-def test_the_second_opinion_counts_credited_points_without_changing_credit(fake_grader, iam_question):
+def test_the_judge_confirms_credited_quotes_that_state_the_point(fake_grader, iam_question):
     grade = fake_grader(GOOD_REPLY).grade(iam_question, GOOD_ANSWER)
     credited = [v for v in grade.key_points if v.verdict in (Verdict.covered, Verdict.partly)]
-    assert grade.second_opinion is not None and grade.second_opinion["checked"] == len(credited)
-    assert 0 <= grade.second_opinion["disputed"] <= len(credited)
+    assert len(credited) == 2
+    assert grade.second_opinion == {"checked": 2, "disputed": 0}
+    assert not any("automated check" in n for n in grade.notices)
+
+
+def test_credit_for_quotes_of_words_that_state_nothing_is_withdrawn(fake_grader, iam_question):
+    """A server that marks every point covered and quotes any real words of the answer must not earn 10/10."""
+    from rag.grading.review import ReviewParams
+
+    answer = "IAM policy request allow deny SCP boundary permissions."
+    lenient = reply([verdict(kp.id, "covered", "IAM policy request allow deny") for kp in iam_question.key_points])
+    grader = fake_grader(lenient)
+    grader.review_params = ReviewParams(
+        candidates=1, veto_contradicts=0.5, veto_neither=0.5, contradicted=1.01, misconception=1.01
+    )
+    grade = grader.grade(iam_question, answer)
+    assert grade.status == "scored"
+    assert grade.second_opinion is not None and grade.second_opinion["checked"] == 3
+    assert grade.score is not None and grade.score < 5
+    assert any("automated check" in n for n in grade.notices)
