@@ -4,7 +4,8 @@
 
 Selection data; none of it reports a figure in the gate:
 - the team sets' answers to the *tuning* questions (evals/question_split.yaml): QWK against gold,
-  misconception recall, false flags on excellent/good plain or paraphrase answers;
+  misconception recall, false flags on excellent/good plain or paraphrase answers, the share of
+  paraphrase groups whose scores lie within one point;
 - the generated suites (evals/suites.py) built from the *tuning* questions: swap contradiction recall,
   paraphrases covered, hedge and keyword-list scores;
 - SciEntsBank 2-way *train* answers to the questions the judge did not train on
@@ -33,6 +34,7 @@ from evals.sets import load_sets
 from evals.split import load_split
 from evals.suites import flagged, suite_cases
 from evals.train_judge import is_dev_group
+from rag.grading.judge import Judge
 from rag.grading.matching import PARAMS_PATH
 from rag.grading.offline import Assessment, OfflineGrader
 from rag.grading.result import Grade, Verdict
@@ -45,10 +47,11 @@ MAX_CANDIDATES = 3
 FALSE_FLAG_LIMIT = 0.03
 PARAPHRASE_FLOOR = 0.9
 ROUNDS = 2
+PARAPHRASE_SLACK = 0.03
 GRID = {
     "candidates": (1, 2, 3),
-    "veto_contradicts": (0.5, 0.6, 0.7, 0.8, 0.9, 1.01),
-    "veto_neither": (0.6, 0.7, 0.8, 0.9, 1.01),
+    "veto_contradicts": (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01),
+    "veto_neither": (0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 1.01),
     "contradicted": (0.6, 0.7, 0.8, 0.9, 0.95, 1.01),
     "misconception": (0.6, 0.7, 0.8, 0.9, 0.95, 1.01),
 }
@@ -66,6 +69,7 @@ class Case:
     kind: str = ""
     tier: str = ""
     point: str | None = None
+    paraphrase_group: str | None = None
 
 
 def fewer_candidates(assessment: Assessment | None, count: int) -> Assessment | None:
@@ -106,6 +110,12 @@ def figures(grader: OfflineGrader, cases: Sequence[Case], params: ReviewParams |
         result["team_false_flags"] = mean(
             [flagged(g) for c, g in team if c.tier in ("excellent", "good") and c.kind in ("plain", "paraphrase")]
         )
+        groups: dict[str, list[float]] = {}
+        for c, g in team:
+            if c.paraphrase_group:
+                groups.setdefault(c.paraphrase_group, []).append(g.score or 0.0)
+        spreads = [max(scores) - min(scores) for scores in groups.values() if len(scores) >= 2]
+        result["team_paraphrase_within_1"] = mean([spread <= 1.0 + 1e-9 for spread in spreads])
     suites = [(c, g) for c, g in zip(cases, grades, strict=True) if c.group == "suite"]
     if suites:
         result["swap_recall"] = mean([flagged(g, c.point) for c, g in suites if c.kind == "swap"])
@@ -137,13 +147,21 @@ def objective(f: dict[str, float]) -> float:
 
 
 def allowed(f: dict[str, float], baseline: dict[str, float]) -> bool:
-    return f.get("team_false_flags", 0) <= max(FALSE_FLAG_LIMIT, baseline.get("team_false_flags", 0)) and f.get(
-        "paraphrase_covered", 1
-    ) >= min(PARAPHRASE_FLOOR, baseline.get("paraphrase_covered", 1))
+    """Within the limits: false flags, paraphrases covered, and paraphrased answers scoring alike."""
+    return (
+        f.get("team_false_flags", 0) <= max(FALSE_FLAG_LIMIT, baseline.get("team_false_flags", 0))
+        and f.get("paraphrase_covered", 1) >= min(PARAPHRASE_FLOOR, baseline.get("paraphrase_covered", 1))
+        and f.get("team_paraphrase_within_1", 1)
+        >= min(PARAPHRASE_FLOOR, baseline.get("team_paraphrase_within_1", 1)) - PARAPHRASE_SLACK
+    )
 
 
 def coordinate_search(
-    grader: OfflineGrader, cases: Sequence[Case], baseline: dict[str, float], rounds: int = ROUNDS
+    grader: OfflineGrader,
+    cases: Sequence[Case],
+    baseline: dict[str, float],
+    rounds: int = ROUNDS,
+    trace: list[dict] | None = None,
 ) -> tuple[ReviewParams | None, dict[str, float]]:
     """The best allowed setting by coordinate ascent over GRID, from every rule off.
 
@@ -160,6 +178,8 @@ def coordinate_search(
         if key not in seen:
             seen[key] = figures(grader, cases, ReviewParams(**trial))
         found = seen[key]
+        if trace is not None:
+            trace.append({**trial, **found, "allowed": allowed(found, baseline)})
         if allowed(found, baseline) and (best is None or objective(found) > best[0]):
             best = (objective(found), ReviewParams(**trial), found)
             current = trial
@@ -175,7 +195,12 @@ def selection_cases(grader: OfflineGrader, datasets_dir: Path, limit: int | None
         for loaded in eval_set.records:
             record = loaded.record
             if split.part(record.question_id) == "tuning":
-                extra = {"gold": record.gold_score, "kind": record.kind, "tier": record.tier}
+                extra = {
+                    "gold": record.gold_score,
+                    "kind": record.kind,
+                    "tier": record.tier,
+                    "paraphrase_group": record.group,
+                }
                 planned.append(("team", (bank.get(record.question_id),), record.answer, extra))
     for case in suite_cases(tuning, load_lexicon()):
         if case["suite"] in ("swap", "paraphrase", "hedge", "keywords"):
@@ -210,13 +235,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--datasets", type=Path, default=DATASETS_DIR, help="shared datasets folder")
     parser.add_argument("--limit", type=int, metavar="N", help="at most N answers per selection group (tests)")
     parser.add_argument("--no-write", action="store_true", help="print the choice, leave offline_params.json alone")
+    parser.add_argument("--judge", type=Path, metavar="DIR", help="judge folder (default: the committed one)")
+    parser.add_argument("--trace", type=Path, metavar="FILE.jsonl", help="write every setting tried and its figures")
     args = parser.parse_args(argv)
 
-    grader = OfflineGrader()
+    grader = OfflineGrader(judge=Judge(args.judge) if args.judge else None)
     cases = selection_cases(grader, args.datasets, args.limit)
     baseline = figures(grader, cases, None)
     print(json.dumps({"without review": baseline}), file=sys.stderr)
-    params, found = coordinate_search(grader, cases, baseline)
+    trace: list[dict] = []
+    params, found = coordinate_search(grader, cases, baseline, trace=trace)
+    if args.trace:
+        args.trace.write_text("".join(json.dumps(row) + "\n" for row in trace), encoding="utf-8")
     if params is None:
         print("no setting stays within the false-flag and paraphrase limits; the review stays off", file=sys.stderr)
         return 1
