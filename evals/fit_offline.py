@@ -136,11 +136,6 @@ def point_probabilities(packed: Packed, weights: np.ndarray, bias: float) -> tup
     return best, arg
 
 
-def answer_probabilities(packed: Packed, weights: np.ndarray, bias: float) -> np.ndarray:
-    best, _ = point_probabilities(packed, weights, bias)
-    return np.bincount(packed.point_item, weights=best, minlength=len(packed.labels)) / packed.points_per_item
-
-
 def fit_weights(packed: Packed, l2: float = L2, steps: int = 3000, rate: float = 0.05) -> tuple[np.ndarray, float]:
     """Adam on the answer-level log-loss of mean(max-unit probability); deterministic (fixed start, full batch)."""
     dims = packed.units.shape[1]

@@ -29,10 +29,6 @@ class Section:
     text: str
     source: str
 
-    @property
-    def content_hash(self) -> str:
-        return hashlib.sha256(f"{self.id}\n{self.title}\n{self.topic}\n{self.text}".encode()).hexdigest()
-
 
 @dataclass(frozen=True)
 class Chunk:

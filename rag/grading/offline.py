@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from rag.grading.base import build_grade, minimum_grade
-from rag.grading.derive import questions_from_reference
 from rag.grading.guard import braced_injections, detect_injection
 from rag.grading.matching import AnswerView, ClaimMatch, ClaimView, Matcher, MatchParams, QuestionView
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
@@ -95,7 +94,7 @@ class OfflineGrader:
     def review_params(self) -> ReviewParams | None:
         """The judge's review thresholds from offline_params.json (`review`); None: verdicts are the matcher's."""
         raw = getattr(self.params, "review", None)
-        return ReviewParams.model_validate(raw) if raw else None
+        return ReviewParams.model_validate(raw) if raw else None  # the matcher's own params, as load_review_params
 
     @property
     def judge(self) -> Any:
@@ -200,14 +199,6 @@ class OfflineGrader:
         return build_grade(
             question, verdicts, findings, grader=self.name, model=self.model, passages=passages, rubric=self.rubric
         )
-
-    def grade_reference(
-        self, question_id: str, question_text: str, reference: str, answer: str, granularity: str = "sentence"
-    ) -> Grade:
-        """Grade against a bare reference answer (key points derived); with alternatives, the best grade wins."""
-        questions = questions_from_reference(question_id, question_text, reference, granularity)
-        grades = [self.grade(question, answer) for question in questions]
-        return grades[max(range(len(grades)), key=lambda i: (grades[i].score or 0.0, -i))]
 
     # -- steps
 

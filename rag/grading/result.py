@@ -95,10 +95,6 @@ class Grade(BaseModel):
     def scored(self) -> bool:
         return self.status == "scored"
 
-    @property
-    def injection_detected(self) -> bool:
-        return bool(self.injection_signals)
-
     def covered_points(self) -> list[KeyPointVerdict]:
         return [kp for kp in self.key_points if kp.verdict in (Verdict.covered, Verdict.partly)]
 

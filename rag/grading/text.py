@@ -462,10 +462,6 @@ def is_negation_cue(tokens: Sequence[str], i: int, lexicon: Lexicon) -> bool:
     return (token, following) not in lexicon.negation_exceptions
 
 
-def count_negations(tokens: Sequence[str], lexicon: Lexicon) -> int:
-    return sum(1 for i in range(len(tokens)) if is_negation_cue(tokens, i, lexicon))
-
-
 @lru_cache(maxsize=65536)
 def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
     """A negation's scope runs from the cue to the next comma, conjunction or bracket ("non-" covers one word).
