@@ -31,7 +31,6 @@ MAX_LENGTH = 128
 """Tokens per (question + claim, span) pair; longer spans are cut by the caller, not here."""
 MAX_QUESTION_CHARS = 160
 """The question gives context ("it" in an answer); its first sentence or so is enough."""
-BATCH_SIZE = 32
 CACHE_SIZE = 20_000
 STORED_PREFIXES = ("encoder.", "head.", "embeddings.position", "embeddings.token_type", "embeddings.LayerNorm")
 """The tensors the fine-tune changes; the word embeddings are the frozen base's."""
@@ -148,20 +147,16 @@ class Judge:
     def probabilities(self, items: Sequence[tuple[str, str, str]]) -> np.ndarray:
         """Rows of (entails, contradicts, neither) for (question, claim, span) triples, in order.
 
-        Rounded to 4 decimals. With int8 weights a row can still move in the last digits with the other
-        pairs of its batch (dynamic quantization scales a batch at once); cached rows are reused as they are.
+        Each pair is read on its own: int8 dynamic quantization scales a whole batch at once, so in a
+        batch a pair's probabilities would move with its neighbours and a grade near a threshold would
+        depend on what else was read with it. Rounded to 4 decimals.
         """
         if not items:
             return np.zeros((0, len(LABELS)), dtype=np.float64)
         keys = [(pair_text(q, c), " ".join(s.split())) for q, c, s in items]
         with self._lock:
-            missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
-            # Similar lengths share a batch: less padding, and a pair's batch does not depend on the order asked.
-            missing.sort(key=lambda k: (len(k[0]) + len(k[1]), k))
-            for start in range(0, len(missing), BATCH_SIZE):
-                chunk = missing[start : start + BATCH_SIZE]
-                for key, row in zip(chunk, self._forward(chunk), strict=True):
-                    self._cache[key] = row
+            for key in dict.fromkeys(k for k in keys if k not in self._cache):
+                self._cache[key] = self._forward([key])[0]
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
             return np.stack([self._cache[k] for k in keys])

@@ -107,13 +107,22 @@ class OfflineGrader:
     def grade(self, question: Question, answer: str, passages: Sequence[Passage] = ()) -> Grade:
         started = time.perf_counter()
         review_params = self.review_params
-        assessment = self.assess(question, answer, review_params.candidates if review_params else 0)
+        assessment = self.assess(question, answer, *self._judge_work(review_params))
         grade = self.conclude(question, assessment, review_params, passages)
         grade.timings_ms = {"offline_match": round((time.perf_counter() - started) * 1000, 2)}
         return grade
 
-    def assess(self, question: Question, answer: str, candidates: int = 0) -> Assessment | None:
-        """The matcher's verdicts and findings and, with `candidates` > 0, the judge's readings; None if empty."""
+    @staticmethod
+    def _judge_work(params: ReviewParams | None) -> tuple[bool, int]:
+        """Whether the judge reads at all, and how many near sentences per claim its active rules need."""
+        if params is None:
+            return False, 0
+        near_rules = params.contradicted <= 1.0 or params.misconception <= 1.0
+        return True, params.candidates if near_rules else 0
+
+    def assess(self, question: Question, answer: str, judged: bool = False, candidates: int = 0) -> Assessment | None:
+        """The matcher's verdicts and findings; with `judged`, also the judge's readings of each credited point's
+        evidence sentence and of the `candidates` sentences nearest each claim. None if the answer is empty."""
         view = self.matcher.view_answer(self._blank_injections(answer or ""))
         if not view.units:
             return None
@@ -152,7 +161,7 @@ class OfflineGrader:
         ]
         point_readings: list[Reading] = []
         misconception_readings: list[Reading] = []
-        if candidates > 0:
+        if judged:
             credited = (Verdict.covered, Verdict.partly)
             point_readings, misconception_readings = self.judge_readings(
                 question,
