@@ -9,8 +9,12 @@ word embeddings stay the base's and are not stored again. The trained tensors li
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import json
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -114,6 +118,13 @@ def verify_weights(directory: Path = JUDGE_DIR, card: dict[str, Any] | None = No
     return verify_sha256(directory / WEIGHTS_FILE, expected, remedy)
 
 
+def release_freed_memory() -> None:
+    """Hand memory freed while loading back to the OS (glibc keeps it otherwise), so the app's RSS stays low."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 class Judge:
     """Entails / contradicts / neither for (question, claim, span) triples, batched, cached, int8 on the CPU."""
 
@@ -133,11 +144,13 @@ class Judge:
                 f"{weights} lacks {len(missing)} tensors (e.g. {missing[0]}); run `make train-judge`"
             )
         network.load_state_dict({name: tensor.float() for name, tensor in stored.items()}, strict=False)
+        del stored
         network.eval()
-        if quantized:
-            from rag.grading.matching import quantized_copy
-
-            network = quantized_copy(network)
+        if quantized:  # in place: a quantized copy would hold the fp32 layers too while the app starts
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.ao.quantization.quantize_dynamic(network, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        release_freed_memory()
         self.network = network
         self.version = str(self.card.get("weights_sha256", ""))[:12]
         self._torch = torch
