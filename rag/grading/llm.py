@@ -611,12 +611,8 @@ class LLMGrader:
             readings[id(verdict)] = Reading((), np.zeros((0, 3)), span, row)
         if params is not None:
             no_reading = Reading((), np.zeros((0, 3)))
-            reviewed, _ = review(
-                verdicts, [], [readings.get(id(v), no_reading) for v in verdicts], (), (), params.model_copy(
-                    update={"contradicted": 1.01, "misconception": 1.01}
-                )
-            )
-            verdicts = reviewed
+            # Readings of quotes carry no near sentences, so only the credited-sentence rules can act.
+            verdicts, _ = review(verdicts, [], [readings.get(id(v), no_reading) for v in verdicts], (), (), params)
         return list(verdicts), {"checked": len(credited), "disputed": disputed}
 
     def _make_chat_model(self) -> BaseChatModel:

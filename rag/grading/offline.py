@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from rag.grading.base import build_grade, minimum_grade
 from rag.grading.guard import braced_injections, detect_injection
 from rag.grading.matching import AnswerView, ClaimMatch, ClaimView, Matcher, MatchParams, QuestionView
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
-from rag.grading.review import Reading, ReviewParams, candidate_sentences, review, sentence_of_unit
+from rag.grading.review import Reading, ReviewParams, candidate_sentences, review, review_params_of, sentence_of_unit
 from rag.grading.rubric import Rubric, default_rubric
 from rag.grading.text import Span, analyse, confused_pairs, split_clauses, split_sentences
 from rag.questions import Question
@@ -90,11 +91,10 @@ class OfflineGrader:
     def params(self) -> MatchParams:
         return self.matcher.params
 
-    @property
+    @cached_property
     def review_params(self) -> ReviewParams | None:
-        """The judge's review thresholds from offline_params.json (`review`); None: verdicts are the matcher's."""
-        raw = getattr(self.params, "review", None)
-        return ReviewParams.model_validate(raw) if raw else None  # the matcher's own params, as load_review_params
+        """The judge's review thresholds stored with the matcher's parameters; None: verdicts are the matcher's."""
+        return review_params_of(self.params)
 
     @property
     def judge(self) -> Any:

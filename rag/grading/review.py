@@ -58,12 +58,17 @@ class Reading:
     evidence_probabilities: np.ndarray | None = None
 
 
+def review_params_of(match_params: object) -> ReviewParams | None:
+    """The review thresholds stored beside the matcher's parameters (`review`); None when none were selected."""
+    raw = getattr(match_params, "review", None)
+    return ReviewParams.model_validate(raw) if raw else None
+
+
 def load_review_params() -> ReviewParams | None:
-    """The review thresholds in offline_params.json (`review`); None when none were selected."""
+    """The review thresholds in offline_params.json."""
     from rag.grading.matching import default_params
 
-    raw = getattr(default_params(), "review", None)
-    return ReviewParams.model_validate(raw) if raw else None
+    return review_params_of(default_params())
 
 
 def sentence_of_unit(text: str, sentences: Sequence[Span], unit_span: Span) -> Span:
