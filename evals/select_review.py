@@ -89,7 +89,12 @@ def fewer_candidates(assessment: Assessment | None, count: int) -> Assessment | 
 
 def grade_case(grader: OfflineGrader, case: Case, params: ReviewParams | None) -> Grade:
     grades = [
-        grader.conclude(q, fewer_candidates(a, params.candidates if params else MAX_CANDIDATES), params)
+        grader.conclude(
+            q,
+            fewer_candidates(a, params.candidates if params else MAX_CANDIDATES),
+            params,
+            support_params=grader.support_params,
+        )
         for q, a in zip(case.questions, case.assessments, strict=True)
     ]
     return max(grades, key=lambda g: g.score or 0.0)
@@ -230,7 +235,9 @@ def selection_cases(grader: OfflineGrader, datasets_dir: Path, limit: int | None
         planned = kept
     cases = []
     for group, qs, answer, extra in tqdm(planned, desc="reading selection answers", unit="answer", file=sys.stderr):
-        assessments = tuple(grader.assess(q, answer, True, MAX_CANDIDATES) for q in qs)
+        assessments = tuple(
+            grader.assess(q, answer, True, MAX_CANDIDATES, support_params=grader.support_params) for q in qs
+        )
         cases.append(Case(group=group, questions=qs, assessments=assessments, **extra))
     return cases
 

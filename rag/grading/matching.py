@@ -452,7 +452,8 @@ class Matcher:
         self, embedder: Embedder | None = None, lexicon: Lexicon | None = None, params: MatchParams | None = None
     ) -> None:
         single_threaded_blas()
-        self.encoder = TokenEncoder(embedder or get_embedder())
+        self.embedder = embedder or get_embedder()
+        self.encoder = TokenEncoder(self.embedder)
         self.lexicon = lexicon or load_lexicon()
         self._params = params
         self._claim_cache: OrderedDict[tuple[str, ...], tuple[QuestionView, list[ClaimView]]] = OrderedDict()

@@ -16,40 +16,35 @@ import numpy as np
 
 from rag.grading.base import build_grade, minimum_grade
 from rag.grading.guard import braced_injections, detect_injection
+from rag.grading.judge import ENTAILS
 from rag.grading.matching import AnswerView, ClaimMatch, ClaimView, Matcher, MatchParams, QuestionView
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
-from rag.grading.review import Reading, ReviewParams, candidate_sentences, review, review_params_of, sentence_of_unit
+from rag.grading.review import (
+    MAX_SENTENCE_CHARS,
+    Reading,
+    ReviewParams,
+    candidate_sentences,
+    review,
+    review_params_of,
+    sentence_of_unit,
+)
 from rag.grading.rubric import Rubric, default_rubric
+from rag.grading.scoring import graded_credit
+from rag.grading.support import (
+    SIMILARITY_DECIMALS,
+    Support,
+    SupportParams,
+    apply_support,
+    is_derived,
+    support_params_of,
+    supported_probability,
+)
 from rag.grading.text import Span, analyse, confused_pairs, split_clauses, split_sentences
 from rag.questions import Question
 from rag.retrieval import Passage
 
 CONFIDENCE_DECIMALS = 2
 CREDIT_DECIMALS = 3
-
-
-def graded_credit(probability: np.ndarray | float, covered: float, partly: float, rubric: Rubric) -> np.ndarray:
-    """Credit for a key point matched with `probability`, inside its verdict's credit range in the rubric.
-
-    Credit rises linearly with the match probability: from the bottom of the 'partly' range at the
-    partly threshold to its top at the covered threshold, then on at the same slope through the
-    'covered' range until it is full. A step from 'partly' to 'covered' would turn a small difference
-    in probability into a jump of half a point's credit, so paraphrases of one answer would score
-    apart. Below the partly threshold the credit is 0.
-    """
-    p = np.asarray(probability, dtype=np.float64)
-    part_low, part_high = rubric.verdicts[Verdict.partly.value].bounds
-    cover_low, cover_high = rubric.verdicts[Verdict.covered.value].bounds
-    stepped = np.where(p >= covered, rubric.credit(Verdict.covered.value), rubric.credit(Verdict.partly.value))
-    if covered <= partly or part_high <= part_low:
-        return np.where(p >= partly, stepped, 0.0)
-    slope = (part_high - part_low) / (covered - partly)
-    credit = np.where(
-        p >= covered,
-        np.minimum(cover_high, cover_low + (p - covered) * slope),
-        part_low + (p - partly) * slope,
-    )
-    return np.where(p >= partly, credit, 0.0)
 
 
 @dataclass(frozen=True)
@@ -62,6 +57,8 @@ class Assessment:
     """Some unit comes near a key point (match or opposite at least the off-topic threshold)."""
     point_readings: tuple[Reading, ...] = ()
     misconception_readings: tuple[Reading, ...] = ()
+    supports: tuple[Support | None, ...] = ()
+    """Per key point of a derived question, its reference support (rag/grading/support.py); else empty."""
 
 
 class OfflineGrader:
@@ -96,6 +93,11 @@ class OfflineGrader:
         """The judge's review thresholds stored with the matcher's parameters; None: verdicts are the matcher's."""
         return review_params_of(self.params)
 
+    @cached_property
+    def support_params(self) -> SupportParams | None:
+        """The reference-support thresholds for derived questions; None: derived points are the matcher's alone."""
+        return support_params_of(self.params)
+
     @property
     def judge(self) -> Any:
         if self._judge is None:
@@ -107,8 +109,9 @@ class OfflineGrader:
     def grade(self, question: Question, answer: str, passages: Sequence[Passage] = ()) -> Grade:
         started = time.perf_counter()
         review_params = self.review_params
-        assessment = self.assess(question, answer, *self._judge_work(review_params))
-        grade = self.conclude(question, assessment, review_params, passages)
+        support_params = self.support_params
+        assessment = self.assess(question, answer, *self._judge_work(review_params), support_params=support_params)
+        grade = self.conclude(question, assessment, review_params, passages, support_params=support_params)
         grade.timings_ms = {"offline_match": round((time.perf_counter() - started) * 1000, 2)}
         return grade
 
@@ -120,9 +123,22 @@ class OfflineGrader:
         near_rules = params.contradicted <= 1.0 or params.misconception <= 1.0
         return True, params.candidates if near_rules else 0
 
-    def assess(self, question: Question, answer: str, judged: bool = False, candidates: int = 0) -> Assessment | None:
+    def assess(
+        self,
+        question: Question,
+        answer: str,
+        judged: bool = False,
+        candidates: int = 0,
+        *,
+        support_params: SupportParams | None = None,
+        judge_every_support: bool = False,
+    ) -> Assessment | None:
         """The matcher's verdicts and findings; with `judged`, also the judge's readings of each credited point's
-        evidence sentence and of the `candidates` sentences nearest each claim. None if the answer is empty."""
+        evidence sentence and of the `candidates` sentences nearest each claim; with `support_params` and a
+        derived question, each key point's reference support. None if the answer is empty.
+
+        `judge_every_support` has the judge read every point's support, not only where it could raise the
+        credit under `support_params`: the selection tool replays other thresholds over the same readings."""
         view = self.matcher.view_answer(self._blank_injections(answer or ""))
         if not view.units:
             return None
@@ -171,9 +187,15 @@ class OfflineGrader:
                 [m.best_unit if v.verdict in credited else None for m, v in zip(matches, verdicts, strict=True)],
                 candidates,
             )
+        supports: list[Support | None] = []
+        if is_derived(question) and support_params is not None:
+            supports = self.reference_supports(
+                question, view, point_claims, verdicts, support_params, judge_all=judge_every_support
+            )
         return Assessment(
             verdicts=tuple(verdicts),
             findings=tuple(findings),
+            supports=tuple(supports),
             near_any_point=any(
                 m.probability >= self.params.thresholds.off_topic or m.contradiction >= self.params.thresholds.off_topic
                 for m in matches
@@ -188,8 +210,11 @@ class OfflineGrader:
         assessment: Assessment | None,
         review_params: ReviewParams | None,
         passages: Sequence[Passage] = (),
+        *,
+        support_params: SupportParams | None = None,
     ) -> Grade:
-        """The grade from an assessment: the judge's review (when configured), the off-topic rule, the score."""
+        """The grade from an assessment: the judge's review and reference support (when configured), the
+        off-topic rule, the score."""
         if assessment is None:
             return minimum_grade(question, "empty", grader=self.name, model=self.model, passages=passages)
         verdicts, findings = list(assessment.verdicts), list(assessment.findings)
@@ -202,6 +227,15 @@ class OfflineGrader:
                 assessment.misconception_readings,
                 review_params,
             )
+        if assessment.supports and support_params is not None:
+            verdicts = apply_support(
+                verdicts,
+                assessment.supports,
+                [self.support_credit(s, support_params) for s in assessment.supports],
+                support_params,
+                self.params.thresholds.covered,
+                self.params.thresholds.partly,
+            )
         nothing_stated = not findings and all(v.verdict is Verdict.missed for v in verdicts)
         if nothing_stated and not assessment.near_any_point:
             return minimum_grade(question, "off-topic", grader=self.name, model=self.model, passages=passages)
@@ -210,6 +244,75 @@ class OfflineGrader:
         )
 
     # -- steps
+
+    def support_credit(self, support: Support | None, params: SupportParams) -> float:
+        """The credit reference support alone would give a key point (0 without support)."""
+        if support is None:
+            return 0.0
+        thresholds = self.params.thresholds
+        probability = supported_probability(support.similarity, params, thresholds.covered, thresholds.partly)
+        graded = graded_credit(probability, thresholds.covered, thresholds.partly, self.rubric)
+        return round(float(graded), CREDIT_DECIMALS)
+
+    def reference_supports(
+        self,
+        question: Question,
+        view: AnswerView,
+        point_claims: Sequence[tuple[str, ClaimView]],
+        verdicts: Sequence[KeyPointVerdict],
+        params: SupportParams,
+        *,
+        judge_all: bool = False,
+    ) -> list[Support | None]:
+        """Each derived key point's nearest span by sentence embedding, and the judge's entails where it matters.
+
+        Candidates per point: the `params.nearest` sentences holding its nearest units (by the matcher's
+        unit vectors, so a long answer costs a bounded number of embeddings) and the whole answer (cut at
+        MAX_SENTENCE_CHARS for the judge). The judge reads them only when the support would give the
+        point more credit than the matcher did.
+        """
+        if not view.text.strip():
+            return [None] * len(point_claims)
+        unit_spans = [unit.span for unit in view.units]
+        nearest = [
+            [
+                s
+                for s in candidate_sentences(
+                    view.text, view.sentences, unit_spans, view.vectors @ claim.vector, params.nearest
+                )
+                if s.text.strip()
+            ]
+            for _, claim in point_claims
+        ]
+        whole_span = Span(0, len(view.text), view.text)
+        texts = [claim.text for _, claim in point_claims]
+        spans = list(dict.fromkeys([*(s for found in nearest for s in found), whole_span]))
+        vectors = self.matcher.embedder.embed([*texts, *(" ".join(s.text.split()) for s in spans)])
+        claim_vectors, span_vectors = vectors[: len(texts)], vectors[len(texts) :]
+        index = {span: i for i, span in enumerate(spans)}
+        supports: list[Support | None] = []
+        requests: list[tuple[int, list[str]]] = []
+        for k, (found, verdict) in enumerate(zip(nearest, verdicts, strict=True)):
+            options = [*found, whole_span]
+            similarities = [
+                round(float(claim_vectors[k] @ span_vectors[index[s]]), SIMILARITY_DECIMALS) for s in options
+            ]
+            best = max(range(len(options)), key=lambda i: (similarities[i], -i))
+            support = Support(similarity=similarities[best], span=options[best])
+            own = (verdict.credit or 0.0) if verdict.verdict in (Verdict.covered, Verdict.partly) else 0.0
+            if judge_all or (
+                verdict.verdict is not Verdict.contradicted and self.support_credit(support, params) > own
+            ):
+                requests.append((k, [s.text[:MAX_SENTENCE_CHARS] for s in options]))
+            supports.append(support)
+        pairs = [(question.question, texts[k], text) for k, read in requests for text in read]
+        rows = self.judge.probabilities(pairs) if pairs else np.zeros((0, 3))
+        at = 0
+        for k, read in requests:
+            entails = float(rows[at : at + len(read), ENTAILS].max())
+            at += len(read)
+            supports[k] = replace(supports[k], entails=entails)
+        return supports
 
     def judge_readings(
         self,
@@ -230,7 +333,8 @@ class OfflineGrader:
         for index, claim in enumerate([*points, *misconceptions]):
             cosines = view.vectors @ claim.vector
             spans = [
-                s for s in candidate_sentences(view.text, view.sentences, unit_spans, cosines, candidates)
+                s
+                for s in candidate_sentences(view.text, view.sentences, unit_spans, cosines, candidates)
                 if s.text.strip()
             ]
             unit = evidence_units[index] if index < len(points) else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from rag.grading.result import CriterionScore, KeyPointVerdict, MisconceptionFinding, Verdict
 from rag.grading.rubric import Band, Rubric, default_rubric
 
@@ -18,6 +20,30 @@ class Score:
 
 def _clamp(value: float, low: float = 0.0, high: float = 10.0) -> float:
     return max(low, min(high, value))
+
+
+def graded_credit(probability: np.ndarray | float, covered: float, partly: float, rubric: Rubric) -> np.ndarray:
+    """Credit for a key point matched with `probability`, inside its verdict's credit range in the rubric.
+
+    Credit rises linearly with the match probability: from the bottom of the 'partly' range at the
+    partly threshold to its top at the covered threshold, then on at the same slope through the
+    'covered' range until it is full. A step from 'partly' to 'covered' would turn a small difference
+    in probability into a jump of half a point's credit, so paraphrases of one answer would score
+    apart. Below the partly threshold the credit is 0.
+    """
+    p = np.asarray(probability, dtype=np.float64)
+    part_low, part_high = rubric.verdicts[Verdict.partly.value].bounds
+    cover_low, cover_high = rubric.verdicts[Verdict.covered.value].bounds
+    stepped = np.where(p >= covered, rubric.credit(Verdict.covered.value), rubric.credit(Verdict.partly.value))
+    if covered <= partly or part_high <= part_low:
+        return np.where(p >= partly, stepped, 0.0)
+    slope = (part_high - part_low) / (covered - partly)
+    credit = np.where(
+        p >= covered,
+        np.minimum(cover_high, cover_low + (p - covered) * slope),
+        part_low + (p - partly) * slope,
+    )
+    return np.where(p >= partly, credit, 0.0)
 
 
 def compute_score(

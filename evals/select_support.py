@@ -1,0 +1,208 @@
+"""Choose the reference-support thresholds (rag/grading/support.py) on selection data only.
+
+    python -m evals.select_support [--no-write] [--limit N] [--cases FILE.pickle]
+
+Selection data; none of it reports a figure in the gate:
+- SAF (networking, long answers, scored 0-1) *training* split: Pearson of our score with the human score;
+- SemEval-2013 SciEntsBank and Beetle *train* answers to the questions the judge did not train on
+  (`evals.train_judge.is_dev_group`): 2-way macro-F1 at the best score threshold, for each.
+The matcher, the judge's review and the support readings run once per answer (the judge reads every
+point's support); every setting of the grid is replayed with the grader's own `conclude`.
+
+Rule: the setting with the best SAF Pearson whose macro-F1 on each SemEval set stays within
+F1_TOLERANCE of the grader without support. Written to `reference_support` in
+rag/grading/offline_params.json with the figures it was chosen on. `--split-check` also reports the
+chosen setting on each half of the SAF questions, to show the figure is not carried by a few questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import pickle
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import pearsonr
+from tqdm import tqdm
+
+from evals.benchmark import question_alternatives
+from evals.judge_data import DATASETS_DIR
+from evals.metrics import fit_threshold
+from evals.train_judge import is_dev_group
+from rag.grading.matching import PARAMS_PATH
+from rag.grading.offline import Assessment, OfflineGrader
+from rag.grading.support import SupportParams
+from rag.questions import Question
+
+NEAREST = 2
+F1_TOLERANCE = 0.005
+GRID = {
+    "low": (0.0, 0.1, 0.2, 0.3, 0.4),
+    "high": (0.5, 0.6, 0.7, 0.8),
+    "entails": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7),
+}
+READING = SupportParams(low=0.0, high=1.0, entails=0.0, nearest=NEAREST)
+"""The settings the readings are taken with: only `nearest` matters, since the judge reads every point."""
+
+
+@dataclass(frozen=True)
+class Case:
+    group: str
+    """saf, semeval-scientsbank or semeval-beetle."""
+    question_key: str
+    questions: tuple[Question, ...]
+    assessments: tuple[Assessment | None, ...]
+    gold: float
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def selection_cases(grader: OfflineGrader, datasets_dir: Path, limit: int | None) -> list[Case]:
+    planned: list[tuple[str, str, str, str, str, float]] = []
+    for row in _rows(datasets_dir / "saf" / "saf_train.csv"):
+        planned.append(("saf", row["question_id"], row["question"], row["reference_answer"], row["student_answer"],
+                        float(row["score"])))
+    for name in ("scientsbank", "beetle"):
+        for row in _rows(datasets_dir / "semeval2013" / f"{name}.csv"):
+            key = f"{name}:{row['question_id']}"
+            if row["split"] == "train" and is_dev_group(key):
+                gold = 1.0 if row["label_2way"] == "correct" else 0.0
+                planned.append((f"semeval-{name}", key, row["question"], row["reference_answer"],
+                                row["student_answer"], gold))
+    if limit is not None:
+        counts: dict[str, int] = {}
+        kept = []
+        for item in planned:
+            counts[item[0]] = counts.get(item[0], 0) + 1
+            if counts[item[0]] <= limit:
+                kept.append(item)
+        planned = kept
+    questions: dict[tuple[str, str, str], tuple[Question, ...]] = {}
+    cases = []
+    for group, key, question, reference, answer, gold in tqdm(
+        planned, desc="reading selection answers", unit="answer", file=sys.stderr
+    ):
+        if (key, question, reference) not in questions:
+            references = tuple(r.strip() for r in reference.split("||") if r.strip())
+            questions[(key, question, reference)] = question_alternatives(f"sel-{len(questions)}", question, references)
+        qs = questions[(key, question, reference)]
+        review = grader.review_params
+        judged, candidates = grader._judge_work(review)
+        assessments = tuple(
+            grader.assess(q, answer, judged, candidates, support_params=READING, judge_every_support=True) for q in qs
+        )
+        cases.append(Case(group, key, qs, assessments, gold))
+    return cases
+
+
+def scores(grader: OfflineGrader, cases: Sequence[Case], params: SupportParams | None) -> np.ndarray:
+    out = []
+    for case in cases:
+        grades = [
+            grader.conclude(q, a, grader.review_params, support_params=params)
+            for q, a in zip(case.questions, case.assessments, strict=True)
+        ]
+        out.append(max(g.score or 0.0 for g in grades))
+    return np.asarray(out)
+
+
+def figures(grader: OfflineGrader, cases: Sequence[Case], params: SupportParams | None) -> dict[str, float]:
+    values = scores(grader, cases, params)
+    groups = np.asarray([c.group for c in cases])
+    gold = np.asarray([c.gold for c in cases])
+    result: dict[str, float] = {}
+    saf = groups == "saf"
+    if saf.sum() >= 3 and values[saf].std() > 0 and gold[saf].std() > 0:
+        result["saf_pearson"] = round(float(pearsonr(values[saf], gold[saf])[0]), 4)
+    if (saf & (gold == 1.0)).any():
+        result["saf_mean_correct"] = round(float(values[saf & (gold == 1.0)].mean()), 2)
+    for name in ("scientsbank", "beetle"):
+        mask = groups == f"semeval-{name}"
+        if mask.any():
+            _, f1 = fit_threshold(values[mask].tolist(), (gold[mask] == 1.0).tolist())
+            result[f"{name}_macro_f1"] = round(float(f1), 4)
+    return result
+
+
+def allowed(found: dict[str, float], baseline: dict[str, float]) -> bool:
+    return all(
+        found.get(key, 0.0) >= baseline[key] - F1_TOLERANCE for key in ("scientsbank_macro_f1", "beetle_macro_f1")
+        if key in baseline
+    )
+
+
+def split_check(grader: OfflineGrader, cases: Sequence[Case], params: SupportParams) -> dict[str, dict[str, float]]:
+    """The chosen setting and no support on each half of the SAF questions (alternating by question id)."""
+    keys = sorted({c.question_key for c in cases if c.group == "saf"})
+    halves = {"saf_half_a": set(keys[::2]), "saf_half_b": set(keys[1::2])}
+    report = {}
+    for name, keep in halves.items():
+        part = [c for c in cases if c.group == "saf" and c.question_key in keep]
+        without, with_support = figures(grader, part, None), figures(grader, part, params)
+        if "saf_pearson" in without and "saf_pearson" in with_support:
+            report[name] = {"without": without["saf_pearson"], "with": with_support["saf_pearson"]}
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.select_support", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", type=Path, default=DATASETS_DIR, help="shared datasets folder")
+    parser.add_argument("--limit", type=int, metavar="N", help="first N answers per data group (smoke run)")
+    parser.add_argument("--no-write", action="store_true", help="print the choice, leave offline_params.json alone")
+    parser.add_argument("--cases", type=Path, metavar="FILE.pickle",
+                        help="reuse the readings saved here by an earlier run with the same models, or save them")
+    args = parser.parse_args(argv)
+
+    grader = OfflineGrader()
+    if args.cases and args.cases.exists():
+        cases = pickle.loads(args.cases.read_bytes())
+    else:
+        cases = selection_cases(grader, args.datasets, args.limit)
+        if args.cases:
+            args.cases.write_bytes(pickle.dumps(cases))
+    baseline = figures(grader, cases, None)
+    print(json.dumps({"without support": baseline}), file=sys.stderr)
+    best: tuple[float, SupportParams, dict[str, float]] | None = None
+    settings = [s for s in itertools.product(*GRID.values()) if s[1] > s[0]]
+    for low, high, entails in tqdm(settings, desc="trying settings", unit="setting", file=sys.stderr):
+        params = SupportParams(low=low, high=high, entails=entails, nearest=NEAREST)
+        found = figures(grader, cases, params)
+        if "saf_pearson" in found and allowed(found, baseline) and (best is None or found["saf_pearson"] > best[0]):
+            best = (found["saf_pearson"], params, found)
+    if best is None or best[0] <= baseline.get("saf_pearson", 1.0):
+        print("no setting beats the grader without support within the limits; support stays off", file=sys.stderr)
+        return 1
+    _, params, found = best
+    chosen = params.model_copy(
+        update={
+            "selected_on": "SAF train (all 16 questions); SemEval-2013 SciEntsBank and Beetle train answers to the "
+            "judge's held-out questions",
+            "selection": {
+                "with_support": found,
+                "without_support": baseline,
+                **split_check(grader, cases, params),
+                "answers": dict(sorted(Counter(c.group for c in cases).items())),
+            },
+        }
+    )
+    print(json.dumps(chosen.model_dump(), indent=2))
+    if not args.no_write:
+        data = json.loads(PARAMS_PATH.read_text(encoding="utf-8"))
+        data["reference_support"] = chosen.model_dump()
+        PARAMS_PATH.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {PARAMS_PATH}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

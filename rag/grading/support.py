@@ -1,0 +1,114 @@
+"""Soft credit for key points derived from a reference answer (questions built by rag/grading/derive.py).
+
+A derived key point is a whole sentence of someone's reference answer, not a claim written for the
+bank with its paraphrases. Students who know the answer restate such sentences in their own words,
+and the matcher, which leans on shared tokens, gives them little: correct long answers averaged 3.7
+of 10 on selection data. So for derived questions a key point can also earn credit from the sentence
+of the answer (or the whole answer) whose MiniLM embedding is closest to it, on two conditions:
+
+- the similarity maps linearly onto the match-probability scale, `low` to the partly threshold and
+  `high` to the covered threshold, and the credit comes from that probability as for any match;
+- the judge must read one of the nearest sentences, or the whole answer, as entailing the point with
+  at least `entails`: an answer on the right topic that says something else earns nothing from it.
+
+A point gains credit this way only where it is more than the matcher's (the support never lowers
+credit) and never when the point is contradicted. The thresholds live in offline_params.json
+(`reference_support`), chosen by `python -m evals.select_support` on selection data only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rag.grading.result import KeyPointVerdict, Verdict
+from rag.grading.text import Span
+
+DERIVED_TOPIC = "derived"
+"""The topic of questions built from a reference answer (rag/grading/derive.py)."""
+SIMILARITY_DECIMALS = 4
+"""Embeddings of one text differ in the last float bits with their batch; rounding keeps grades identical."""
+
+
+class SupportParams(BaseModel):
+    """Where reference support starts and reaches the covered threshold, and the judge's gate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    low: float = Field(ge=-1, le=1, description="Similarity that maps to the partly threshold.")
+    high: float = Field(ge=-1, le=1, description="Similarity that maps to the covered threshold.")
+    entails: float = Field(ge=0, le=1.01, description="Judge's entails probability needed; above 1 turns support off.")
+    nearest: int = Field(
+        ge=1, le=5, description="Answer sentences per key point the judge reads (plus the whole answer)."
+    )
+    selected_on: str = ""
+    selection: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SupportParams:
+        if self.high <= self.low:
+            raise ValueError("reference_support: high must be above low")
+        return self
+
+
+@dataclass(frozen=True)
+class Support:
+    """How well the answer supports one derived key point: its nearest span, similarity and the judge's entails."""
+
+    similarity: float
+    span: Span
+    entails: float | None = None
+    """None when the judge was not asked (the support could not have raised the credit)."""
+
+
+def support_params_of(match_params: object) -> SupportParams | None:
+    """The support thresholds stored beside the matcher's parameters; None when none were selected."""
+    raw = getattr(match_params, "reference_support", None)
+    return SupportParams.model_validate(raw) if raw else None
+
+
+def is_derived(question: Any) -> bool:
+    return getattr(question, "topic", None) == DERIVED_TOPIC
+
+
+def supported_probability(similarity: float, params: SupportParams, covered: float, partly: float) -> float:
+    """The similarity on the match-probability scale: `low` at the partly threshold, `high` at covered."""
+    return partly + (similarity - params.low) * (covered - partly) / (params.high - params.low)
+
+
+def apply_support(
+    verdicts: Sequence[KeyPointVerdict],
+    supports: Sequence[Support | None],
+    credits: Sequence[float],
+    params: SupportParams,
+    covered: float,
+    partly: float,
+) -> list[KeyPointVerdict]:
+    """The verdicts with reference support applied; `credits[i]` is the credit support would give point i."""
+    applied = []
+    for verdict, support, credit in zip(verdicts, supports, credits, strict=True):
+        credited = verdict.verdict in (Verdict.covered, Verdict.partly)
+        own = (verdict.credit or 0.0) if credited else 0.0
+        if (
+            support is not None
+            and support.entails is not None
+            and support.entails >= params.entails
+            and verdict.verdict is not Verdict.contradicted
+            and credit > own
+        ):
+            probability = supported_probability(support.similarity, params, covered, partly)
+            verdict = verdict.model_copy(
+                update={
+                    "verdict": Verdict.covered if probability >= covered else Verdict.partly,
+                    "evidence": [support.span.text.strip()],
+                    "credit": credit,
+                    "confidence": round(min(1.0, probability), 2),
+                    "note": f"{verdict.note}; in other words: similarity {support.similarity:.2f}, "
+                    f"judge entails {support.entails:.2f}",
+                }
+            )
+        applied.append(verdict)
+    return applied

@@ -1,0 +1,37 @@
+"""evals.select_support on a few answers per selection group: the code path runs and writes nothing."""
+
+import json
+
+import pytest
+
+from evals import select_support
+from evals.judge_data import DATASETS_DIR
+from rag.grading.matching import PARAMS_PATH
+from rag.grading.support import SupportParams
+
+pytestmark = pytest.mark.skipif(not DATASETS_DIR.is_dir(), reason=f"{DATASETS_DIR} is not available")
+
+
+def test_selection_reads_each_group_and_replays_settings_without_writing(capsys):
+    from rag.grading.offline import OfflineGrader
+
+    grader = OfflineGrader()
+    cases = select_support.selection_cases(grader, DATASETS_DIR, limit=6)
+    assert sorted({c.group for c in cases}) == ["saf", "semeval-beetle", "semeval-scientsbank"]
+    for case in cases:
+        for assessment in case.assessments:
+            assert assessment is None or all(s is None or s.entails is not None for s in assessment.supports)
+    without = select_support.figures(grader, cases, None)
+    generous = select_support.figures(grader, cases, SupportParams(low=-1.0, high=0.0, entails=0.0, nearest=2))
+    assert {"saf_mean_correct", "scientsbank_macro_f1", "beetle_macro_f1"} <= set(without)
+    # similarity above 0 covers a point under this setting, so no SAF answer can score lower with it
+    assert generous["saf_mean_correct"] >= without["saf_mean_correct"]
+
+    before = PARAMS_PATH.read_bytes()
+    code = select_support.main(["--limit", "6", "--no-write"])
+    assert PARAMS_PATH.read_bytes() == before
+    if code == 0:
+        chosen = SupportParams.model_validate(json.loads(capsys.readouterr().out))
+        assert chosen.low in select_support.GRID["low"] and chosen.entails in select_support.GRID["entails"]
+    else:
+        assert code == 1 and "support stays off" in capsys.readouterr().err

@@ -1,0 +1,104 @@
+"""Reference support for derived key points: the pure rules, and the offline grader with the real models."""
+
+import pytest
+from pydantic import ValidationError
+
+from rag.grading.derive import questions_from_reference
+from rag.grading.result import KeyPointVerdict, Verdict
+from rag.grading.support import Support, SupportParams, apply_support, is_derived, supported_probability
+from rag.grading.text import Span
+
+PARAMS = SupportParams(low=0.1, high=0.5, entails=0.3, nearest=2)
+COVERED, PARTLY = 0.625, 0.425
+SPAN = Span(0, 30, "The diameter shrinks tenfold. ")
+
+
+def verdict(kind: Verdict, credit: float | None = None) -> KeyPointVerdict:
+    return KeyPointVerdict(key_point_id="kp-1", text="Diameter decreases by a factor of 10.", weight=1, verdict=kind,
+                           evidence=["diameter"] if kind is not Verdict.missed else [], credit=credit, note="match 0.2")
+
+
+def test_similarity_maps_low_to_the_partly_threshold_and_high_to_covered():
+    assert supported_probability(0.1, PARAMS, COVERED, PARTLY) == pytest.approx(PARTLY)
+    assert supported_probability(0.5, PARAMS, COVERED, PARTLY) == pytest.approx(COVERED)
+    assert supported_probability(0.3, PARAMS, COVERED, PARTLY) == pytest.approx((COVERED + PARTLY) / 2)
+
+
+def test_params_refuse_high_at_or_below_low():
+    with pytest.raises(ValidationError, match="high must be above low"):
+        SupportParams(low=0.5, high=0.5, entails=0.3, nearest=2)
+
+
+def test_a_missed_point_the_judge_reads_as_entailed_gains_the_support_credit_quoting_one_span():
+    support = Support(similarity=0.6, span=SPAN, entails=0.8)
+    (out,) = apply_support([verdict(Verdict.missed)], [support], [0.9], PARAMS, COVERED, PARTLY)
+    assert out.verdict is Verdict.covered
+    assert out.credit == 0.9
+    assert out.evidence == ["The diameter shrinks tenfold."]
+    assert "judge entails 0.80" in out.note
+
+
+def test_support_below_the_covered_mapping_gives_partly():
+    support = Support(similarity=0.3, span=SPAN, entails=0.8)
+    (out,) = apply_support([verdict(Verdict.missed)], [support], [0.5], PARAMS, COVERED, PARTLY)
+    assert out.verdict is Verdict.partly
+
+
+@pytest.mark.parametrize(
+    ("before", "support", "credit"),
+    [
+        (verdict(Verdict.missed), Support(0.6, SPAN, entails=0.1), 0.9),  # the judge does not read it as stated
+        (verdict(Verdict.missed), Support(0.6, SPAN, entails=None), 0.9),  # the judge was not asked
+        (verdict(Verdict.contradicted), Support(0.6, SPAN, entails=0.9), 0.9),  # a contradiction stays
+        (verdict(Verdict.covered, 0.95), Support(0.6, SPAN, entails=0.9), 0.9),  # support never lowers credit
+        (verdict(Verdict.missed), None, 0.0),
+    ],
+)
+def test_support_leaves_the_verdict_alone(before, support, credit):
+    assert apply_support([before], [support], [credit], PARAMS, COVERED, PARTLY) == [before]
+
+
+def test_only_questions_built_from_a_reference_are_derived():
+    (question,) = questions_from_reference("q1", "What happens to the diameter?", "It decreases by a factor of 10.")
+    assert is_derived(question)
+
+
+@pytest.fixture(scope="module")
+def grader():
+    from rag.grading.offline import OfflineGrader
+
+    return OfflineGrader()
+
+
+REFERENCE = (
+    "Diameter decreases by a factor of 10, e.g. 300m to 30m. "
+    "The minimum frame size stays the same while the bit rate rises, so a collision must be detected sooner."
+)
+QUESTION = "What happens to the collision domain diameter if the network speed rises from 10 Mb/s to 100 Mb/s?"
+
+
+@pytest.mark.slow
+def test_a_correct_answer_in_other_words_scores_higher_with_support_and_a_wrong_one_does_not(grader):
+    from rag.grading.matching import MatchParams
+
+    (question,) = questions_from_reference("saf-like", QUESTION, REFERENCE)
+    support = grader.support_params or PARAMS
+    right = (
+        "The collision domain diameter will be reduced by the factor 10, because frames are sent ten times faster "
+        "and the sender has to notice a collision while it is still transmitting its shortest frame."
+    )
+    wrong = "The collision domain diameter grows by a factor of 10 because faster links carry signals further."
+    assert isinstance(grader.params, MatchParams)
+
+    def score(answer: str, params: SupportParams | None) -> float:
+        assessment = grader.assess(question, answer, support_params=params)
+        return grader.conclude(question, assessment, None, support_params=params).score
+
+    assert score(right, support) > score(right, None)
+    assert score(wrong, support) <= score(right, support) - 3
+    supported = grader.conclude(
+        question, grader.assess(question, right, support_params=support), None, support_params=support
+    )
+    for point in supported.key_points:
+        if "in other words" in point.note:
+            assert len(point.evidence) == 1 and point.evidence[0] in right
