@@ -52,10 +52,9 @@ test: install-dev system-deps llm-model index ## Run every test (unit, integrati
 SCIENTSBANK ?= ../shared/datasets/scientsbank/scientsbank_2way.csv
 EVAL_RUNS := evals/runs
 
-train-judge: install ## Retrain the judge, reselect its review and support thresholds, report it (about 70 min on 2 cores)
+train-judge: install ## Retrain the judge, reselect its review thresholds, report it (about 55 min on 2 cores)
 	$(PY) -m evals.train_judge
 	$(PY) -m evals.select_review
-	$(PY) -m evals.select_support
 	$(PY) -m evals.judge_report
 
 evals: index ## Offline grader on the team sets, SciEntsBank and the generated suites, then the gates

@@ -13,7 +13,8 @@ of the answer (or the whole answer) whose MiniLM embedding is closest to it, on 
 
 A point gains credit this way only where it is more than the matcher's (the support never lowers
 credit) and never when the point is contradicted. The thresholds live in offline_params.json
-(`reference_support`), chosen by `python -m evals.select_support` on selection data only.
+(`reference_support`), chosen by `python -m evals.select_support` on selection data only. Without that
+entry the support is off, as it is today: see docs/decisions.md.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def test_selection_reads_each_group_and_replays_settings_without_writing(capsys)
     assert generous["saf_mean_correct"] >= without["saf_mean_correct"]
 
     before = PARAMS_PATH.read_bytes()
-    code = select_support.main(["--limit", "6", "--no-write"])
+    code = select_support.main(["--limit", "6"])
     assert PARAMS_PATH.read_bytes() == before
     if code == 0:
         chosen = SupportParams.model_validate(json.loads(capsys.readouterr().out))
