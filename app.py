@@ -30,7 +30,7 @@ def sidebar() -> st.delta_generator.DeltaGenerator:
         st.multiselect("Topics", bank.topics, key="topics", placeholder="All topics")
         st.multiselect("Levels", [level.value for level in Level], key="levels", placeholder="All levels")
         engine = ui.engine()
-        st.markdown(f"**Grader:** {ui.escape_markdown(engine.grader_label())}")
+        st.markdown(f"**Grader:** {ui.escape_markdown(ui.grader_words(engine.grader_label()))}")
         if engine.grader_problem:
             st.warning(ui.escape_markdown(engine.grader_problem), icon=":material/warning:")
         notice = st.empty()
@@ -42,11 +42,16 @@ def sidebar() -> st.delta_generator.DeltaGenerator:
 
 
 pages = st.navigation(
-    [
-        st.Page("app_pages/practice.py", title="Practice", icon=":material/forum:", default=True),
-        st.Page("app_pages/progress.py", title="Progress", icon=":material/insights:"),
-        st.Page("app_pages/eval_reports.py", title="Eval reports", icon=":material/fact_check:"),
-    ]
+    {
+        "Practice": [
+            st.Page("app_pages/practice.py", title="Practice", icon=":material/forum:", default=True),
+            st.Page("app_pages/progress.py", title="Progress", icon=":material/insights:"),
+            st.Page("app_pages/how_grading.py", title="How grading works", icon=":material/help:"),
+        ],
+        "Team": [
+            st.Page("app_pages/eval_reports.py", title="Grading quality reports", icon=":material/fact_check:"),
+        ],
+    }
 )
 try:
     notice_slot = sidebar()

@@ -149,13 +149,13 @@ def grade_live(session: InterviewSession, engine: Engine, answer: str) -> None:
                 status.write("Reference passages unavailable; grading against the rubric only.")
             if passages:
                 status.write("Found: " + "; ".join(ui.escape_markdown(p.title) for p in passages))
-            status.write(f"Grading with the {ui.escape_markdown(engine.grader_label())} grader…")
+            status.write(f"Grading ({ui.escape_markdown(ui.grader_words(engine.grader_label()))})…")
             grade, fell_back = grade_with_fallback(
                 target, answer, engine.primary, engine.fallback, passages=passages, settings=settings
             )
             elapsed_ms = (time.perf_counter() - started) * 1000
             status.update(
-                label=f"Graded by {grade.grader} in {elapsed_ms:,.0f} ms" + (" (fallback)" if fell_back else ""),
+                label=ui.graded_caption(grade, elapsed_ms / 1000, fell_back),
                 state="complete" if grade.scored else "error",
                 expanded=False,
             )

@@ -98,7 +98,7 @@ def _attempt_detail(attempt: Attempt) -> None:
         st.caption(f"No grade: this question was {KIND_LABELS.get(attempt.kind, attempt.kind)}.")
         return
     grade = Grade.model_validate(data)
-    st.caption(ui.escape_markdown(f"Graded by {grade.grader} ({grade.model})"))
+    st.caption(ui.escape_markdown(f"Graded by: {ui.grade_author(grade)}"))
     ui.render_grade(grade, question, fell_back=attempt.fell_back, follow_up=attempt.kind == "followup")
 
 

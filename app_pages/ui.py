@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from rag.errors import PrepError
+from rag.grading.result import Grade
 from rag.history import History, normalise_user
 from rag.practice import Engine
 from rag.questions import Question, QuestionBank, load_question_bank
@@ -106,6 +107,22 @@ def _stream_words(text: str) -> Iterator[str]:
             yield word
             if not word.isspace():
                 time.sleep(STREAM_DELAY_S)
+
+
+def grader_words(label: str) -> str:
+    """The grader in a candidate's words: the engine's "offline" is the built-in grader; an LLM keeps its name."""
+    return "built-in (offline, on this machine)" if label == "offline" else label
+
+
+def grade_author(grade: Grade) -> str:
+    """Who graded, in a candidate's words: "built-in grader" or "<model> (LLM)"."""
+    return "built-in grader" if grade.grader == "offline" else f"{grade.model} (LLM)"
+
+
+def graded_caption(grade: Grade, seconds: float, fell_back: bool = False) -> str:
+    """The status line after a grade: "Graded in 0.6 s · built-in grader" (or the LLM's model), and any fallback."""
+    caption = f"Graded in {seconds:.1f} s · {grade_author(grade)}"
+    return caption + (" · the LLM was unavailable" if fell_back else "")
 
 
 def score_line(grade) -> str:

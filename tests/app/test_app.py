@@ -80,7 +80,7 @@ def test_a_strong_answer_is_graded_with_feedback_and_the_next_question_follows(a
     labels = [e.label for e in at.expander]
     assert "Model answer" in labels
     assert any(label.startswith("Source:") for label in labels), "the reference passages are shown"
-    assert any(s.label.startswith("Graded by offline") for s in at.status)
+    assert any(s.label.startswith("Graded in ") and s.label.endswith("s · built-in grader") for s in at.status)
     assert at.progress, "the score bar is shown"
     attempts = History.in_data_dir(app_env).attempts_for("tess")
     assert [(a.question_id, a.kind, a.status) for a in attempts] == [(question.id, "answer", "scored")]
@@ -275,6 +275,47 @@ def test_eval_reports_page(app_env: Path, tmp_path: Path):
     no_traceback(at)
     assert "Quadratic weighted kappa: 0.81" in markdown(at)
     assert "Download report.html" in [b.label for b in at.get("download_button")]
+
+
+def test_how_grading_works_page_shows_the_rubrics_bands_penalties_and_limits(app_env: Path):
+    from rag.grading.rubric import default_rubric
+
+    at = start()
+    at.switch_page("app_pages/how_grading.py").run()
+    no_traceback(at)
+    text = markdown(at)
+    rubric = default_rubric()
+    for band in rubric.bands:
+        assert f"| {band.label} | {band.min:g} |" in text
+    assert f"minus {rubric.penalties.misconception:g} points for each" in text
+    assert "What the grader cannot judge" in text and "Practice, not hiring" in text
+    assert "{" not in text, "every placeholder is filled"
+
+
+def test_grading_quality_reports_sit_in_the_team_section_not_with_the_candidates_pages():
+    import ast
+
+    tree = ast.parse((PROJECT_ROOT / "app.py").read_text(encoding="utf-8"))
+    call = next(
+        node for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "navigation"
+    )
+    sections = {key.value: [ast.unparse(page) for page in value.elts] for key, value in
+                zip(call.args[0].keys, call.args[0].values, strict=True)}
+    assert set(sections) == {"Practice", "Team"}
+    assert all("eval_reports" not in page for page in sections["Practice"])
+    assert any("eval_reports" in page for page in sections["Team"])
+
+
+def test_graded_caption_names_the_grader_in_plain_words():
+    from app_pages.ui import graded_caption
+    from rag.grading.result import Grade
+
+    offline = Grade(question_id="q", status="unscored", grader="offline", model="all-MiniLM-L6-v2+lexical")
+    assert graded_caption(offline, 0.625) == "Graded in 0.6 s · built-in grader"
+    llm = Grade(question_id="q", status="unscored", grader="llm", model="gpt-4o-mini")
+    assert graded_caption(llm, 2.0) == "Graded in 2.0 s · gpt-4o-mini (LLM)"
+    assert graded_caption(offline, 0.3, fell_back=True).endswith("· the LLM was unavailable")
 
 
 def test_eval_report_markdown_is_shown_without_remote_images_or_links():
