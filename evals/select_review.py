@@ -21,9 +21,11 @@ import argparse
 import json
 import pickle
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -36,7 +38,7 @@ from evals.split import load_split
 from evals.suites import flagged, suite_cases
 from evals.train_judge import is_dev_group
 from rag.grading.judge import Judge
-from rag.grading.matching import PARAMS_PATH
+from rag.grading.matching import save_params_section
 from rag.grading.offline import Assessment, OfflineGrader
 from rag.grading.result import Grade, Verdict
 from rag.grading.review import Reading, ReviewParams
@@ -44,6 +46,7 @@ from rag.grading.text import load_lexicon
 from rag.questions import Question, load_question_bank
 from rag.settings import PROJECT_ROOT
 
+T = TypeVar("T", bound=tuple[Any, ...])
 MAX_CANDIDATES = 3
 FALSE_FLAG_LIMIT = 0.03
 PARAPHRASE_FLOOR = 0.9
@@ -196,6 +199,29 @@ def coordinate_search(
     return (best[1], best[2]) if best else (None, baseline)
 
 
+def saved_or_read(path: Path | None, read: Callable[[], list[Any]]) -> list[Any]:
+    """Selection cases from `path` when an earlier run saved them there, else read now (and saved when asked)."""
+    if path is not None and path.is_file():
+        return pickle.loads(path.read_bytes())
+    cases = read()
+    if path is not None:
+        path.write_bytes(pickle.dumps(cases))
+    return cases
+
+
+def first_per_group(planned: Sequence[T], limit: int | None) -> list[T]:
+    """The first `limit` items of each group (an item's first field names its group); all without a limit."""
+    if limit is None:
+        return list(planned)
+    counts: Counter[str] = Counter()
+    kept = []
+    for item in planned:
+        counts[item[0]] += 1
+        if counts[item[0]] <= limit:
+            kept.append(item)
+    return kept
+
+
 def selection_cases(grader: OfflineGrader, datasets_dir: Path, limit: int | None) -> list[Case]:
     bank = load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
     split = load_split()
@@ -225,14 +251,7 @@ def selection_cases(grader: OfflineGrader, datasets_dir: Path, limit: int | None
         if key not in questions:
             questions[key] = question_alternatives(f"sel-{len(questions)}", row.question, row.references)
         planned.append(("scientsbank", questions[key], row.answer, {"label": row.label}))
-    if limit is not None:
-        by_group: dict[str, int] = {}
-        kept = []
-        for item in planned:
-            by_group[item[0]] = by_group.get(item[0], 0) + 1
-            if by_group[item[0]] <= limit:
-                kept.append(item)
-        planned = kept
+    planned = first_per_group(planned, limit)
     cases = []
     for group, qs, answer, extra in tqdm(planned, desc="reading selection answers", unit="answer", file=sys.stderr):
         assessments = tuple(
@@ -254,12 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     grader = OfflineGrader(judge=Judge(args.judge) if args.judge else None)
-    if args.cases and args.cases.is_file():
-        cases = pickle.loads(args.cases.read_bytes())
-    else:
-        cases = selection_cases(grader, args.datasets, args.limit)
-        if args.cases:
-            args.cases.write_bytes(pickle.dumps(cases))
+    cases = saved_or_read(args.cases, lambda: selection_cases(grader, args.datasets, args.limit))
     baseline = figures(grader, cases, None)
     print(json.dumps({"without review": baseline}), file=sys.stderr)
     trace: list[dict] = []
@@ -278,10 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(json.dumps(chosen.model_dump(), indent=2))
     if not args.no_write:
-        data = json.loads(PARAMS_PATH.read_text(encoding="utf-8"))
-        data["review"] = chosen.model_dump()
-        PARAMS_PATH.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {PARAMS_PATH}", file=sys.stderr)
+        print(f"wrote {save_params_section('review', chosen.model_dump())}", file=sys.stderr)
     return 0
 
 

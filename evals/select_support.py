@@ -23,7 +23,6 @@ import argparse
 import csv
 import itertools
 import json
-import pickle
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -37,8 +36,9 @@ from tqdm import tqdm
 from evals.benchmark import question_alternatives
 from evals.judge_data import DATASETS_DIR
 from evals.metrics import fit_threshold
+from evals.select_review import first_per_group, saved_or_read
 from evals.train_judge import is_dev_group
-from rag.grading.matching import PARAMS_PATH
+from rag.grading.matching import save_params_section
 from rag.grading.offline import Assessment, OfflineGrader
 from rag.grading.support import SupportParams
 from rag.questions import Question
@@ -81,14 +81,7 @@ def selection_cases(grader: OfflineGrader, datasets_dir: Path, limit: int | None
                 gold = 1.0 if row["label_2way"] == "correct" else 0.0
                 planned.append((f"semeval-{name}", key, row["question"], row["reference_answer"],
                                 row["student_answer"], gold))
-    if limit is not None:
-        counts: dict[str, int] = {}
-        kept = []
-        for item in planned:
-            counts[item[0]] = counts.get(item[0], 0) + 1
-            if counts[item[0]] <= limit:
-                kept.append(item)
-        planned = kept
+    planned = first_per_group(planned, limit)
     questions: dict[tuple[str, str, str], tuple[Question, ...]] = {}
     cases = []
     for group, key, question, reference, answer, gold in tqdm(
@@ -167,12 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     grader = OfflineGrader()
-    if args.cases and args.cases.exists():
-        cases = pickle.loads(args.cases.read_bytes())
-    else:
-        cases = selection_cases(grader, args.datasets, args.limit)
-        if args.cases:
-            args.cases.write_bytes(pickle.dumps(cases))
+    cases = saved_or_read(args.cases, lambda: selection_cases(grader, args.datasets, args.limit))
     baseline = figures(grader, cases, None)
     print(json.dumps({"without support": baseline}), file=sys.stderr)
     best: tuple[float, SupportParams, dict[str, float]] | None = None
@@ -200,10 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(json.dumps(chosen.model_dump(), indent=2))
     if args.write:
-        data = json.loads(PARAMS_PATH.read_text(encoding="utf-8"))
-        data["reference_support"] = chosen.model_dump()
-        PARAMS_PATH.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {PARAMS_PATH}", file=sys.stderr)
+        print(f"wrote {save_params_section('reference_support', chosen.model_dump())}", file=sys.stderr)
     return 0
 
 

@@ -152,6 +152,15 @@ def load_params(path: Path | None = None) -> MatchParams:
 
 
 @lru_cache(maxsize=1)
+def save_params_section(name: str, value: dict, path: Path | None = None) -> Path:
+    """Replace one section (e.g. `review`) of offline_params.json, keeping the rest as it is."""
+    path = path or PARAMS_PATH
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data[name] = value
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def default_params() -> MatchParams:
     return load_params()
 
