@@ -69,6 +69,8 @@ def render_turn(session: InterviewSession, turn: Turn) -> None:
             caption = f"Question {turn.number} · {meta.get('topic', '')} · {meta.get('level', '')}"
             if meta.get("resumed"):
                 caption += " · picking up where you left off"
+            if meta.get("last_score") is not None:
+                caption += " · " + ui.last_time(meta["last_score"], meta.get("last_at"))
             st.caption(ui.escape_markdown(caption))
             st.markdown(ui.escape_markdown(turn.text))
         elif turn.kind == "followup":

@@ -7,6 +7,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import streamlit as st
@@ -112,6 +113,16 @@ def _stream_words(text: str) -> Iterator[str]:
 def grader_words(label: str) -> str:
     """The grader in a candidate's words: the engine's "offline" is the built-in grader; an LLM keeps its name."""
     return "built-in (offline, on this machine)" if label == "offline" else label
+
+
+def last_time(score: float, created_at: str | None) -> str:
+    """A repeat's label: "Last time: 2.3 on 2 Dec" (the date left out when it cannot be read)."""
+    text = f"Last time: {score:.1f}"
+    try:
+        when = datetime.fromisoformat(str(created_at))
+    except ValueError:
+        return text
+    return f"{text} on {when.day} {when:%b}"
 
 
 def grade_author(grade: Grade) -> str:

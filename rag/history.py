@@ -298,6 +298,33 @@ class History:
                 ).fetchall()
         return [_attempt(row) for row in rows]
 
+    def last_scored(self, user: str, question_id: str) -> Attempt | None:
+        """The user's newest scored answer (or "I don't know") to this question, if any."""
+        marks = ",".join("?" for _ in SCORED_KINDS)
+        with self._transaction(write=False) as conn:
+            row = conn.execute(
+                f"""SELECT * FROM attempts WHERE user = ? AND question_id = ? AND score IS NOT NULL
+                    AND kind IN ({marks}) ORDER BY id DESC LIMIT 1""",
+                (user, question_id, *SCORED_KINDS),
+            ).fetchone()
+        return _attempt(row) if row else None
+
+    def recent_scores_by_level(self, user: str, per_level: int) -> dict[str, list[float]]:
+        """The newest `per_level` scores of scored answers and "I don't know"s at each level, newest first."""
+        marks = ",".join("?" for _ in SCORED_KINDS)
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                f"""SELECT level, score FROM (
+                        SELECT level, score, ROW_NUMBER() OVER (PARTITION BY level ORDER BY id DESC) AS n
+                        FROM attempts WHERE user = ? AND score IS NOT NULL AND kind IN ({marks}))
+                    WHERE n <= ? ORDER BY level, n""",
+                (user, *SCORED_KINDS, per_level),
+            ).fetchall()
+        scores: dict[str, list[float]] = {}
+        for row in rows:
+            scores.setdefault(str(row[0]), []).append(float(row[1]))
+        return scores
+
     def attempt(self, user: str, attempt_id: int) -> Attempt | None:
         with self._transaction(write=False) as conn:
             row = conn.execute("SELECT * FROM attempts WHERE user = ? AND id = ?", (user, attempt_id)).fetchone()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import itertools
 import logging
 import random
 import re
@@ -24,7 +25,7 @@ from fsrs import Card, Rating, Scheduler
 
 from rag.errors import PrepError, StoreError
 from rag.history import History, normalise_user, utc_now
-from rag.questions import Question, QuestionBank
+from rag.questions import Level, Question, QuestionBank
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -42,6 +43,16 @@ NEUTRAL_TOPIC_MEAN = 5.0
 PASSAGE_CACHE_SIZE = 512
 PREFETCH_WAIT_S = 600
 NO_MATCH = "No questions match these filters. Widen the topics or levels in the sidebar."
+FILTER_EXHAUSTED = (
+    "That was the only question left in these filters, so here is one from outside them. "
+    "Widen the topics or levels in the sidebar for more."
+)
+LEVEL_ORDER: tuple[Level, ...] = (Level.associate, Level.professional, Level.architect)
+LEVEL_UP_ANSWERS = 3
+"""Scored answers at a level needed before questions of the next level are asked."""
+LEVEL_UP_MEAN = 7.0
+"""The mean of the newest LEVEL_WINDOW scores at a level that opens the next level."""
+LEVEL_WINDOW = 5
 
 # ---------------------------------------------------------------- spaced repetition
 
@@ -93,6 +104,18 @@ def due_times(cards: dict[str, str]) -> dict[str, datetime]:
     for question_id, card_json in cards.items():
         result[question_id] = load_card(card_json, question_id).due
     return result
+
+
+def practice_level(recent_scores: dict[str, list[float]]) -> Level:
+    """The highest level the candidate has reached: everyone starts at associate; a level opens the next one
+    once it has LEVEL_UP_ANSWERS scored answers whose newest LEVEL_WINDOW average at least LEVEL_UP_MEAN."""
+    level = LEVEL_ORDER[0]
+    for below, above in itertools.pairwise(LEVEL_ORDER):
+        scores = recent_scores.get(below.value, [])[:LEVEL_WINDOW]
+        if len(scores) < LEVEL_UP_ANSWERS or sum(scores) / len(scores) < LEVEL_UP_MEAN:
+            break
+        level = above
+    return level
 
 
 def topic_weight(mean_score: float | None) -> float:
@@ -620,7 +643,17 @@ class InterviewSession:
     # -- question flow
 
     def candidates(self) -> list[Question]:
-        return self.bank.filter(self.topics or None, self.levels or None)
+        """The questions to draw from: the sidebar's filters; without a level filter, levels up to the candidate's
+        own (`practice_level`), or every level of the chosen topics when none of those is at or below it."""
+        if self.levels:
+            return self.bank.filter(self.topics or None, self.levels)
+        in_topics = self.bank.filter(self.topics or None, None)
+        reached = LEVEL_ORDER.index(self.level())
+        return [q for q in in_topics if LEVEL_ORDER.index(q.level) <= reached] or in_topics
+
+    def level(self) -> Level:
+        """The candidate's practice level, from their recent scores (see `practice_level`)."""
+        return practice_level(self.history.recent_scores_by_level(self.user, LEVEL_WINDOW))
 
     def matches_filters(self, question: Question) -> bool:
         return (not self.topics or question.topic in self.topics) and (
@@ -651,13 +684,21 @@ class InterviewSession:
                 return question
         return self.ask_next()
 
-    def ask_next(self) -> Question | None:
+    def ask_next(self, *, moving_on: bool = False) -> Question | None:
+        """Ask the next question. With `moving_on` (Skip), never the current one again: when it is the only
+        question in the filters, ask one from outside them and say so."""
         candidates = self.candidates()
+        avoid = self.current.question_id if self.current else self.last_question_id
+        notice = None
+        if moving_on and avoid is not None and not [q for q in candidates if q.id != avoid]:
+            widened = [q for q in self.bank.questions if q.id != avoid]
+            if widened:
+                candidates, notice = widened, FILTER_EXHAUSTED
         question = choose_question(
             candidates,
             due_times(self.history.cards_for(self.user)),
             {m.topic: m.mean_score for m in self.history.topic_means(self.user)},
-            self.current.question_id if self.current else self.last_question_id,
+            avoid,
             self.clock(),
             self.rng,
         )
@@ -666,6 +707,8 @@ class InterviewSession:
             self.history.set_pending(self.user, None)
             self.turns.append(Turn("assistant", "info", text=NO_MATCH))
             return None
+        if notice:
+            self.turns.append(Turn("assistant", "info", text=notice))
         self._ask(question)
         return question
 
@@ -674,9 +717,13 @@ class InterviewSession:
             self.last_question_id = self.current.question_id
         self.current = Current(question_id=question.id, hints=hints)
         self.asked += 1
+        meta: dict[str, Any] = {"topic": question.topic, "level": question.level.value, "resumed": resumed}
+        last = self.history.last_scored(self.user, question.id)
+        if last is not None and last.score is not None:
+            meta["last_score"], meta["last_at"] = last.score, last.created_at
         self.turns.append(
             Turn("assistant", "question", text=question.question, question_id=question.id, number=self.asked,
-                 meta={"topic": question.topic, "level": question.level.value, "resumed": resumed})
+                 meta=meta)
         )  # fmt: skip
         self.history.set_pending(self.user, {"question_id": question.id, "hints": hints})
 
@@ -721,14 +768,14 @@ class InterviewSession:
             return
         if self.current.mode == "followup":
             self.turns.append(Turn("user", "command", text="Next question, please."))
-            self.ask_next()
+            self.ask_next(moving_on=True)
             return
         self.turns.append(Turn("user", "command", text="Skip this one."))
         self.history.record_attempt(
             self.user, question_id=question.id, topic=question.topic, level=question.level.value, kind="skip",
             hints=self.current.hints, card_update=card_updater(question.id, rating_for(None, "skip"), self.clock()),
         )  # fmt: skip
-        self.ask_next()
+        self.ask_next(moving_on=True)
 
     def dont_know(self, typed: str | None = None) -> Grade | None:
         """ "I don't know": the model answer is shown and the attempt counts as 0."""

@@ -215,3 +215,20 @@ def test_user_names_are_normalised():
     assert normalise_user("", "candidate") == "candidate"
     assert normalise_user(None, "x") == "x"
     assert len(normalise_user("n" * 500)) == 64
+
+
+def test_last_scored_and_recent_scores_by_level_count_only_scored_answers(history: History):
+    def add(question: str, level: str, kind: str, score: float | None, user: str = "ana") -> None:
+        history.record_attempt(user, question_id=question, topic="vpc", level=level, kind=kind, score=score,
+                               status="scored" if score is not None else "none")  # fmt: skip
+
+    assert history.last_scored("ana", "q1") is None
+    add("q1", "associate", "answer", 3.0)
+    add("q1", "associate", "skip", None)
+    add("q1", "associate", "idk", 0.0)
+    add("q2", "associate", "answer", 9.0)
+    add("q3", "professional", "answer", 7.5)
+    add("q3", "professional", "followup", 1.0)
+    add("q1", "associate", "answer", 8.0, user="bo")
+    assert history.last_scored("ana", "q1").score == 0.0
+    assert history.recent_scores_by_level("ana", 2) == {"associate": [9.0, 0.0], "professional": [7.5]}

@@ -15,6 +15,8 @@ from rag.grading.base import build_grade, unscored_grade
 from rag.grading.result import KeyPointVerdict, Verdict
 from rag.history import History
 from rag.practice import (
+    FILTER_EXHAUSTED,
+    LEVEL_UP_ANSWERS,
     Engine,
     InterviewSession,
     choose_question,
@@ -25,12 +27,13 @@ from rag.practice import (
     load_card,
     mask_key_point,
     pick_follow_up,
+    practice_level,
     rating_for,
     review,
     should_follow_up,
     topic_weight,
 )
-from rag.questions import Question, QuestionBank
+from rag.questions import Level, Question, QuestionBank
 from rag.settings import Settings
 
 NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
@@ -380,3 +383,51 @@ def test_engine_prefetches_passages_and_warms_the_offline_grader_once(settings: 
         time.sleep(0.01)
     assert offline.calls == 1 and calls == ["a"]
     assert engine.passages_for(question) == [] and calls == ["a"], "retrieval is cached per question"
+
+
+def test_practice_level_starts_at_associate_and_rises_only_on_enough_good_recent_scores():
+    assert practice_level({}) is Level.associate
+    assert practice_level({"associate": [9.0, 9.0]}) is Level.associate, "two answers are too few"
+    assert practice_level({"associate": [8.0, 7.0, 7.5]}) is Level.professional
+    assert practice_level({"associate": [9.0, 9.0, 2.0, 3.0, 4.0]}) is Level.associate, "mean 5.4 of the last five"
+    assert practice_level({"associate": [8.0] * 3, "professional": [7.0] * 4}) is Level.architect
+    assert practice_level({"professional": [9.0] * 5}) is Level.associate, "levels open in order"
+
+
+def test_a_new_candidate_gets_associate_questions_until_their_scores_open_the_next_level(history: History):
+    questions = (make_question("a1"), make_question("a2"), make_question("p1", level="professional"))
+    session = session_for(history, *questions)
+    assert {q.id for q in session.candidates()} == {"a1", "a2"}
+    for _ in range(LEVEL_UP_ANSWERS):
+        history.record_attempt("ana", question_id="a1", topic="storage", level="associate", kind="answer",
+                               score=8.0, status="scored")  # fmt: skip
+    assert {q.id for q in session.candidates()} == {"a1", "a2", "p1"}
+    assert {q.id for q in session_for(history, *questions, levels=["professional"]).candidates()} == {"p1"}, (
+        "the sidebar's level filter overrides"
+    )
+
+
+def test_a_topic_with_no_question_at_the_candidates_level_still_has_questions(history: History):
+    session = session_for(history, make_question("a1"), make_question("p1", topic="networking", level="architect"),
+                          topics=["networking"])  # fmt: skip
+    assert [q.id for q in session.candidates()] == ["p1"]
+
+
+def test_skip_in_a_one_question_filter_moves_to_another_question_and_says_the_filter_is_exhausted(history: History):
+    session = session_for(history, make_question("a"), make_question("b", topic="networking"), topics=["networking"])
+    assert session.start().id == "b"
+    session.skip()
+    assert session.question().id == "a"
+    assert any(t.kind == "info" and t.text == FILTER_EXHAUSTED for t in session.turns)
+
+
+def test_a_repeated_question_carries_its_last_score_and_date(history: History):
+    session = session_for(history, make_question("a"))
+    history.record_attempt("ana", question_id="a", topic="storage", level="associate", kind="answer",
+                           score=2.3, status="scored")  # fmt: skip
+    session.start()
+    meta = session.turns[-1].meta
+    assert meta["last_score"] == 2.3 and meta["last_at"]
+    fresh = session_for(history, make_question("b"))
+    fresh.start()
+    assert "last_score" not in fresh.turns[-1].meta

@@ -307,6 +307,13 @@ def test_grading_quality_reports_sit_in_the_team_section_not_with_the_candidates
     assert any("eval_reports" in page for page in sections["Team"])
 
 
+def test_a_repeat_is_labelled_with_its_last_score_and_day():
+    from app_pages.ui import last_time
+
+    assert last_time(2.34, "2026-12-02T10:15:00+00:00") == "Last time: 2.3 on 2 Dec"
+    assert last_time(7.0, "not a date") == "Last time: 7.0"
+
+
 def test_graded_caption_names_the_grader_in_plain_words():
     from app_pages.ui import graded_caption
     from rag.grading.result import Grade
