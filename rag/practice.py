@@ -690,7 +690,7 @@ class InterviewSession:
         candidates = self.candidates()
         avoid = self.current.question_id if self.current else self.last_question_id
         notice = None
-        if moving_on and avoid is not None and not [q for q in candidates if q.id != avoid]:
+        if moving_on and candidates and all(q.id == avoid for q in candidates):
             widened = [q for q in self.bank.questions if q.id != avoid]
             if widened:
                 candidates, notice = widened, FILTER_EXHAUSTED
@@ -728,16 +728,14 @@ class InterviewSession:
         self.history.set_pending(self.user, {"question_id": question.id, "hints": hints})
 
     def set_filters(self, topics: Sequence[str], levels: Sequence[str]) -> bool:
-        """Apply new sidebar filters; a pending question that no longer matches is replaced. True if it was."""
+        """Apply new sidebar filters from the next question on: the question on screen stays, so a candidate
+        never loses an answer in progress. True if the filters changed."""
         topics, levels = list(topics), list(levels)
         if topics == self.topics and levels == self.levels:
             return False
         self.topics, self.levels = topics, levels
-        question = self.question()
-        if question is not None and self.current and self.current.mode == "answer" and self.matches_filters(question):
-            return False
-        self.current = None
-        self.ask_next()
+        if self.current is None:
+            self.ask_next()
         return True
 
     # -- candidate actions

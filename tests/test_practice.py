@@ -317,13 +317,16 @@ def test_a_new_session_resumes_the_unanswered_question(history: History):
     assert again.turns[-1].meta["resumed"]
 
 
-def test_changing_filters_replaces_a_question_that_no_longer_matches(history: History):
+def test_changing_filters_keeps_the_current_question_and_applies_to_the_next(history: History):
     session = session_for(history, make_question("a"), make_question("b", topic="networking"), make_question("c"))
-    session.start()
-    session.set_filters(["networking"], [])
-    assert session.question().topic == "networking"
+    first = session.start()
+    assert session.set_filters(["networking"], [])
+    assert session.question().id == first.id, "the question on screen stays"
     assert not session.set_filters(["networking"], []), "unchanged filters change nothing"
+    session.skip()
+    assert session.question().topic == "networking"
     session.set_filters(["networking"], ["architect"])
+    session.skip()
     assert session.question() is None and "No questions match" in session.turns[-1].text
 
 

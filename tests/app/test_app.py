@@ -139,11 +139,14 @@ def test_typed_commands_work_like_the_buttons(app_env: Path):
     assert History.in_data_dir(app_env).attempts_for("tess")[-1].kind == "idk"
 
 
-def test_sidebar_filters_choose_the_questions(app_env: Path):
+def test_sidebar_filters_choose_the_next_questions_and_keep_the_current_one(app_env: Path):
     at = start()
+    on_screen = session(at).question()
     at.sidebar.multiselect(key="topics").set_value(["networking"]).run()
     at.sidebar.multiselect(key="levels").set_value(["architect"]).run()
     no_traceback(at)
+    assert session(at).question().id == on_screen.id, "a filter change never abandons the question on screen"
+    at.button(key="btn_skip").click().run()
     question = session(at).question()
     assert (question.topic, question.level.value) == ("networking", "architect")
     for _ in range(3):
@@ -152,6 +155,7 @@ def test_sidebar_filters_choose_the_questions(app_env: Path):
         assert (question.topic, question.level.value) == ("networking", "architect")
     at.sidebar.multiselect(key="topics").set_value(["analytics"]).run()
     at.sidebar.multiselect(key="levels").set_value(["architect", "associate", "professional"]).run()
+    at.button(key="btn_skip").click().run()
     assert session(at).question().topic == "analytics"
 
 
