@@ -45,6 +45,8 @@ def _apply(session: InterviewSession, action: str, typed: str | None = None) -> 
         session.skip()
     elif action == "idk":
         session.dont_know(typed)
+    elif action == "again":
+        session.try_again()
 
 
 def _question_for(session: InterviewSession, turn: Turn):
@@ -69,6 +71,8 @@ def render_turn(session: InterviewSession, turn: Turn) -> None:
             caption = f"Question {turn.number} · {meta.get('topic', '')} · {meta.get('level', '')}"
             if meta.get("resumed"):
                 caption += " · picking up where you left off"
+            if meta.get("again"):
+                caption += " · trying again"
             if meta.get("last_score") is not None:
                 caption += " · " + ui.last_time(meta["last_score"], meta.get("last_at"))
             st.caption(ui.escape_markdown(caption))
@@ -203,13 +207,16 @@ def action_buttons(session: InterviewSession) -> None:
     else:
         cols[2].button("Skip", key="btn_skip", icon=":material/redo:", on_click=_queue, args=("skip",),
                        width="stretch")  # fmt: skip
+    if session.can_try_again():
+        st.button("Try the last question again", key="btn_again", icon=":material/replay:", on_click=_queue,
+                  args=("again",), help="Asks the question you just answered once more, as a new attempt.")  # fmt: skip
 
 
 def main() -> None:
     engine = ui.engine()
     session = _session()
     prompt = st.chat_input(
-        "Your answer (or type: hint, skip, next, I don't know)", key="answer_input", submit_mode="disable"
+        "Your answer (or type: hint, skip, next, try again, I don't know)", key="answer_input", submit_mode="disable"
     )
     action = st.session_state.pop("pending_action", None)
     to_grade: str | None = None

@@ -568,6 +568,9 @@ COMMANDS = {
     "next": "next",
     "next question": "next",
     "move on": "next",
+    "again": "again",
+    "try again": "again",
+    "let me try again": "again",
 }
 
 
@@ -638,6 +641,8 @@ class InterviewSession:
         self.last_question_id: str | None = None
         self.asked = 0
         self.last_notice: str = ""
+        self.last_graded_id: str | None = None
+        """The main question graded last, which "Try again" asks once more."""
         self.started_at = clock()
 
     # -- question flow
@@ -712,12 +717,14 @@ class InterviewSession:
         self._ask(question)
         return question
 
-    def _ask(self, question: Question, resumed: bool = False, hints: int = 0) -> None:
+    def _ask(self, question: Question, resumed: bool = False, hints: int = 0, again: bool = False) -> None:
         if self.current is not None:
             self.last_question_id = self.current.question_id
         self.current = Current(question_id=question.id, hints=hints)
         self.asked += 1
-        meta: dict[str, Any] = {"topic": question.topic, "level": question.level.value, "resumed": resumed}
+        meta: dict[str, Any] = {
+            "topic": question.topic, "level": question.level.value, "resumed": resumed, "again": again,
+        }  # fmt: skip
         last = self.history.last_scored(self.user, question.id)
         if last is not None and last.score is not None:
             meta["last_score"], meta["last_at"] = last.score, last.created_at
@@ -758,6 +765,28 @@ class InterviewSession:
             self.history.set_pending(self.user, {"question_id": question.id, "hints": self.current.hints})
         return text
 
+    def can_try_again(self) -> bool:
+        """A main question was graded and another one is on screen (not a follow-up of it)."""
+        return (
+            self.last_graded_id is not None
+            and self.current is not None
+            and self.current.mode == "answer"
+            and self.current.question_id != self.last_graded_id
+        )
+
+    def try_again(self) -> Question | None:
+        """Ask the question graded last once more, as a new attempt. The question on screen was not answered,
+        so it is put back without a rating. None when there is nothing to try again."""
+        if not self.can_try_again():
+            return None
+        try:
+            question = self.bank.get(str(self.last_graded_id))
+        except KeyError:
+            return None
+        self.turns.append(Turn("user", "command", text="Let me try that one again."))
+        self._ask(question, again=True)
+        return question
+
     def skip(self) -> None:
         """Skip the current question (rated Again) or, during a follow-up, just move on."""
         question = self.question()
@@ -797,6 +826,7 @@ class InterviewSession:
         self.turns.append(
             Turn("assistant", "idk", question_id=question.id, grade_json=grade.model_dump_json(), attempt_id=attempt_id)
         )
+        self.last_graded_id = question.id
         self.ask_next()
         return grade
 
@@ -816,6 +846,7 @@ class InterviewSession:
         turn = Turn("assistant", "grade", question_id=question.id, grade_json=grade.model_dump_json(),
                     fell_back=fell_back, attempt_id=attempt_id)  # fmt: skip
         self.turns.append(turn)
+        self.last_graded_id = question.id
         self.last_notice = self._notice(grade, fell_back)
         if should_follow_up(question, grade, already_asked=False):
             follow_up = pick_follow_up(question, grade)

@@ -434,3 +434,21 @@ def test_a_repeated_question_carries_its_last_score_and_date(history: History):
     fresh = session_for(history, make_question("b"))
     fresh.start()
     assert "last_score" not in fresh.turns[-1].meta
+
+
+def test_try_again_re_asks_the_last_graded_question_as_a_new_attempt(history: History, settings: Settings):
+    session = session_for(history, make_question("a", follow_ups=()), make_question("b", topic="networking"))
+    assert not session.can_try_again() and session.try_again() is None, "nothing graded yet"
+    first = session.start()
+    grade, _ = grade_with_fallback(session.grading_target(), "glacier ia tiering", FakeGrader(), None, passages=[],
+                                   settings=settings)  # fmt: skip
+    session.record_answer("glacier ia tiering", grade, False)
+    if session.current.mode == "followup":
+        session.skip()
+    assert session.question().id != first.id and session.can_try_again()
+    assert session.try_again().id == first.id
+    assert session.turns[-1].kind == "question" and session.turns[-1].meta["again"]
+    assert session.turns[-1].meta["last_score"] == grade.score
+    assert not session.can_try_again(), "the question graded last is already on screen"
+    assert [a.kind for a in history.attempts_for("ana")] == ["answer"], "putting the other question back rates nothing"
+    assert command_for("try again") == "again"

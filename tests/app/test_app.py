@@ -92,6 +92,21 @@ def test_a_strong_answer_is_graded_with_feedback_and_the_next_question_follows(a
         assert session(at).question().id != question.id
 
 
+def test_try_again_asks_the_graded_question_once_more_with_its_last_score(app_env: Path):
+    question = BANK.questions[0]
+    at = start(data=app_env, question_id=question.id)
+    answer(at, question.model_answer)
+    if session(at).current.mode == "followup":
+        at.button(key="btn_next").click().run()
+    assert session(at).question().id != question.id
+    at.button(key="btn_again").click().run()
+    no_traceback(at)
+    assert session(at).question().id == question.id
+    shown = " ".join(str(c.value) for c in at.caption)
+    assert "trying again" in shown and "Last time" in shown
+    assert not [b for b in at.button if b.key == "btn_again"], "no Try again while that question is on screen"
+
+
 def test_a_weak_answer_gets_a_follow_up_then_moves_on(app_env: Path):
     question = WITH_FOLLOW_UPS
     at = start(data=app_env, question_id=question.id)
