@@ -11,6 +11,7 @@ import streamlit as st
 from app_pages import ui
 from rag.errors import GradingError, PrepError, StoreError
 from rag.practice import Engine, InterviewSession, Turn, command_for, grade_with_fallback
+from rag.summary import SessionSummary
 
 ASSISTANT = ":material/record_voice_over:"
 CANDIDATE = ":material/person:"
@@ -47,6 +48,8 @@ def _apply(session: InterviewSession, action: str, typed: str | None = None) -> 
         session.dont_know(typed)
     elif action == "again":
         session.try_again()
+    elif action == "summary":
+        session.show_summary()
 
 
 def _question_for(session: InterviewSession, turn: Turn):
@@ -54,6 +57,23 @@ def _question_for(session: InterviewSession, turn: Turn):
         return session.bank.get(turn.question_id) if turn.question_id else None
     except KeyError:
         return None
+
+
+def render_summary(summary: SessionSummary) -> None:
+    """The session so far: scores as a chart, the points made and missed most, what is due next."""
+    if not summary.answers:
+        st.markdown("**Session summary.** No graded answers in this session yet.")
+        return
+    st.markdown(f"**Session summary.** {summary.answers} graded answer{'s' if summary.answers != 1 else ''}, "
+                f"average {summary.mean:.1f} / 10.")  # fmt: skip
+    st.bar_chart({"score": list(summary.scores)}, x_label="answer", y_label="score", height=160)
+    if summary.strongest:
+        st.markdown("Made most often:\n" + "\n".join(f"- {ui.escape_markdown(t)}" for t in summary.strongest))
+    if summary.weakest:
+        st.markdown("Missed most often:\n" + "\n".join(f"- {ui.escape_markdown(t)}" for t in summary.weakest))
+    if summary.due_next:
+        lines = [f"- {ui.escape_markdown(d.question)} ({d.due.astimezone():%d %b %H:%M})" for d in summary.due_next]
+        st.markdown("Due for review next:\n" + "\n".join(lines))
 
 
 def render_turn(session: InterviewSession, turn: Turn) -> None:
@@ -89,6 +109,8 @@ def render_turn(session: InterviewSession, turn: Turn) -> None:
             grade = turn.grade()
             if grade is not None:
                 ui.render_grade(grade, question, fell_back=turn.fell_back, follow_up=turn.kind == "followup-grade")
+        elif turn.kind == "summary":
+            render_summary(turn.meta["summary"])
         elif turn.kind == "idk":
             grade = turn.grade()
             st.markdown("That's fine in practice: it counts as 0 and the question comes back soon. A model answer:")
@@ -207,9 +229,13 @@ def action_buttons(session: InterviewSession) -> None:
     else:
         cols[2].button("Skip", key="btn_skip", icon=":material/redo:", on_click=_queue, args=("skip",),
                        width="stretch")  # fmt: skip
+    more = st.columns(2)
     if session.can_try_again():
-        st.button("Try the last question again", key="btn_again", icon=":material/replay:", on_click=_queue,
-                  args=("again",), help="Asks the question you just answered once more, as a new attempt.")  # fmt: skip
+        more[0].button("Try the last question again", key="btn_again", icon=":material/replay:", on_click=_queue,
+                       args=("again",), help="Asks the question you just answered once more, as a new attempt.",
+                       width="stretch")  # fmt: skip
+    more[1].button("Session summary", key="btn_summary", icon=":material/summarize:", on_click=_queue,
+                   args=("summary",), width="stretch")  # fmt: skip
 
 
 def main() -> None:

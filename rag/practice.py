@@ -27,6 +27,7 @@ from rag.errors import PrepError, StoreError
 from rag.history import History, normalise_user, utc_now
 from rag.questions import Level, Question, QuestionBank
 from rag.settings import Settings
+from rag.summary import RECENT_LIMIT, SUMMARY_EVERY, SessionSummary, summarise
 
 if TYPE_CHECKING:
     from rag.grading.base import Grader
@@ -571,6 +572,8 @@ COMMANDS = {
     "again": "again",
     "try again": "again",
     "let me try again": "again",
+    "summary": "summary",
+    "session summary": "summary",
 }
 
 
@@ -643,6 +646,7 @@ class InterviewSession:
         self.last_notice: str = ""
         self.last_graded_id: str | None = None
         """The main question graded last, which "Try again" asks once more."""
+        self.scored_answers = 0
         self.started_at = clock()
 
     # -- question flow
@@ -765,6 +769,26 @@ class InterviewSession:
             self.history.set_pending(self.user, {"question_id": question.id, "hints": self.current.hints})
         return text
 
+    def summary(self) -> SessionSummary:
+        """This session's scores, strongest and weakest key points, and the questions due next."""
+        return summarise(
+            self.history.attempts_for(self.user, limit=RECENT_LIMIT),
+            self.bank,
+            due_times(self.history.cards_for(self.user)),
+            self.started_at,
+        )
+
+    def show_summary(self) -> SessionSummary:
+        """Add the session summary to the conversation (on demand, and after every SUMMARY_EVERY answers)."""
+        found = self.summary()
+        self.turns.append(Turn("assistant", "summary", meta={"summary": found}))
+        return found
+
+    def _count_scored(self) -> None:
+        self.scored_answers += 1
+        if self.scored_answers % SUMMARY_EVERY == 0:
+            self.show_summary()
+
     def can_try_again(self) -> bool:
         """A main question was graded and another one is on screen (not a follow-up of it)."""
         return (
@@ -827,6 +851,7 @@ class InterviewSession:
             Turn("assistant", "idk", question_id=question.id, grade_json=grade.model_dump_json(), attempt_id=attempt_id)
         )
         self.last_graded_id = question.id
+        self._count_scored()
         self.ask_next()
         return grade
 
@@ -848,6 +873,8 @@ class InterviewSession:
         self.turns.append(turn)
         self.last_graded_id = question.id
         self.last_notice = self._notice(grade, fell_back)
+        if grade.scored:
+            self._count_scored()
         if should_follow_up(question, grade, already_asked=False):
             follow_up = pick_follow_up(question, grade)
             self.current = Current(

@@ -61,7 +61,7 @@ def test_first_question_is_shown_with_topic_and_level(app_env: Path):
     assert first.name == "assistant"
     assert f"{question.topic} · {question.level.value}" in " ".join(c.value for c in first.caption)
     assert "Question 1" in first.caption[0].value
-    assert {b.label for b in at.button} == {"Hint", "I don't know", "Skip"}
+    assert {b.label for b in at.button} == {"Hint", "I don't know", "Skip", "Session summary"}
     sidebar = " ".join(str(m.value) for m in at.sidebar.markdown)
     assert "Grader:" in sidebar and "offline" in sidebar
     assert "not a hiring evaluation" in " ".join(c.value for c in at.sidebar.caption)
@@ -107,13 +107,25 @@ def test_try_again_asks_the_graded_question_once_more_with_its_last_score(app_en
     assert not [b for b in at.button if b.key == "btn_again"], "no Try again while that question is on screen"
 
 
+def test_the_session_summary_shows_scores_as_a_chart_on_demand(app_env: Path):
+    question = BANK.questions[0]
+    at = start(data=app_env, question_id=question.id)
+    at.button(key="btn_summary").click().run()
+    assert "No graded answers in this session yet" in markdown(at)
+    answer(at, question.model_answer)
+    at.button(key="btn_summary").click().run()
+    no_traceback(at)
+    assert "**Session summary.** 1 graded answer, average" in markdown(at)
+    assert at.get("vega_lite_chart"), "the scores are drawn"
+
+
 def test_a_weak_answer_gets_a_follow_up_then_moves_on(app_env: Path):
     question = WITH_FOLLOW_UPS
     at = start(data=app_env, question_id=question.id)
     answer(at, question.key_points[0].text)
     assert session(at).turns[-1].kind == "followup"
     assert session(at).turns[-1].text in question.follow_ups
-    assert {b.label for b in at.button} == {"Hint", "I don't know", "Next question"}
+    assert {b.label for b in at.button} == {"Hint", "I don't know", "Next question", "Session summary"}
     answer(at, "I would check the costs and the documentation first.")
     assert session(at).turns[-2].kind == "followup-grade"
     assert session(at).turns[-1].kind == "question" and session(at).question().id != question.id
