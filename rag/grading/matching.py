@@ -151,7 +151,6 @@ def load_params(path: Path | None = None) -> MatchParams:
     return validated(path, data, MatchParams.model_validate)
 
 
-@lru_cache(maxsize=1)
 def save_params_section(name: str, value: dict, path: Path | None = None) -> Path:
     """Replace one section (e.g. `review`) of offline_params.json, keeping the rest as it is."""
     path = path or PARAMS_PATH
@@ -161,6 +160,7 @@ def save_params_section(name: str, value: dict, path: Path | None = None) -> Pat
     return path
 
 
+@lru_cache(maxsize=1)
 def default_params() -> MatchParams:
     return load_params()
 

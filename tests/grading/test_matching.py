@@ -154,3 +154,18 @@ def test_british_and_american_answers_match_a_claim_alike(matcher: Matcher):
     read_british, read_american = (match(matcher, question, claim, text) for text in (british, american))
     assert read_british.unit_scores == read_american.unit_scores
     assert read_british.evidence[0] == "Lots of apps can analyse one Kinesis stream at once"
+
+
+def test_save_params_section_replaces_one_section_and_keeps_the_rest(tmp_path):
+    import json
+
+    from rag.grading.matching import PARAMS_PATH, default_params, load_params, save_params_section
+
+    copy = tmp_path / "offline_params.json"
+    copy.write_text(PARAMS_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    assert save_params_section("review", {"candidates": 2}, copy) == copy
+    assert save_params_section("extra", {"a": [1]}, copy) == copy, "a dict value is accepted (nothing caches it)"
+    data = json.loads(copy.read_text(encoding="utf-8"))
+    assert data["review"] == {"candidates": 2} and data["extra"] == {"a": [1]}
+    assert load_params(copy).thresholds == default_params().thresholds
+    assert default_params() is default_params(), "the committed parameters are read once per process"
