@@ -83,6 +83,7 @@ def selection_cases(grader: OfflineGrader, datasets_dir: Path, limit: int | None
                                 row["student_answer"], gold))
     planned = first_per_group(planned, limit)
     questions: dict[tuple[str, str, str], tuple[Question, ...]] = {}
+    judged, candidates = grader._judge_work(grader.review_params)
     cases = []
     for group, key, question, reference, answer, gold in tqdm(
         planned, desc="reading selection answers", unit="answer", file=sys.stderr
@@ -91,8 +92,6 @@ def selection_cases(grader: OfflineGrader, datasets_dir: Path, limit: int | None
             references = tuple(r.strip() for r in reference.split("||") if r.strip())
             questions[(key, question, reference)] = question_alternatives(f"sel-{len(questions)}", question, references)
         qs = questions[(key, question, reference)]
-        review = grader.review_params
-        judged, candidates = grader._judge_work(review)
         assessments = tuple(
             grader.assess(q, answer, judged, candidates, support_params=READING, judge_every_support=True) for q in qs
         )

@@ -35,6 +35,7 @@ from rag.grading.support import (
     Support,
     SupportParams,
     apply_support,
+    could_raise,
     is_derived,
     support_params_of,
     supported_probability,
@@ -299,10 +300,7 @@ class OfflineGrader:
             ]
             best = max(range(len(options)), key=lambda i: (similarities[i], -i))
             support = Support(similarity=similarities[best], span=options[best])
-            own = (verdict.credit or 0.0) if verdict.verdict in (Verdict.covered, Verdict.partly) else 0.0
-            if judge_all or (
-                verdict.verdict is not Verdict.contradicted and self.support_credit(support, params) > own
-            ):
+            if judge_all or could_raise(verdict, self.support_credit(support, params)):
                 requests.append((k, [s.text[:MAX_SENTENCE_CHARS] for s in options]))
             supports.append(support)
         pairs = [(question.question, texts[k], text) for k, read in requests for text in read]

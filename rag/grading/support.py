@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rag.grading.result import KeyPointVerdict, Verdict
 from rag.grading.text import Span
+from rag.questions import Question
 
 DERIVED_TOPIC = "derived"
 """The topic of questions built from a reference answer (rag/grading/derive.py)."""
@@ -71,8 +72,16 @@ def support_params_of(match_params: object) -> SupportParams | None:
     return SupportParams.model_validate(raw) if raw else None
 
 
-def is_derived(question: Any) -> bool:
-    return getattr(question, "topic", None) == DERIVED_TOPIC
+def is_derived(question: Question) -> bool:
+    return question.topic == DERIVED_TOPIC
+
+
+def could_raise(verdict: KeyPointVerdict, credit: float) -> bool:
+    """Support giving `credit` would raise this verdict's credit: it is not contradicted and earns less."""
+    if verdict.verdict is Verdict.contradicted:
+        return False
+    own = (verdict.credit or 0.0) if verdict.verdict in (Verdict.covered, Verdict.partly) else 0.0
+    return credit > own
 
 
 def supported_probability(similarity: float, params: SupportParams, covered: float, partly: float) -> float:
@@ -91,14 +100,11 @@ def apply_support(
     """The verdicts with reference support applied; `credits[i]` is the credit support would give point i."""
     applied = []
     for verdict, support, credit in zip(verdicts, supports, credits, strict=True):
-        credited = verdict.verdict in (Verdict.covered, Verdict.partly)
-        own = (verdict.credit or 0.0) if credited else 0.0
         if (
             support is not None
             and support.entails is not None
             and support.entails >= params.entails
-            and verdict.verdict is not Verdict.contradicted
-            and credit > own
+            and could_raise(verdict, credit)
         ):
             probability = supported_probability(support.similarity, params, covered, partly)
             verdict = verdict.model_copy(
