@@ -1,8 +1,11 @@
-"""Practice history in SQLite: every attempt, per user, plus the spaced-repetition card of each question.
+"""Practice history: every attempt, per user, plus the spaced-repetition card of each question.
 
-One file under the data directory, in WAL mode. Every public call opens its own short-lived connection
-and writes inside one transaction, so two browser tabs (two threads) or two processes can write at
-the same time, and a crash mid-write leaves the last committed state.
+The store is any SQLAlchemy database this module supports: by default one SQLite file under the data directory
+(WAL mode), or PostgreSQL when `PREP_DATABASE_URL` is set, so several app replicas share one history. Every
+public call takes a pooled connection and runs inside one transaction, so two browser tabs (two threads), two
+processes or two replicas can write at the same time, and a crash mid-write leaves the last committed state.
+The schema is managed by the Alembic migrations in `rag/migrations/`, applied when a History first opens a
+database in this process.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -17,58 +21,71 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, Connection, Engine
 
 from rag.errors import PrepError
+from rag.grading.llm_log import redact
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from rag.settings import Settings
+
 DB_NAME = "history.sqlite3"
 MAX_NAME_CHARS = 64
 MAX_STORED_ANSWER_CHARS = 200_000
 BUSY_TIMEOUT_MS = 15_000
+CONNECT_TIMEOUT_S = 10
+MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+MIGRATION_LOCK_KEY = 0x5052_4550  # "PREP": replicas starting together migrate one at a time (PostgreSQL)
+SUPPORTED_URL = "postgresql+psycopg://user:password@host:5432/dbname"
 SCORED_KINDS = ("answer", "idk")
 """Kinds that count towards scores, topic means and the scheduler; skips and follow-ups do not."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS users (
-    name TEXT PRIMARY KEY COLLATE NOCASE,
-    created_at TEXT NOT NULL,
-    pending_json TEXT
-);
-CREATE TABLE IF NOT EXISTS attempts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    user TEXT NOT NULL COLLATE NOCASE REFERENCES users(name),
-    question_id TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    level TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('answer', 'skip', 'idk', 'followup')),
-    answer TEXT NOT NULL DEFAULT '',
-    grade_json TEXT,
-    grader TEXT NOT NULL DEFAULT '',
-    model TEXT NOT NULL DEFAULT '',
-    score REAL,
-    status TEXT NOT NULL CHECK (status IN ('scored', 'unscored', 'none')),
-    fell_back INTEGER NOT NULL DEFAULT 0,
-    hints INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS attempts_user_time ON attempts (user, created_at);
-CREATE TABLE IF NOT EXISTS cards (
-    user TEXT NOT NULL COLLATE NOCASE,
-    question_id TEXT NOT NULL,
-    card_json TEXT NOT NULL,
-    due TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (user, question_id)
-);
-"""
+# The tables as the queries see them; `rag/migrations/` creates and evolves them.
+USER_NAME = sa.Text(collation="NOCASE").with_variant(postgresql.CITEXT(), "postgresql")
+"""User names compare case-insensitively on both backends."""
 
-_UPSERT_CARD = """
-INSERT INTO cards (user, question_id, card_json, due, updated_at) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (user, question_id)
-DO UPDATE SET card_json = excluded.card_json, due = excluded.due, updated_at = excluded.updated_at
-"""
+metadata = sa.MetaData()
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", USER_NAME, primary_key=True),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("pending_json", sa.Text),
+)
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("user", USER_NAME, sa.ForeignKey("users.name"), nullable=False),
+    sa.Column("question_id", sa.Text, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("level", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("answer", sa.Text, nullable=False),
+    sa.Column("grade_json", sa.Text),
+    sa.Column("grader", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("score", sa.Float),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("fell_back", sa.Integer, nullable=False),
+    sa.Column("hints", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+cards = sa.Table(
+    "cards",
+    metadata,
+    sa.Column("user", USER_NAME, primary_key=True),
+    sa.Column("question_id", sa.Text, primary_key=True),
+    sa.Column("card_json", sa.Text, nullable=False),
+    sa.Column("due", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+)
 
 
 class HistoryError(PrepError):
@@ -133,106 +150,120 @@ CardUpdate = Callable[[str | None], tuple[str, str]]
 
 
 class History:
-    """The history database at `path` (created on first use)."""
+    """The practice history in the SQLite file at `path` (created on first use) or the database at `url`."""
 
-    _init_lock = threading.Lock()
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._ready = False
+    def __init__(self, path: Path | None = None, *, url: str | None = None) -> None:
+        if (path is None) == (url is None):
+            raise ValueError("History needs exactly one of a SQLite file path or a database URL")
+        self.path: Path | None = Path(path) if path is not None else None
+        self.url: URL = sqlite_url(self.path) if self.path is not None else parse_database_url(url or "")
+        self.where = str(self.path) if self.path is not None else display_url(self.url)
+        """Where the history lives, credentials hidden: for messages and `python -m rag doctor`."""
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> History:
         return cls(Path(data_dir) / DB_NAME)
 
-    def _connect(self) -> sqlite3.Connection:
+    @classmethod
+    def from_settings(cls, settings: Settings) -> History:
+        """PostgreSQL (or any supported URL) when PREP_DATABASE_URL is set, else SQLite in the data directory."""
+        if settings.database_url is not None:
+            return cls(url=settings.database_url.get_secret_value())
+        return cls.in_data_dir(settings.data_dir)
+
+    @property
+    def backend(self) -> str:
+        """The database kind: "sqlite" or "postgresql"."""
+        return self.url.get_backend_name()
+
+    def close(self) -> None:
+        """Close this process's pooled connections to the database (a later call opens new ones)."""
+        _dispose_engine(self.url)
+
+    def _engine(self) -> Engine:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise HistoryError(f"cannot open the history database {self.path} ({exc}); check PREP_DATA_DIR") from exc
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise HistoryError(
-                f"the history database {self.path} is damaged or not a database ({exc}); "
-                "move it aside to start a fresh history"
-            ) from exc
-        return conn
+            return _engine_for(self.url, self.path)
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(exc) from exc
+
+    def _ready_engine(self) -> Engine:
+        """The engine, after the schema has been migrated to the newest revision (once per process)."""
+        engine = self._engine()
+        key = _key(self.url)
+        if key in _MIGRATED:
+            return engine
+        with _LOCK:
+            if key not in _MIGRATED:
+                try:
+                    _migrate(engine)
+                except sa.exc.SQLAlchemyError as exc:
+                    raise self._error(exc) from exc
+                except _alembic_errors() as exc:
+                    raise HistoryError(
+                        f"the history database {self.where} was written by a newer version of this app ({exc}); "
+                        "upgrade the app or point PREP_DATA_DIR / PREP_DATABASE_URL elsewhere"
+                    ) from exc
+                _MIGRATED.add(key)
+        return engine
 
     @contextmanager
-    def _transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
-        """One connection and one transaction; any exception rolls everything back."""
-        self._ensure_schema()
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise HistoryError(f"the history database {self.path} cannot be used ({exc})") from exc
-        finally:
-            conn.close()
+    def _transaction(self, write: bool = True) -> Iterator[Connection]:
+        """One connection and one transaction; any exception rolls everything back.
 
-    def _ensure_schema(self) -> None:
-        if self._ready:
-            return
-        with History._init_lock:
-            conn = self._connect()
-            try:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise HistoryError(f"the history database {self.path} cannot use WAL mode (got {mode})")
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-                    version = row[0] if row else None
-                    if version is None:
-                        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-                    elif version > SCHEMA_VERSION:
-                        raise HistoryError(
-                            f"{self.path} was written by a newer version of this app (schema {version}); "
-                            "upgrade the app or point PREP_DATA_DIR elsewhere"
-                        )
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                raise HistoryError(
-                    f"the history database {self.path} is damaged or not a database ({exc}); "
+        On SQLite a write transaction starts with BEGIN IMMEDIATE, so it takes the file's write lock before it
+        reads (no deadlock when two writers would otherwise both upgrade a read lock).
+        """
+        engine = self._ready_engine()
+        try:
+            with engine.connect() as conn:
+                conn.execution_options(history_write=write)
+                with conn.begin():
+                    yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: sa.exc.SQLAlchemyError) -> HistoryError:
+        """One line saying what is wrong with the database and what to do about it."""
+        detail = _first_line(exc)
+        if self.path is not None:
+            if isinstance(exc, sa.exc.DatabaseError) and ("not a database" in detail or "malformed" in detail):
+                return HistoryError(
+                    f"the history database {self.where} is damaged or not a database ({detail}); "
                     "move it aside to start a fresh history"
-                ) from exc
-            finally:
-                conn.close()
-            self._ready = True
+                )
+            return HistoryError(f"the history database {self.where} cannot be used ({detail}); check PREP_DATA_DIR")
+        if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+            return HistoryError(
+                f"cannot use the history database {self.where} ({detail}); "
+                "check PREP_DATABASE_URL and that the database server is running and reachable"
+            )
+        return HistoryError(f"the history database {self.where} cannot be used ({detail})")
 
     def journal_mode(self) -> str:
-        self._ensure_schema()
-        conn = self._connect()
-        try:
-            return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
-        finally:
-            conn.close()
+        """SQLite's journal mode ("wal"); PostgreSQL always writes ahead to its WAL, so "wal" there too."""
+        if self.backend != "sqlite":
+            self._ready_engine()
+            return "wal"
+        with self._transaction(write=False) as conn:
+            return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
 
     @staticmethod
-    def _ensure_user(conn: sqlite3.Connection, user: str) -> None:
-        conn.execute("INSERT OR IGNORE INTO users (name, created_at) VALUES (?, ?)", (user, utc_now().isoformat()))
+    def _lock_user(conn: Connection, user: str) -> None:
+        """Create the user's row if needed and hold its lock until the transaction ends.
+
+        A write transaction of one user then sees every earlier write of that user, so two tabs updating the same
+        card do not lose an update on PostgreSQL either (SQLite's BEGIN IMMEDIATE already serialises writers).
+        """
+        conn.execute(
+            _insert(conn, users)
+            .values(name=user, created_at=utc_now().isoformat())
+            .on_conflict_do_nothing(index_elements=[users.c.name])
+        )
+        conn.execute(sa.select(users.c.name).where(users.c.name == user).with_for_update())
 
     def users(self) -> list[str]:
         with self._transaction(write=False) as conn:
-            return [row["name"] for row in conn.execute("SELECT name FROM users ORDER BY name")]
+            return list(conn.scalars(sa.select(users.c.name).order_by(users.c.name)))
 
     def record_attempt(
         self,
@@ -253,98 +284,107 @@ class History:
         card_update: CardUpdate | None = None,
         created_at: datetime | None = None,
     ) -> int:
-        """Store one attempt and, in the same transaction, update the question's card. Returns the attempt id."""
+        """Store one attempt and, in the same transaction, update the question's card. Returns the attempt id.
+
+        The stored answer is cut at MAX_STORED_ANSWER_CHARS and loses NUL characters (PostgreSQL text cannot hold
+        them, and they mean nothing in an answer).
+        """
         created = (created_at or utc_now()).isoformat()
         with self._transaction() as conn:
-            self._ensure_user(conn, user)
-            cursor = conn.execute(
-                """INSERT INTO attempts (user, question_id, topic, level, kind, answer, grade_json, grader, model,
-                                         score, status, fell_back, hints, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    user,
-                    question_id,
-                    topic,
-                    level,
-                    kind,
-                    answer[:MAX_STORED_ANSWER_CHARS],
-                    grade_json,
-                    grader,
-                    model,
-                    score,
-                    status,
-                    int(fell_back),
-                    hints,
-                    created,
-                ),
+            self._lock_user(conn, user)
+            result = conn.execute(
+                attempts.insert().values(
+                    user=user,
+                    question_id=question_id,
+                    topic=topic,
+                    level=level,
+                    kind=kind,
+                    answer=answer[:MAX_STORED_ANSWER_CHARS].replace("\x00", ""),
+                    grade_json=grade_json,
+                    grader=grader,
+                    model=model,
+                    score=score,
+                    status=status,
+                    fell_back=int(fell_back),
+                    hints=hints,
+                    created_at=created,
+                )
             )
+            attempt_id = int(result.inserted_primary_key[0])
             if card_update is not None:
-                row = conn.execute(
-                    "SELECT card_json FROM cards WHERE user = ? AND question_id = ?", (user, question_id)
-                ).fetchone()
-                card_json, due = card_update(row["card_json"] if row else None)
-                conn.execute(_UPSERT_CARD, (user, question_id, card_json, due, created))
-            return int(cursor.lastrowid or 0)
+                stored = conn.scalar(
+                    sa.select(cards.c.card_json).where(cards.c.user == user, cards.c.question_id == question_id)
+                )
+                card_json, due = card_update(stored)
+                _upsert_card(conn, user, question_id, card_json, due, created)
+            return attempt_id
 
     def attempts_for(self, user: str, limit: int | None = None) -> list[Attempt]:
         """The user's attempts, oldest first (the newest `limit` when given)."""
+        query = sa.select(attempts).where(attempts.c.user == user)
+        if limit is None:
+            query = query.order_by(attempts.c.id)
+        else:
+            newest = query.order_by(attempts.c.id.desc()).limit(limit).subquery()
+            query = sa.select(newest).order_by(newest.c.id)
         with self._transaction(write=False) as conn:
-            if limit is None:
-                rows = conn.execute("SELECT * FROM attempts WHERE user = ? ORDER BY id", (user,)).fetchall()
-            else:
-                rows = conn.execute(
-                    "SELECT * FROM (SELECT * FROM attempts WHERE user = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
-                    (user, limit),
-                ).fetchall()
+            rows = conn.execute(query).mappings().all()
         return [_attempt(row) for row in rows]
 
     def last_scored(self, user: str, question_id: str) -> Attempt | None:
         """The user's newest scored answer (or "I don't know") to this question, if any."""
-        marks = ",".join("?" for _ in SCORED_KINDS)
+        query = (
+            sa.select(attempts)
+            .where(attempts.c.user == user, attempts.c.question_id == question_id, *_scored())
+            .order_by(attempts.c.id.desc())
+            .limit(1)
+        )
         with self._transaction(write=False) as conn:
-            row = conn.execute(
-                f"""SELECT * FROM attempts WHERE user = ? AND question_id = ? AND score IS NOT NULL
-                    AND kind IN ({marks}) ORDER BY id DESC LIMIT 1""",
-                (user, question_id, *SCORED_KINDS),
-            ).fetchone()
+            row = conn.execute(query).mappings().first()
         return _attempt(row) if row else None
 
     def recent_scores_by_level(self, user: str, per_level: int) -> dict[str, list[float]]:
         """The newest `per_level` scores of scored answers and "I don't know"s at each level, newest first."""
-        marks = ",".join("?" for _ in SCORED_KINDS)
+        rank = sa.func.row_number().over(partition_by=attempts.c.level, order_by=attempts.c.id.desc())
+        ranked = (
+            sa.select(attempts.c.level, attempts.c.score, rank.label("n"))
+            .where(attempts.c.user == user, *_scored())
+            .subquery()
+        )
+        query = (
+            sa.select(ranked.c.level, ranked.c.score)
+            .where(ranked.c.n <= per_level)
+            .order_by(ranked.c.level, ranked.c.n)
+        )
         with self._transaction(write=False) as conn:
-            rows = conn.execute(
-                f"""SELECT level, score FROM (
-                        SELECT level, score, ROW_NUMBER() OVER (PARTITION BY level ORDER BY id DESC) AS n
-                        FROM attempts WHERE user = ? AND score IS NOT NULL AND kind IN ({marks}))
-                    WHERE n <= ? ORDER BY level, n""",
-                (user, *SCORED_KINDS, per_level),
-            ).fetchall()
+            rows = conn.execute(query).all()
         scores: dict[str, list[float]] = {}
-        for row in rows:
-            scores.setdefault(str(row[0]), []).append(float(row[1]))
+        for level, score in rows:
+            scores.setdefault(str(level), []).append(float(score))
         return scores
 
     def attempt(self, user: str, attempt_id: int) -> Attempt | None:
+        query = sa.select(attempts).where(attempts.c.user == user, attempts.c.id == attempt_id)
         with self._transaction(write=False) as conn:
-            row = conn.execute("SELECT * FROM attempts WHERE user = ? AND id = ?", (user, attempt_id)).fetchone()
+            row = conn.execute(query).mappings().first()
         return _attempt(row) if row else None
 
     def count_attempts(self, user: str) -> int:
+        query = sa.select(sa.func.count()).select_from(attempts).where(attempts.c.user == user)
         with self._transaction(write=False) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM attempts WHERE user = ?", (user,)).fetchone()[0])
+            return int(conn.scalar(query) or 0)
 
     def topic_means(self, user: str) -> list[TopicMean]:
         """Mean score per topic over scored answers and "I don't know"s (skips and follow-ups excluded)."""
-        marks = ",".join("?" for _ in SCORED_KINDS)
+        query = (
+            sa.select(attempts.c.topic, sa.func.avg(attempts.c.score), sa.func.count())
+            .where(attempts.c.user == user, *_scored())
+            .group_by(attempts.c.topic)
+            .order_by(attempts.c.topic)
+        )
         with self._transaction(write=False) as conn:
-            rows = conn.execute(
-                f"""SELECT topic, AVG(score) AS mean_score, COUNT(*) AS n FROM attempts
-                    WHERE user = ? AND score IS NOT NULL AND kind IN ({marks})
-                    GROUP BY topic ORDER BY topic""",
-                (user, *SCORED_KINDS),
-            ).fetchall()
-        return [TopicMean(row["topic"], round(float(row["mean_score"]), 2), int(row["n"])) for row in rows]
+            rows = conn.execute(query).all()
+        return [TopicMean(topic, round(float(mean), 2), int(n)) for topic, mean, n in rows]
 
     def weakest_key_points(self, user: str, n: int = 10) -> list[WeakPoint]:
         """Key points missed most often (by miss rate, then by how often they were seen)."""
@@ -369,36 +409,34 @@ class History:
 
     def cards_for(self, user: str) -> dict[str, str]:
         """question_id -> stored card JSON."""
+        query = sa.select(cards.c.question_id, cards.c.card_json).where(cards.c.user == user)
         with self._transaction(write=False) as conn:
-            rows = conn.execute("SELECT question_id, card_json FROM cards WHERE user = ?", (user,)).fetchall()
-        return {row["question_id"]: row["card_json"] for row in rows}
+            return {question_id: card_json for question_id, card_json in conn.execute(query)}
 
     def save_card(self, user: str, question_id: str, card_json: str, due: str) -> None:
         with self._transaction() as conn:
-            self._ensure_user(conn, user)
-            conn.execute(
-                _UPSERT_CARD,
-                (user, question_id, card_json, due, utc_now().isoformat()),
-            )
+            self._lock_user(conn, user)
+            _upsert_card(conn, user, question_id, card_json, due, utc_now().isoformat())
 
     def pending(self, user: str) -> dict[str, Any] | None:
         """The question the user was last asked and has not answered yet (survives refreshes and restarts)."""
         with self._transaction(write=False) as conn:
-            row = conn.execute("SELECT pending_json FROM users WHERE name = ?", (user,)).fetchone()
-        if not row or not row["pending_json"]:
+            stored = conn.scalar(sa.select(users.c.pending_json).where(users.c.name == user))
+        if not stored:
             return None
         try:
-            value = json.loads(row["pending_json"])
+            value = json.loads(stored)
         except json.JSONDecodeError:
             return None
         return value if isinstance(value, dict) else None
 
     def set_pending(self, user: str, pending: dict[str, Any] | None) -> None:
         with self._transaction() as conn:
-            self._ensure_user(conn, user)
+            self._lock_user(conn, user)
             conn.execute(
-                "UPDATE users SET pending_json = ? WHERE name = ?",
-                (json.dumps(pending) if pending is not None else None, user),
+                users.update()
+                .where(users.c.name == user)
+                .values(pending_json=json.dumps(pending) if pending is not None else None)
             )
 
     def export_rows(self, user: str) -> list[dict[str, Any]]:
@@ -433,11 +471,18 @@ class History:
         return buffer.getvalue()
 
     def integrity_check(self) -> str:
-        conn = self._connect()
+        """Returns "ok" when the database is sound: SQLite's integrity check of the file (without migrating it first);
+        on PostgreSQL, "ok" once the server answers and the schema is at the newest revision (the server keeps
+        its own files consistent)."""
+        if self.backend != "sqlite":
+            with self._transaction(write=False) as conn:
+                conn.scalar(sa.select(sa.func.count()).select_from(users))
+            return "ok"
         try:
-            return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
-        finally:
-            conn.close()
+            with self._engine().connect() as conn:
+                return str(conn.exec_driver_sql("PRAGMA integrity_check").scalar())
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(exc) from exc
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -450,7 +495,33 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def _attempt(row: sqlite3.Row) -> Attempt:
+def _scored() -> tuple[sa.ColumnElement[bool], ...]:
+    """Scored answers and "I don't know"s: the attempts that count towards scores and the scheduler."""
+    return attempts.c.score.is_not(None), attempts.c.kind.in_(SCORED_KINDS)
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT on both SQLite and PostgreSQL."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite_dialect.insert)(table)
+
+
+def _upsert_card(conn: Connection, user: str, question_id: str, card_json: str, due: str, updated: str) -> None:
+    statement = _insert(conn, cards).values(
+        user=user, question_id=question_id, card_json=card_json, due=due, updated_at=updated
+    )
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[cards.c.user, cards.c.question_id],
+            set_={
+                "card_json": statement.excluded.card_json,
+                "due": statement.excluded.due,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+    )
+
+
+def _attempt(row: sa.RowMapping) -> Attempt:
     return Attempt(
         id=int(row["id"]),
         user=row["user"],
@@ -462,9 +533,167 @@ def _attempt(row: sqlite3.Row) -> Attempt:
         grade_json=row["grade_json"],
         grader=row["grader"],
         model=row["model"],
-        score=row["score"],
+        score=float(row["score"]) if row["score"] is not None else None,
         status=row["status"],
         fell_back=bool(row["fell_back"]),
         hints=int(row["hints"]),
         created_at=row["created_at"],
     )
+
+
+# Database URLs and engines
+
+
+def sqlite_url(path: Path) -> URL:
+    return URL.create("sqlite+pysqlite", database=str(path))
+
+
+def parse_database_url(value: str) -> URL:
+    """A supported SQLAlchemy URL, or a HistoryError saying what to write instead.
+
+    `postgresql://` and `postgres://` without a driver mean psycopg 3, the PostgreSQL driver this app installs.
+    """
+    try:
+        url = sa.make_url(value.strip())
+    except sa.exc.ArgumentError as exc:
+        raise HistoryError(
+            f"PREP_DATABASE_URL={redact(value)!r} is not a database URL; write {SUPPORTED_URL}, "
+            "or leave it unset for SQLite in PREP_DATA_DIR"
+        ) from exc
+    backend, _, driver = url.drivername.partition("+")
+    if backend == "postgres":
+        backend = "postgresql"
+    if backend == "postgresql" and driver in ("", "psycopg"):
+        url = url.set(drivername="postgresql+psycopg")
+    elif backend == "sqlite" and driver in ("", "pysqlite"):
+        url = url.set(drivername="sqlite+pysqlite")
+        if not url.database or url.database == ":memory:":
+            raise HistoryError(
+                f"PREP_DATABASE_URL={display_url(url)!r} names no SQLite file; give a path "
+                "(sqlite:////srv/prep/history.sqlite3) or leave it unset for SQLite in PREP_DATA_DIR"
+            )
+    else:
+        raise HistoryError(
+            f"PREP_DATABASE_URL={display_url(url)!r} uses {url.drivername}, which this app does not support; "
+            f"write {SUPPORTED_URL}, or leave it unset for SQLite in PREP_DATA_DIR"
+        )
+    if url.get_backend_name() == "postgresql" and not url.database:
+        raise HistoryError(f"PREP_DATABASE_URL={display_url(url)!r} names no database; write {SUPPORTED_URL}")
+    return url
+
+
+def display_url(url: URL | str) -> str:
+    """The URL with its password hidden, for messages and `python -m rag doctor`."""
+    if isinstance(url, str):
+        try:
+            url = sa.make_url(url)
+        except sa.exc.ArgumentError:
+            return redact(url)
+    return url.render_as_string(hide_password=True)
+
+
+_LOCK = threading.Lock()
+_ENGINES: dict[str, Engine] = {}
+_MIGRATED: set[str] = set()
+
+
+def _key(url: URL) -> str:
+    return url.render_as_string(hide_password=False)
+
+
+def _engine_for(url: URL, path: Path | None) -> Engine:
+    """One engine (one connection pool) per database per process, shared by every History on it."""
+    key = _key(url)
+    engine = _ENGINES.get(key)
+    if engine is not None:
+        return engine
+    with _LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _create_engine(url, path)
+            _ENGINES[key] = engine
+    return engine
+
+
+def _create_engine(url: URL, path: Path | None) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        file = Path(url.database or "")
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HistoryError(f"cannot create the folder of the history database {file} ({exc}); "
+                               "check PREP_DATA_DIR") from exc  # fmt: skip
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_connected)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_S}
+    # pre-ping: a connection the server dropped (restart, failover, idle timeout) is replaced, not handed out
+    return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+
+
+def _sqlite_connected(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    """Each new SQLite connection: SQLAlchemy's begin event opens transactions (the driver's own are off),
+    WAL mode (kept in the file; readers never block the writer), a busy timeout and foreign keys."""
+    dbapi_connection.isolation_level = None
+    mode = dbapi_connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise HistoryError(f"the SQLite history database cannot use WAL mode (got {mode})")
+    dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    dbapi_connection.execute("PRAGMA foreign_keys = ON")
+    dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("history_write", True) else "BEGIN")
+
+
+def _migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision, in one transaction that holds the database's write lock
+    (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so processes opening it together migrate once."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.connect() as conn:
+        conn.execution_options(history_write=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+
+def _alembic_errors() -> tuple[type[Exception], ...]:
+    from alembic.util.exc import CommandError
+
+    return (CommandError,)
+
+
+def _dispose_engine(url: URL) -> None:
+    with _LOCK:
+        engine = _ENGINES.pop(_key(url), None)
+        _MIGRATED.discard(_key(url))
+    if engine is not None:
+        engine.dispose()
+
+
+def _first_line(exc: sa.exc.SQLAlchemyError) -> str:
+    """The driver's message without SQLAlchemy's SQL dump, first line only, credentials redacted."""
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return redact(lines[0] if lines else type(original).__name__)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child must not reuse its parent's pooled connections."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    for engine in _ENGINES.values():
+        engine.dispose(close=False)
+    _ENGINES.clear()
+    _MIGRATED.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

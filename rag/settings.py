@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     questions_file: Path = Field(default=PROJECT_ROOT / "corpus" / "questions.yaml")
     prompts_dir: Path = Field(default=PROJECT_ROOT / "prompts")
     collection: str = Field(default="aws_guide", description="Chroma collection name.")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the history database (postgresql+psycopg://user:pass@host:port/db); "
+        "unset means SQLite in the data directory.",
+    )
 
     chroma_host: str | None = Field(
         default=None,
@@ -65,7 +70,7 @@ class Settings(BaseSettings):
     retrieval_k: int = Field(default=3, ge=1, le=20)
     user_name: str = Field(default="candidate")
 
-    @field_validator("openai_api_key", "openai_base_url", "chroma_host", mode="before")
+    @field_validator("openai_api_key", "openai_base_url", "chroma_host", "database_url", mode="before")
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         """`OPENAI_API_KEY=` in a .env file means no key, not an empty key that switches the LLM grader on."""
