@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import tempfile
@@ -12,7 +13,7 @@ import pytest
 _SESSION_DATA = Path(tempfile.mkdtemp(prefix="prep-test-data-"))
 # Nothing a test does may touch the developer's own data/ or .env settings.
 os.environ["PREP_DATA_DIR"] = str(_SESSION_DATA)
-for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHROMA_HOST", "PREP_GRADER"):
+for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHROMA_HOST", "PREP_GRADER", "PREP_DATABASE_URL"):
     os.environ.pop(_name, None)
 
 from rag.settings import PROJECT_ROOT, Settings, get_settings  # noqa: E402
@@ -60,3 +61,28 @@ def question_bank():
     from rag.questions import load_question_bank
 
     return load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for this test session (Debian's binaries, a temp folder, a free port).
+
+    Missing binaries fail the test that needs the server, never skip it: CI installs them with `make system-deps`.
+    """
+    from rag.pg_server import PostgresUnavailable, TempPostgres
+
+    try:
+        server = TempPostgres(durable=False).start()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL (password included) of a new, empty database on the session's PostgreSQL server."""
+    return postgres_server.create_database(f"test_{next(_databases)}")

@@ -1,4 +1,5 @@
-"""The practice history: SQLite in WAL mode, one transaction per write, safe for two tabs and crashes."""
+"""The practice history on both backends (SQLite in WAL mode, and a real PostgreSQL server): one transaction per
+write, safe for two tabs, two processes and crashes; Alembic migrations, including a file from before them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ import threading
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from rag.history import History, HistoryError, normalise_user
+from rag.history import DB_NAME, History, HistoryError, normalise_user
+from rag.pg_server import free_port
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
 
 
 def _record(history: History, user: str = "ana", **overrides) -> int:
@@ -42,16 +47,52 @@ def _record(history: History, user: str = "ana", **overrides) -> int:
     return history.record_attempt(user, **values)
 
 
+@pytest.fixture(params=BACKENDS)
+def target(request, tmp_path: Path) -> dict[str, str]:
+    """Where a test's history lives, as History's keyword arguments in plain strings (they cross processes)."""
+    if request.param == "sqlite":
+        return {"path": str(tmp_path / "data" / DB_NAME)}
+    return {"url": request.getfixturevalue("postgres_url")}
+
+
+def open_history(target: dict[str, str]) -> History:
+    return History(Path(target["path"])) if "path" in target else History(url=target["url"])
+
+
 @pytest.fixture
-def history(tmp_path: Path) -> History:
-    return History.in_data_dir(tmp_path / "data")
+def history(target: dict[str, str]):
+    history = open_history(target)
+    yield history
+    history.close()
 
 
-def test_database_uses_wal_and_a_schema_version(history: History):
+def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from rag.history import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def stored_revisions(history: History) -> list[str]:
+    engine = sa.create_engine(history.url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.scalars(sa.text("SELECT version_num FROM alembic_version")))
+    finally:
+        engine.dispose()
+
+
+def test_database_uses_wal_and_is_at_the_newest_migration(history: History):
     _record(history)
     assert history.journal_mode().lower() == "wal"
-    with sqlite3.connect(history.path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert stored_revisions(history) == [head_revision()]
+    if history.path is not None:
+        with sqlite3.connect(history.path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_attempts_round_trip_per_user(history: History):
@@ -126,7 +167,7 @@ import os, sys
 sys.path.insert(0, {root!r})
 from pathlib import Path
 from rag.history import History
-history = History(Path({path!r}))
+history = History(Path({path!r})) if {path!r} else History(url={url!r})
 history.record_attempt("ana", question_id="ok", topic="t", level="associate", kind="skip")
 def die(stored):
     os._exit(9)  # the process dies mid-transaction: no rollback, no cleanup
@@ -134,9 +175,10 @@ history.record_attempt("ana", question_id="lost", topic="t", level="associate", 
 """
 
 
-def test_a_process_killed_mid_write_leaves_a_consistent_database(history: History):
+def test_a_process_killed_mid_write_leaves_a_consistent_database(history: History, target: dict[str, str]):
     root = str(Path(__file__).resolve().parent.parent)
-    result = subprocess.run([sys.executable, "-c", CRASHER.format(root=root, path=str(history.path))], timeout=60)
+    code = CRASHER.format(root=root, path=target.get("path", ""), url=target.get("url", ""))
+    result = subprocess.run([sys.executable, "-c", code], timeout=60)
     assert result.returncode == 9
     assert history.integrity_check() == "ok"
     assert [a.question_id for a in history.attempts_for("ana")] == ["ok"]
@@ -144,8 +186,8 @@ def test_a_process_killed_mid_write_leaves_a_consistent_database(history: Histor
     assert len(history.attempts_for("ana")) == 2
 
 
-def _writer(path: str, user: str, n: int) -> None:
-    history = History(Path(path))
+def _writer(target: dict[str, str], user: str, n: int) -> None:
+    history = open_history(target)
     for i in range(n):
         history.record_attempt(
             user, question_id=f"q{i % 5}", topic="t", level="associate", kind="answer", score=5.0, status="scored",
@@ -153,8 +195,8 @@ def _writer(path: str, user: str, n: int) -> None:
         )  # fmt: skip
 
 
-def test_two_tabs_of_the_same_user_both_store_every_attempt(history: History):
-    threads = [threading.Thread(target=_writer, args=(str(history.path), "ana", 40)) for _ in range(2)]
+def test_two_tabs_of_the_same_user_both_store_every_attempt(history: History, target: dict[str, str]):
+    threads = [threading.Thread(target=_writer, args=(target, "ana", 40)) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -162,10 +204,10 @@ def test_two_tabs_of_the_same_user_both_store_every_attempt(history: History):
     assert history.count_attempts("ana") == 80
 
 
-def test_two_processes_writing_at_once_both_store_every_attempt(history: History):
+def test_two_processes_writing_at_once_both_store_every_attempt(history: History, target: dict[str, str]):
     _record(history)
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(str(history.path), "ana", 30)) for _ in range(2)]
+    procs = [ctx.Process(target=_writer, args=(target, "ana", 30)) for _ in range(2)]
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -173,6 +215,27 @@ def test_two_processes_writing_at_once_both_store_every_attempt(history: History
         assert proc.exitcode == 0
     assert history.count_attempts("ana") == 61
     assert history.integrity_check() == "ok"
+
+
+def test_concurrent_card_updates_of_one_user_lose_no_update(history: History):
+    """Each write reads the card and writes it back one higher: with every write of a user serialised, no
+    increment is lost (on PostgreSQL the user's row lock does this, on SQLite BEGIN IMMEDIATE)."""
+
+    def bump(stored: str | None) -> tuple[str, str]:
+        count = json.loads(stored)["n"] if stored else 0
+        return json.dumps({"n": count + 1}), "2030-01-01T00:00:00+00:00"
+
+    def tab() -> None:
+        for _ in range(15):
+            _record(history, "ana", card_update=bump)
+
+    threads = [threading.Thread(target=tab) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert json.loads(history.cards_for("ana")["q1"]) == {"n": 45}
+    assert history.count_attempts("ana") == 45
 
 
 def test_exports(history: History):
@@ -232,3 +295,171 @@ def test_last_scored_and_recent_scores_by_level_count_only_scored_answers(histor
     add("q1", "associate", "answer", 8.0, user="bo")
     assert history.last_scored("ana", "q1").score == 0.0
     assert history.recent_scores_by_level("ana", 2) == {"associate": [9.0, 0.0], "professional": [7.5]}
+
+
+# The schema exactly as rag/history.py created it before Alembic (schema_version 1), copied from that code.
+LEGACY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY COLLATE NOCASE,
+    created_at TEXT NOT NULL,
+    pending_json TEXT
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user TEXT NOT NULL COLLATE NOCASE REFERENCES users(name),
+    question_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    level TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('answer', 'skip', 'idk', 'followup')),
+    answer TEXT NOT NULL DEFAULT '',
+    grade_json TEXT,
+    grader TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    score REAL,
+    status TEXT NOT NULL CHECK (status IN ('scored', 'unscored', 'none')),
+    fell_back INTEGER NOT NULL DEFAULT 0,
+    hints INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attempts_user_time ON attempts (user, created_at);
+CREATE TABLE IF NOT EXISTS cards (
+    user TEXT NOT NULL COLLATE NOCASE,
+    question_id TEXT NOT NULL,
+    card_json TEXT NOT NULL,
+    due TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (user, question_id)
+);
+"""
+
+LEGACY_ATTEMPTS = [
+    # id, user, question_id, topic, level, kind, answer, grade_json, grader, model, score, status, fell_back, hints,
+    # created_at
+    (1, "ana", "q1", "storage", "associate", "answer", "S3 is object storage", '{"band": "good", "score": 7.5}',
+     "offline", "rules", 7.5, "scored", 0, 1, "2026-01-01T10:00:00+00:00"),
+    (2, "Ana", "q2", "networking", "associate", "skip", "", None, "", "", None, "none", 0, 0,
+     "2026-01-01T10:05:00+00:00"),
+    (3, "bo", "q1", "storage", "professional", "idk", "", '{"band": "not-yet"}', "llm", "gpt-4o-mini", 0.0,
+     "scored", 1, 2, "2026-01-02T09:00:00+00:00"),
+    (5, "ana", "q1", "storage", "associate", "followup", "=SUM(A1)", None, "llm", "m", None, "unscored", 1, 0,
+     "2026-01-03T08:00:00+00:00"),
+]  # fmt: skip
+
+
+def _legacy_database(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for statement in LEGACY_SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    conn.executemany(
+        "INSERT INTO users (name, created_at, pending_json) VALUES (?, ?, ?)",
+        [("ana", "2026-01-01T09:00:00+00:00", '{"question_id": "q9", "hints": 2}'),
+         ("bo", "2026-01-02T08:00:00+00:00", None)],
+    )  # fmt: skip
+    conn.executemany(f"INSERT INTO attempts VALUES ({', '.join('?' * 15)})", LEGACY_ATTEMPTS)
+    conn.executemany(
+        "INSERT INTO cards (user, question_id, card_json, due, updated_at) VALUES (?, ?, ?, ?, ?)",
+        [("ana", "q1", '{"state": 2}', "2026-02-01T00:00:00+00:00", "2026-01-03T08:00:00+00:00"),
+         ("bo", "q1", '{"state": 1}', "2026-01-05T00:00:00+00:00", "2026-01-02T09:00:00+00:00")],
+    )  # fmt: skip
+    conn.close()
+
+
+def test_a_history_file_from_before_alembic_migrates_without_losing_anything(tmp_path: Path):
+    data = tmp_path / "data"
+    _legacy_database(data / DB_NAME)
+    history = History.in_data_dir(data)
+    try:
+        stored = [tuple(a.__dict__.values()) for a in history.attempts_for("ana") + history.attempts_for("bo")]
+        expected = [(*row[:12], bool(row[12]), *row[13:]) for row in LEGACY_ATTEMPTS]
+        assert sorted(stored) == sorted(expected)
+        assert history.users() == ["ana", "bo"]
+        assert history.pending("ANA") == {"question_id": "q9", "hints": 2}
+        assert history.pending("bo") is None
+        assert history.cards_for("ana") == {"q1": '{"state": 2}'}
+        assert history.cards_for("bo") == {"q1": '{"state": 1}'}
+        assert history.attempt("ana", 5).answer == "=SUM(A1)"
+        assert stored_revisions(history) == [head_revision()]
+        assert history.journal_mode() == "wal" and history.integrity_check() == "ok"
+        new_id = _record(history, "ana")
+        assert new_id == 6, "AUTOINCREMENT carries on after the highest id ever used"
+        assert history.count_attempts("ana") == 4
+    finally:
+        history.close()
+    with sqlite3.connect(data / DB_NAME) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "schema_version" not in tables and {"users", "attempts", "cards", "alembic_version"} <= tables
+
+
+def test_a_database_from_a_newer_app_version_is_refused_clearly(target: dict[str, str]):
+    history = open_history(target)
+    _record(history)
+    history.close()
+    engine = sa.create_engine(history.url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    with pytest.raises(HistoryError, match="newer version of this app") as caught:
+        open_history(target).attempts_for("ana")
+    assert "\n" not in str(caught.value)
+
+
+def test_an_answer_with_nul_characters_is_stored_without_them(history: History):
+    attempt_id = _record(history, answer="before\x00after")
+    assert history.attempt("ana", attempt_id).answer == "beforeafter"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://root:hunter2@db:3306/prep", "mysql"),
+        ("not a url at all", "not a database URL"),
+        ("postgresql+psycopg2://u:hunter2@db/prep", r"uses postgresql\+psycopg2"),
+        ("postgresql+psycopg://u:hunter2@db:5432", "names no database"),
+        ("sqlite://", "names no SQLite file"),
+    ],
+)
+def test_an_unsupported_database_url_is_one_line_saying_what_to_write(url: str, expected: str):
+    with pytest.raises(HistoryError, match=expected) as caught:
+        History(url=url)
+    message = str(caught.value)
+    assert "hunter2" not in message and "\n" not in message
+    assert "PREP_DATABASE_URL" in message
+
+
+def test_postgres_url_without_a_driver_means_psycopg():
+    assert History(url="postgresql://u:p@db/prep").url.drivername == "postgresql+psycopg"
+    assert History(url="postgres://u:p@db/prep").where == "postgresql+psycopg://u:***@db/prep"
+
+
+def test_an_unreachable_database_server_is_one_line_saying_what_to_fix():
+    history = History(url=f"postgresql+psycopg://prep:hunter2@127.0.0.1:{free_port()}/prep")
+    with pytest.raises(HistoryError, match="check PREP_DATABASE_URL") as caught:
+        history.attempts_for("ana")
+    message = str(caught.value)
+    assert "hunter2" not in message and "\n" not in message and "127.0.0.1" in message
+
+
+@pytest.mark.integration
+def test_a_wrong_password_is_one_line_without_the_password(postgres_url: str):
+    url = sa.make_url(postgres_url).set(password="wrong-hunter2")
+    with pytest.raises(HistoryError, match="password authentication failed") as caught:
+        History(url=url.render_as_string(hide_password=False)).users()
+    assert "hunter2" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_settings_choose_the_database(monkeypatch, tmp_path: Path):
+    from rag.settings import Settings
+
+    monkeypatch.setenv("PREP_DATABASE_URL", "postgresql+psycopg://prep:hunter2@db.internal:5432/prep")
+    settings = Settings(data_dir=tmp_path, _env_file=None)
+    assert "hunter2" not in repr(settings)
+    history = History.from_settings(settings)
+    assert history.backend == "postgresql" and history.where == "postgresql+psycopg://prep:***@db.internal:5432/prep"
+    monkeypatch.setenv("PREP_DATABASE_URL", "")
+    history = History.from_settings(Settings(data_dir=tmp_path, _env_file=None))
+    assert history.backend == "sqlite" and history.path == tmp_path / DB_NAME
