@@ -33,8 +33,9 @@ index: install ## Build the Chroma index if it is missing or out of date
 run: index ## Start the practice app (offline grader unless OPENAI_* is set)
 	$(VENV)/bin/streamlit run app.py --server.headless true
 
-system-deps: ## Debian chromium for the browser test (apt), if missing
+system-deps: ## Debian chromium (browser test) and postgresql (history tests and bench on PostgreSQL), apt, if missing
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 llm-model: $(SMOLLM_GGUF) ## The SmolLM2-135M GGUF for the real local LLM server test
 
@@ -69,8 +70,9 @@ evals: index ## Offline grader on the team sets, SciEntsBank and the generated s
 test-fast: install-dev ## Unit tests only (no servers, no browser)
 	$(PY) -m pytest -m "not integration and not browser and not slow"
 
-bench: install-dev system-deps index ## Benchmarks: retrieval, grading latency, app start, SciEntsBank speed gate
+bench: install-dev system-deps index ## Benchmarks: retrieval, grading latency, history scale-out, app start, speed gate
 	$(PY) -m rag.bench --json docs/benchmark-grading.json
+	$(PY) -m rag.bench --history-only --json docs/benchmark-history.json
 	$(PY) -m pytest -q -s -m benchmark tests/browser
 	rm -rf $(EVAL_RUNS)/bench-scientsbank
 	$(PY) -m evals benchmark $(SCIENTSBANK) --grader offline --out $(EVAL_RUNS)/bench-scientsbank
