@@ -64,12 +64,15 @@ def engine() -> Engine:
 
 
 @st.cache_resource(show_spinner=False)
-def _history(path: str) -> History:
-    return History.in_data_dir(Path(path))
+def _history(data_dir: str, database_url: str) -> History:
+    return History.from_settings(get_settings())
 
 
 def history() -> History:
-    return _history(str(settings().data_dir))
+    """The history on PREP_DATABASE_URL when set (shared by every replica), else SQLite in the data directory."""
+    s = settings()
+    url = s.database_url.get_secret_value() if s.database_url else ""
+    return _history(str(s.data_dir), url)
 
 
 def current_user() -> str:

@@ -162,6 +162,16 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         line("grader", True, "offline (no OPENAI_API_KEY / OPENAI_BASE_URL set)")
+    from rag.history import History
+
+    try:
+        history = History.from_settings(settings)  # the URL is shown with its password hidden
+        if history.path is not None and not history.path.exists():
+            line("history", True, f"sqlite {history.where} (created on the first answer)")
+        else:
+            line("history", True, f"{history.backend} {history.where}; {len(history.users())} users")
+    except PrepError as exc:
+        line("history", False, str(exc))
     try:
         bank = _bank(settings)
         line("questions", True, f"{len(bank.questions)} questions in {settings.questions_file}")

@@ -155,3 +155,20 @@ def test_the_readme_lists_every_setting_and_the_cli_reference_every_command():
 
     for command in evals_parser()._subparsers._group_actions[0].choices:
         assert f"## `python -m evals {command}`" in reference, f"docs/cli.md lacks `python -m evals {command}`"
+
+
+def test_doctor_reports_the_history_database_without_its_password(monkeypatch, capsys):
+    from rag.cli import main
+    from rag.pg_server import free_port
+    from rag.settings import get_settings
+
+    monkeypatch.setenv("PREP_DATABASE_URL", f"postgresql+psycopg://prep:hunter2@127.0.0.1:{free_port()}/prep")
+    get_settings.cache_clear()
+    try:
+        assert main(["doctor"]) == 1
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr().out
+    assert "hunter2" not in out
+    row = next(line for line in out.splitlines() if line.split()[1:2] == ["history"])
+    assert row.startswith("ERR") and "prep:***@127.0.0.1" in row and "PREP_DATABASE_URL" in row
