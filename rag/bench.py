@@ -1,15 +1,18 @@
-"""`python -m rag.bench`: retrieval quality, ingest time and query/grading latency, measured on this machine."""
+"""`python -m rag.bench`: retrieval quality, ingest time and query/grading latency, measured on this machine;
+with `--history-only`, the history's scale-out benchmark on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from rag.settings import Settings, get_settings
@@ -96,17 +99,143 @@ def bench_grading(settings: Settings, repeats: int) -> dict:
     }
 
 
+def _fixed_grade(question_id: str) -> str:
+    """One grade, as the practice session stores it: the benchmark measures storage, not grading."""
+    from rag.grading.result import Grade, KeyPointVerdict
+
+    points = [
+        KeyPointVerdict(key_point_id=f"kp{i}", text=f"Key point {i}", weight=1, verdict=verdict)
+        for i, verdict in enumerate(("covered", "partly", "missed"))
+    ]
+    grade = Grade(question_id=question_id, status="scored", score=6.5, band="good", key_points=points,
+                  feedback="Good start; name the trade-offs.", grader="offline", model="bench")  # fmt: skip
+    return grade.model_dump_json()
+
+
+def _candidate_turns(history, index: int, questions: list, rounds: int, turns: list, writes: list) -> None:
+    """One simulated candidate: per round, store a graded answer and its card in one transaction, then read what
+    the practice page reads after a grade (level, due cards, topic means, recent attempts)."""
+    from rag.practice import card_updater, rating_for
+
+    user = f"candidate-{index}"
+    for round_ in range(rounds):
+        question = questions[(index * 7 + round_) % len(questions)]
+        grade_json = _fixed_grade(question.id)
+        started = time.perf_counter()
+        history.record_attempt(
+            user, question_id=question.id, topic=question.topic, level=question.level.value, kind="answer",
+            answer="A 250-word answer. " * 12, grade_json=grade_json, grader="offline",
+            model="bench", score=6.5, status="scored",
+            card_update=card_updater(question.id, rating_for(6.5), datetime.now(UTC)),
+        )  # fmt: skip
+        written = time.perf_counter()
+        history.recent_scores_by_level(user, 5)
+        history.cards_for(user)
+        history.topic_means(user)
+        history.attempts_for(user, limit=5)
+        done = time.perf_counter()
+        writes.append((written - started) * 1000)
+        turns.append((done - started) * 1000)
+
+
+def _drive(history, candidates: int, rounds: int, questions: list) -> dict:
+    turns: list[float] = []
+    writes: list[float] = []
+    threads = [
+        threading.Thread(target=_candidate_turns, args=(history, i, questions, rounds, turns, writes))
+        for i in range(candidates)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if len(turns) != candidates * rounds:
+        raise RuntimeError(f"only {len(turns)} of {candidates * rounds} turns finished; see the errors above")
+    return {
+        "candidates": candidates,
+        "turns": len(turns),
+        "seconds": round(seconds, 2),
+        "turns_per_s": round(len(turns) / seconds, 1),
+        "turn_p50_ms": round(percentile(turns, 50), 1),
+        "turn_p95_ms": round(percentile(turns, 95), 1),
+        "write_p95_ms": round(percentile(writes, 95), 1),
+    }
+
+
+def bench_history(settings: Settings, candidates: Sequence[int], rounds: int, postgres_url: str | None) -> dict:
+    """K concurrent simulated candidates (threads) on one History, on SQLite and on PostgreSQL.
+
+    A turn is one stored answer with its card (one transaction) plus the four progress reads that follow it. The
+    PostgreSQL server is `postgres_url`, or a throwaway local one with the default, durable settings.
+    """
+    import sqlite3
+
+    from rag.history import DB_NAME, History
+    from rag.pg_server import TempPostgres
+    from rag.questions import load_question_bank
+
+    questions = list(load_question_bank(settings.questions_file).questions)
+    results: dict = {
+        "what": "K threads, each a candidate: store a graded answer and its card, then read progress; per turn",
+        "rounds_per_candidate": rounds,
+        "cpu_count": os.cpu_count(),
+        "sqlite_version": sqlite3.sqlite_version,
+    }
+    with tempfile.TemporaryDirectory(prefix="prep-bench-history-") as tmp:
+        history = History(Path(tmp) / DB_NAME)
+        _drive(history, 1, 2, questions)  # warm: schema migrated, pool filled
+        results["sqlite"] = [_drive(history, k, rounds, questions) for k in candidates]
+        history.close()
+    server = None
+    try:
+        if postgres_url is None:
+            server = TempPostgres(durable=True).start()
+            postgres_url = server.create_database("bench")
+            results["postgresql_server"] = "local throwaway server, default (durable) settings"
+        else:
+            results["postgresql_server"] = "given by --postgres-url"
+        history = History(url=postgres_url)
+        _drive(history, 1, 2, questions)
+        results["postgresql"] = [_drive(history, k, rounds, questions) for k in candidates]
+        history.close()
+    finally:
+        if server is not None:
+            server.stop()
+    return results
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rag.bench",
         description="Benchmarks on this machine: recall@1/@3 of each question's sources with the question as the "
-        "query, cold and warm ingest time, p50/p95 query latency, and warm offline-grading latency.",
+        "query, cold and warm ingest time, p50/p95 query latency, and warm offline-grading latency; with "
+        "--history-only, throughput and p95 latency of concurrent candidates on the history, SQLite and PostgreSQL.",
     )
     parser.add_argument("--repeats", type=int, default=3, help="rounds over the question bank (default 3)")
     parser.add_argument("--skip-grading", action="store_true", help="only the retrieval benchmark")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    parser.add_argument(
+        "--history-only", action="store_true",
+        help="only the history scale-out benchmark: concurrent candidates on SQLite and on PostgreSQL",
+    )  # fmt: skip
+    parser.add_argument("--candidates", default="1,8", help="concurrent candidates to try, comma-separated (1,8)")
+    parser.add_argument("--rounds", type=int, default=20, help="answers per candidate in the history bench (20)")
+    parser.add_argument(
+        "--postgres-url", metavar="URL",
+        help="PostgreSQL for the history bench (default: a throwaway local server; needs `make system-deps`)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     settings = get_settings()
+    if args.history_only:
+        candidates = [int(k) for k in args.candidates.split(",") if k.strip()]
+        results = {"date": date.today().isoformat(), "history": bench_history(settings, candidates, args.rounds,
+                                                                             args.postgres_url)}  # fmt: skip
+        print(json.dumps(results["history"], indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        return 0
     results: dict = {"date": date.today().isoformat(), "retrieval": bench_retrieval(settings, args.repeats)}
     print(json.dumps(results["retrieval"], indent=2))
     if not args.skip_grading:
