@@ -14,8 +14,13 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from rag.history import History
+    from rag.questions import Question
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -112,7 +117,9 @@ def _fixed_grade(question_id: str) -> str:
     return grade.model_dump_json()
 
 
-def _candidate_turns(history, index: int, questions: list, rounds: int, turns: list, writes: list) -> None:
+def _candidate_turns(
+    history: History, index: int, questions: list[Question], rounds: int, turns: list[float], writes: list[float]
+) -> None:
     """One simulated candidate: per round, store a graded answer and its card in one transaction, then read what
     the practice page reads after a grade (level, due cards, topic means, recent attempts)."""
     from rag.practice import card_updater, rating_for
@@ -138,7 +145,7 @@ def _candidate_turns(history, index: int, questions: list, rounds: int, turns: l
         turns.append((done - started) * 1000)
 
 
-def _drive(history, candidates: int, rounds: int, questions: list) -> dict:
+def _drive(history: History, candidates: int, rounds: int, questions: list[Question]) -> dict:
     turns: list[float] = []
     writes: list[float] = []
     threads = [

@@ -589,6 +589,8 @@ def display_url(url: URL | str) -> str:
             url = sa.make_url(url)
         except sa.exc.ArgumentError:
             return redact(url)
+    if "password" in url.query:  # libpq also takes the password as ?password=...
+        url = url.update_query_dict({"password": "***"})
     return url.render_as_string(hide_password=True)
 
 
@@ -645,7 +647,8 @@ def _sqlite_connected(dbapi_connection: sqlite3.Connection, _record: Any) -> Non
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("history_write", True) else "BEGIN")
+    """Writers take the write lock at BEGIN (see `History._transaction`); everything else begins deferred."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("history_write") else "BEGIN")
 
 
 def _migrate(engine: Engine) -> None:

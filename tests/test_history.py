@@ -434,6 +434,16 @@ def test_an_unsupported_database_url_is_one_line_saying_what_to_write(url: str, 
 def test_postgres_url_without_a_driver_means_psycopg():
     assert History(url="postgresql://u:p@db/prep").url.drivername == "postgresql+psycopg"
     assert History(url="postgres://u:p@db/prep").where == "postgresql+psycopg://u:***@db/prep"
+    assert "hunter2" not in History(url="postgresql://db/prep?user=u&password=hunter2").where
+
+
+def test_missing_postgres_binaries_say_how_to_install_them(monkeypatch):
+    from rag import pg_server
+
+    monkeypatch.setattr(pg_server.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(pg_server.shutil, "which", lambda name: None)
+    with pytest.raises(pg_server.PostgresUnavailable, match=r"make system-deps"):
+        pg_server.TempPostgres()
 
 
 def test_an_unreachable_database_server_is_one_line_saying_what_to_fix():
