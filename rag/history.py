@@ -155,8 +155,9 @@ class History:
     def __init__(self, path: Path | None = None, *, url: str | None = None) -> None:
         if (path is None) == (url is None):
             raise ValueError("History needs exactly one of a SQLite file path or a database URL")
-        self.path: Path | None = Path(path) if path is not None else None
-        self.url: URL = sqlite_url(self.path) if self.path is not None else parse_database_url(url or "")
+        self.url: URL = sqlite_url(Path(path)) if path is not None else parse_database_url(url or "")
+        self.path: Path | None = Path(self.url.database or "") if self.backend == "sqlite" else None
+        """The SQLite file (also when given as a sqlite:/// URL); None on a database server."""
         self.where = str(self.path) if self.path is not None else display_url(self.url)
         """Where the history lives, credentials hidden: for messages and `python -m rag doctor`."""
 
@@ -182,7 +183,7 @@ class History:
 
     def _engine(self) -> Engine:
         try:
-            return _engine_for(self.url, self.path)
+            return _engine_for(self.url)
         except sa.exc.SQLAlchemyError as exc:
             raise self._error(exc) from exc
 
@@ -603,7 +604,7 @@ def _key(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _engine_for(url: URL, path: Path | None) -> Engine:
+def _engine_for(url: URL) -> Engine:
     """One engine (one connection pool) per database per process, shared by every History on it."""
     key = _key(url)
     engine = _ENGINES.get(key)
@@ -612,12 +613,12 @@ def _engine_for(url: URL, path: Path | None) -> Engine:
     with _LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            engine = _create_engine(url, path)
+            engine = _create_engine(url)
             _ENGINES[key] = engine
     return engine
 
 
-def _create_engine(url: URL, path: Path | None) -> Engine:
+def _create_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         file = Path(url.database or "")
         try:

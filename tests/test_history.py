@@ -470,6 +470,12 @@ def test_settings_choose_the_database(monkeypatch, tmp_path: Path):
     assert "hunter2" not in repr(settings)
     history = History.from_settings(settings)
     assert history.backend == "postgresql" and history.where == "postgresql+psycopg://prep:***@db.internal:5432/prep"
+    monkeypatch.setenv("PREP_DATABASE_URL", f"sqlite:///{tmp_path}/shared.sqlite3")
+    history = History.from_settings(Settings(data_dir=tmp_path, _env_file=None))
+    assert history.backend == "sqlite" and history.path == tmp_path / "shared.sqlite3"
+    history.save_card("ana", "q1", "{}", "2030-01-01T00:00:00+00:00")
+    assert History(tmp_path / "shared.sqlite3").cards_for("ana") == {"q1": "{}"}
+    history.close()
     monkeypatch.setenv("PREP_DATABASE_URL", "")
     history = History.from_settings(Settings(data_dir=tmp_path, _env_file=None))
     assert history.backend == "sqlite" and history.path == tmp_path / DB_NAME
