@@ -106,7 +106,7 @@ def main() -> None:
     user = ui.current_user()
     history = ui.history()
     st.markdown("#### Progress")
-    st.caption(f"Everything {ui.escape_markdown(user)} has answered, stored locally and kept across restarts.")
+    st.caption(f"Everything {ui.escape_markdown(user)} has answered, kept in the practice history across restarts.")
     attempts = history.attempts_for(user)
     if not attempts:
         st.info("No attempts yet. Answer a question on the Practice page and it will show up here.")
