@@ -22,6 +22,7 @@ for the life of the process. The schema is also in the prompt, so every mode see
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -113,7 +114,7 @@ class KeyPointJudgement(BaseModel):
 
     key_point_id: str
     quotes: list[str]
-    verdict: Literal["covered", "partly", "missed", "contradicted"]
+    verdict: Verdict
 
 
 class MisconceptionJudgement(BaseModel):
@@ -124,7 +125,11 @@ class MisconceptionJudgement(BaseModel):
 
 
 class Judgement(BaseModel):
-    """The model's reply. Unknown top-level keys (a "score" the model made up) are ignored, never used."""
+    """The model's reply: the one definition both of the schema sent to the server and of what a reply must be.
+
+    Parsing is lenient where the schema sent is strict: unknown top-level keys (a "score" the model made up)
+    are ignored, never used, and a reply without feedback or the injection flag still parses.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -134,58 +139,64 @@ class Judgement(BaseModel):
     injection_suspected: bool = False
 
 
+_ANNOTATIONS = frozenset({"title", "description", "default"})
+
+
+def _strict(node: Any, defs: dict[str, Any]) -> Any:
+    """A pydantic JSON schema node as strict json_schema mode wants it.
+
+    References are inlined (small servers' grammar converters and the prompt read better without them),
+    annotations dropped, and every object closed with all its properties required.
+    """
+    if isinstance(node, list):
+        return [_strict(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _strict(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+    out: dict[str, Any] = {"type": node["type"]} if "type" in node else {}
+    for key, value in node.items():
+        if key in _ANNOTATIONS or key in ("$defs", "type", "required", "additionalProperties"):
+            continue
+        if key == "properties":
+            out[key] = {name: _strict(field, defs) for name, field in value.items()}
+        else:
+            out[key] = _strict(value, defs)
+    if out.get("type") == "object":
+        out["required"] = list(out.get("properties", {}))
+        out["additionalProperties"] = False
+    return out
+
+
+def _reply_schema() -> dict[str, Any]:
+    schema = Judgement.model_json_schema()
+    return _strict(schema, schema.get("$defs", {}))
+
+
+_REPLY_SCHEMA = _reply_schema()
+
+
 def response_schema(question: Question, *, bounded: bool = False) -> dict[str, Any]:
-    """The JSON schema of the reply for one question: key point and misconception ids are enums.
+    """The JSON schema of the reply (`Judgement`) for one question: key point and misconception ids are enums.
 
     `bounded` adds length limits, which llama.cpp turns into grammar rules that stop a small model from rambling
     (OpenAI's strict mode does not accept them all, so the json_schema mode goes without).
     """
-    key_point_ids = [kp.id for kp in question.key_points]
-    misconception_id: dict[str, Any] = {"type": "string"}
+    schema = copy.deepcopy(_REPLY_SCHEMA)
+    fields = schema["properties"]
+    verdicts, findings = fields["verdicts"], fields["misconceptions_found"]
+    verdicts["items"]["properties"]["key_point_id"]["enum"] = [kp.id for kp in question.key_points]
     if question.misconceptions:
-        misconception_id["enum"] = [m.id for m in question.misconceptions]
-    quote: dict[str, Any] = {"type": "string"}
-    quotes: dict[str, Any] = {"type": "array", "items": quote}
-    feedback: dict[str, Any] = {"type": "string"}
-    verdicts: dict[str, Any] = {
-        "type": "array",
-        "items": {
-            "type": "object",
-            "properties": {
-                "key_point_id": {"type": "string", "enum": key_point_ids},
-                "quotes": quotes,
-                "verdict": {"type": "string", "enum": [v.value for v in Verdict]},
-            },
-            "required": ["key_point_id", "quotes", "verdict"],
-            "additionalProperties": False,
-        },
-    }
-    findings: dict[str, Any] = {
-        "type": "array",
-        "items": {
-            "type": "object",
-            "properties": {"misconception_id": misconception_id, "quote": quote},
-            "required": ["misconception_id", "quote"],
-            "additionalProperties": False,
-        },
-    }
+        findings["items"]["properties"]["misconception_id"]["enum"] = [m.id for m in question.misconceptions]
     if bounded:
-        quote["maxLength"] = MAX_QUOTE_CHARS
+        quotes = verdicts["items"]["properties"]["quotes"]
         quotes["maxItems"] = MAX_QUOTES
-        feedback["maxLength"] = MAX_FEEDBACK_CHARS
-        verdicts["minItems"] = verdicts["maxItems"] = len(key_point_ids)
+        quotes["items"]["maxLength"] = MAX_QUOTE_CHARS
+        findings["items"]["properties"]["quote"]["maxLength"] = MAX_QUOTE_CHARS
+        fields["feedback"]["maxLength"] = MAX_FEEDBACK_CHARS
+        verdicts["minItems"] = verdicts["maxItems"] = len(question.key_points)
         findings["maxItems"] = len(question.misconceptions)
-    return {
-        "type": "object",
-        "properties": {
-            "verdicts": verdicts,
-            "misconceptions_found": findings,
-            "feedback": feedback,
-            "injection_suspected": {"type": "boolean"},
-        },
-        "required": ["verdicts", "misconceptions_found", "feedback", "injection_suspected"],
-        "additionalProperties": False,
-    }
+    return schema
 
 
 def response_format_for(mode: OutputMode, question: Question) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from rag.grading.llm import (
     NOTE_NO_QUOTE,
     NOTE_NOT_FOUND,
     AnswerEvidence,
+    Judgement,
+    KeyPointJudgement,
     LLMGrader,
     response_schema,
     sanitise_feedback,
@@ -523,6 +525,13 @@ def test_the_schema_matches_the_reply_model(iam_question):
     no_misconceptions = iam_question.model_copy(update={"misconceptions": ()})
     misconception_id = response_schema(no_misconceptions)["properties"]["misconceptions_found"]["items"]
     assert "enum" not in misconception_id["properties"]["misconception_id"]
+    # Derived from the reply model, not written out again: its fields and the Verdict values, nothing else.
+    assert list(schema["properties"]) == list(Judgement.model_fields)
+    assert list(item["properties"]) == list(KeyPointJudgement.model_fields)
+    assert item["properties"]["verdict"]["enum"] == [v.value for v in Verdict]
+    assert "$ref" not in json.dumps(schema) and '"title"' not in json.dumps(schema)
+    # A reply that fills every field the schema asks for parses with the same model.
+    assert Judgement.model_validate_json(GOOD_REPLY).model_dump(mode="json") == json.loads(GOOD_REPLY)
 
 
 def test_the_fake_model_reply_can_be_an_ai_message(fake_grader, iam_question):
