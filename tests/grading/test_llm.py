@@ -411,6 +411,21 @@ def test_plain_json_object_is_the_last_fallback(fake_llm_server, http_grader, ia
     assert fake_llm_server.requests[2]["response_format"] == {"type": "json_object"}
 
 
+def test_after_a_format_fallback_the_next_mode_is_retried_with_backoff(
+    fake_llm_server, http_grader, llm_settings, iam_question
+):
+    fake_llm_server.queue(error(500, LLAMA_CPP_JSON_SCHEMA_ERROR), error(503, "loading model"), completion(GOOD_REPLY))
+    grader = http_grader()
+    grade = grader.grade(iam_question, GOOD_ANSWER)
+    assert grade.status == "scored" and grade.score == 7.5
+    assert grader.sleep.delays == [1.0]
+    assert [(r["mode"], r["attempt"], r["status"]) for r in log_rows(llm_settings)] == [
+        ("json_schema", 1, "error"),
+        ("json_object+schema", 1, "error"),
+        ("json_object+schema", 2, "ok"),
+    ]
+
+
 def test_429_is_retried_with_backoff(fake_llm_server, http_grader, llm_settings, iam_question):
     fake_llm_server.queue(
         error(429, "slow down"), error(429, "slow down", {"retry-after": "3"}), completion(GOOD_REPLY)
