@@ -557,13 +557,6 @@ def sanitise_feedback(text: str) -> str | None:
     return text
 
 
-def stream_feedback(grade: Grade) -> Iterator[str]:
-    """The grade's feedback word by word, for a typing effect in the app (the grade itself is already final)."""
-    words = grade.feedback.split(" ")
-    for i, word in enumerate(words):
-        yield word if i == len(words) - 1 else word + " "
-
-
 # ---------------------------------------------------------------------------------------------- grader
 
 

@@ -22,7 +22,6 @@ from rag.grading.llm import (
     LLMGrader,
     response_schema,
     sanitise_feedback,
-    stream_feedback,
 )
 from rag.grading.llm_log import LOG_FILENAME
 from rag.grading.result import KeyPointVerdict, Verdict
@@ -302,12 +301,6 @@ def test_feedback_is_sanitised():
     assert sanitise_feedback('{"type"') is None  # a small model's debris is not feedback
     long = sanitise_feedback("word " * 400)
     assert long.endswith("…") and len(long) <= MAX_FEEDBACK_CHARS
-
-
-def test_stream_feedback_yields_the_feedback_word_by_word(fake_grader, iam_question):
-    grade = fake_grader(GOOD_REPLY).grade(iam_question, GOOD_ANSWER)
-    chunks = list(stream_feedback(grade))
-    assert len(chunks) > 5 and "".join(chunks) == grade.feedback
 
 
 # ------------------------------------------------------------------------------ self-consistency
