@@ -476,7 +476,7 @@ def check_judgement(judgement: Judgement, question: Question, evidence: AnswerEv
     verdicts: dict[str, KeyPointVerdict] = {}
     for item in judgement.verdicts:
         kp = known[item.key_point_id]
-        verdict = Verdict(item.verdict)
+        verdict = item.verdict
         outcomes = {quote: evidence.check(quote) for quote in item.quotes if quote.strip()}
         good = [q.strip() for q, outcome in outcomes.items() if outcome == "found"]
         note = ""
