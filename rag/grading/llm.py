@@ -12,16 +12,18 @@ What the model may and may not decide:
   earns no credit, one it reads as contradicting the point makes it contradicted. The grade shows how
   many credited points the judge disputed (`Grade.second_opinion`).
 - Anything unusable (server down, timeouts, 429/5xx, malformed or truncated JSON, unknown or missing key point
-  ids, bad verdict values) is retried with exponential backoff and then becomes an *unscored* grade with the
-  reason. Never a 0.
+  ids, bad verdict values) is retried with exponential backoff (`Runnable.with_retry`) and then becomes an
+  *unscored* grade with the reason. Never a 0.
 
 Structured output: `response_format` `json_schema` first; servers that reject it (llama.cpp answers HTTP 500)
-get `{"type": "json_object", "schema": ...}`, then plain `json_object`. The fallback is remembered per endpoint
-for the life of the process. The schema is also in the prompt, so every mode sees it.
+get `{"type": "json_object", "schema": ...}`, then plain `json_object` (`Runnable.with_fallbacks`). The fallback
+is remembered per endpoint for the life of the process. The schema, derived from the `Judgement` reply model,
+is also in the prompt, so every mode sees it.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -37,6 +39,7 @@ import numpy as np
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rag.errors import PrepError
@@ -94,15 +97,12 @@ def output_mode_for(endpoint: str) -> OutputMode:
         return OUTPUT_MODES[_endpoint_modes.get(endpoint, 0)]
 
 
-def _downgrade_mode(endpoint: str, failed: OutputMode) -> bool:
-    """Move `endpoint` to the next mode after `failed`; False when there is none left."""
-    index = OUTPUT_MODES.index(failed)
-    if index + 1 >= len(OUTPUT_MODES):
-        return False
+def _downgrade_mode(endpoint: str, failed: OutputMode) -> None:
+    """Remember that `endpoint` rejected `failed`: this process starts with the next mode from now on."""
+    index = min(OUTPUT_MODES.index(failed) + 1, len(OUTPUT_MODES) - 1)
     with _endpoint_lock:
-        _endpoint_modes[endpoint] = max(_endpoint_modes.get(endpoint, 0), index + 1)
-    logger.info("%s rejected response_format %s; using %s from now on", endpoint, failed, OUTPUT_MODES[index + 1])
-    return True
+        _endpoint_modes[endpoint] = max(_endpoint_modes.get(endpoint, 0), index)
+    logger.info("%s rejected response_format %s; using %s from now on", endpoint, failed, OUTPUT_MODES[index])
 
 
 # ---------------------------------------------------------------------------------------------- reply schema
@@ -113,7 +113,7 @@ class KeyPointJudgement(BaseModel):
 
     key_point_id: str
     quotes: list[str]
-    verdict: Literal["covered", "partly", "missed", "contradicted"]
+    verdict: Verdict
 
 
 class MisconceptionJudgement(BaseModel):
@@ -124,7 +124,11 @@ class MisconceptionJudgement(BaseModel):
 
 
 class Judgement(BaseModel):
-    """The model's reply. Unknown top-level keys (a "score" the model made up) are ignored, never used."""
+    """The model's reply: the one definition both of the schema sent to the server and of what a reply must be.
+
+    Parsing is lenient where the schema sent is strict: unknown top-level keys (a "score" the model made up)
+    are ignored, never used, and a reply without feedback or the injection flag still parses.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -134,58 +138,64 @@ class Judgement(BaseModel):
     injection_suspected: bool = False
 
 
+_ANNOTATIONS = frozenset({"title", "description", "default"})
+
+
+def _strict(node: Any, defs: dict[str, Any]) -> Any:
+    """A pydantic JSON schema node as strict json_schema mode wants it.
+
+    References are inlined (small servers' grammar converters and the prompt read better without them),
+    annotations dropped, and every object closed with all its properties required.
+    """
+    if isinstance(node, list):
+        return [_strict(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _strict(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+    out: dict[str, Any] = {"type": node["type"]} if "type" in node else {}
+    for key, value in node.items():
+        if key in _ANNOTATIONS or key in ("$defs", "type", "required", "additionalProperties"):
+            continue
+        if key == "properties":
+            out[key] = {name: _strict(field, defs) for name, field in value.items()}
+        else:
+            out[key] = _strict(value, defs)
+    if out.get("type") == "object":
+        out["required"] = list(out.get("properties", {}))
+        out["additionalProperties"] = False
+    return out
+
+
+def _reply_schema() -> dict[str, Any]:
+    schema = Judgement.model_json_schema()
+    return _strict(schema, schema.get("$defs", {}))
+
+
+_REPLY_SCHEMA = _reply_schema()
+
+
 def response_schema(question: Question, *, bounded: bool = False) -> dict[str, Any]:
-    """The JSON schema of the reply for one question: key point and misconception ids are enums.
+    """The JSON schema of the reply (`Judgement`) for one question: key point and misconception ids are enums.
 
     `bounded` adds length limits, which llama.cpp turns into grammar rules that stop a small model from rambling
     (OpenAI's strict mode does not accept them all, so the json_schema mode goes without).
     """
-    key_point_ids = [kp.id for kp in question.key_points]
-    misconception_id: dict[str, Any] = {"type": "string"}
+    schema = copy.deepcopy(_REPLY_SCHEMA)
+    fields = schema["properties"]
+    verdicts, findings = fields["verdicts"], fields["misconceptions_found"]
+    verdicts["items"]["properties"]["key_point_id"]["enum"] = [kp.id for kp in question.key_points]
     if question.misconceptions:
-        misconception_id["enum"] = [m.id for m in question.misconceptions]
-    quote: dict[str, Any] = {"type": "string"}
-    quotes: dict[str, Any] = {"type": "array", "items": quote}
-    feedback: dict[str, Any] = {"type": "string"}
-    verdicts: dict[str, Any] = {
-        "type": "array",
-        "items": {
-            "type": "object",
-            "properties": {
-                "key_point_id": {"type": "string", "enum": key_point_ids},
-                "quotes": quotes,
-                "verdict": {"type": "string", "enum": [v.value for v in Verdict]},
-            },
-            "required": ["key_point_id", "quotes", "verdict"],
-            "additionalProperties": False,
-        },
-    }
-    findings: dict[str, Any] = {
-        "type": "array",
-        "items": {
-            "type": "object",
-            "properties": {"misconception_id": misconception_id, "quote": quote},
-            "required": ["misconception_id", "quote"],
-            "additionalProperties": False,
-        },
-    }
+        findings["items"]["properties"]["misconception_id"]["enum"] = [m.id for m in question.misconceptions]
     if bounded:
-        quote["maxLength"] = MAX_QUOTE_CHARS
+        quotes = verdicts["items"]["properties"]["quotes"]
         quotes["maxItems"] = MAX_QUOTES
-        feedback["maxLength"] = MAX_FEEDBACK_CHARS
-        verdicts["minItems"] = verdicts["maxItems"] = len(key_point_ids)
+        quotes["items"]["maxLength"] = MAX_QUOTE_CHARS
+        findings["items"]["properties"]["quote"]["maxLength"] = MAX_QUOTE_CHARS
+        fields["feedback"]["maxLength"] = MAX_FEEDBACK_CHARS
+        verdicts["minItems"] = verdicts["maxItems"] = len(question.key_points)
         findings["maxItems"] = len(question.misconceptions)
-    return {
-        "type": "object",
-        "properties": {
-            "verdicts": verdicts,
-            "misconceptions_found": findings,
-            "feedback": feedback,
-            "injection_suspected": {"type": "boolean"},
-        },
-        "required": ["verdicts", "misconceptions_found", "feedback", "injection_suspected"],
-        "additionalProperties": False,
-    }
+    return schema
 
 
 def response_format_for(mode: OutputMode, question: Question) -> dict[str, Any]:
@@ -307,6 +317,17 @@ class LLMFailure(Exception):
         self.usage = usage
 
 
+class FormatRejected(LLMFailure):
+    """The server rejected this mode's `response_format`: the next mode is tried at once (no failed attempt)."""
+
+    def __init__(self, detail: str, **details: Any) -> None:
+        super().__init__("format-unsupported", detail, retryable=False, **details)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, LLMFailure) and exc.retryable
+
+
 def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -354,7 +375,7 @@ def classify_error(exc: BaseException, mode: OutputMode) -> LLMFailure:
         message = _short(re.sub(r"^Error code: \d+ - ", "", getattr(exc, "message", "") or str(exc)))
         common = {"http_status": status, "response_text": body}
         if status in (400, 422, 500) and mode != OUTPUT_MODES[-1] and _FORMAT_REJECTED.search(f"{message} {body}"):
-            return LLMFailure("format-unsupported", f"HTTP {status}: {message}", retryable=False, **common)
+            return FormatRejected(f"HTTP {status}: {message}", **common)
         if status == 429:
             return LLMFailure(
                 "rate-limit", "HTTP 429 (rate limited)", retryable=True, retry_after=_retry_after(exc), **common
@@ -394,9 +415,18 @@ class _Sample:
 
 @dataclass
 class _Outcome:
+    """One sample: the input of the grading pipeline, which every attempt updates."""
+
+    question: Question
+    answer: str
+    passages: Sequence[Passage]
+    evidence: AnswerEvidence
+    index: int
     sample: _Sample | None = None
     failure: LLMFailure | None = None
+    """The last attempt's failure; None once an attempt succeeds."""
     attempts: int = 0
+    """Attempts in the current output mode (a rejected response_format starts the next mode at 1)."""
     latency_ms: float = 0.0
 
 
@@ -446,7 +476,7 @@ def check_judgement(judgement: Judgement, question: Question, evidence: AnswerEv
     verdicts: dict[str, KeyPointVerdict] = {}
     for item in judgement.verdicts:
         kp = known[item.key_point_id]
-        verdict = Verdict(item.verdict)
+        verdict = item.verdict
         outcomes = {quote: evidence.check(quote) for quote in item.quotes if quote.strip()}
         good = [q.strip() for q, outcome in outcomes.items() if outcome == "found"]
         note = ""
@@ -527,13 +557,6 @@ def sanitise_feedback(text: str) -> str | None:
     return text
 
 
-def stream_feedback(grade: Grade) -> Iterator[str]:
-    """The grade's feedback word by word, for a typing effect in the app (the grade itself is already final)."""
-    words = grade.feedback.split(" ")
-    for i, word in enumerate(words):
-        yield word if i == len(words) - 1 else word + " "
-
-
 # ---------------------------------------------------------------------------------------------- grader
 
 
@@ -572,6 +595,7 @@ class LLMGrader:
         self.sleep = sleep
         self.rubric = rubric or default_rubric()
         self.prompt = prompt or load_prompt(PROMPT_NAME, self.settings.prompts_dir)
+        self._pipelines = {mode: self._pipeline(mode) for mode in OUTPUT_MODES}
 
     def __repr__(self) -> str:
         return f"LLMGrader(model={self.model!r}, endpoint={self.endpoint!r})"
@@ -699,55 +723,87 @@ class LLMGrader:
         finish = (reply.response_metadata or {}).get("finish_reason")
         return text, finish, (usage.get("input_tokens"), usage.get("output_tokens"))
 
+    # -- the pipeline: attempts, retries, fallbacks
+
+    def _pipeline(self, start: OutputMode) -> Runnable[_Outcome, _Sample]:
+        """Attempts in `start` mode retried with backoff; a rejected response_format falls back to the next mode.
+
+        The retries wait in `_attempt`, not in tenacity: that wait honours Retry-After and uses `self.sleep`.
+        """
+
+        def attempts_in(mode: OutputMode) -> Runnable[_Outcome, _Sample]:
+            def attempt(outcome: _Outcome) -> _Sample:
+                return self._attempt(outcome, mode)
+
+            return RunnableLambda(attempt, name=f"llm_grade_{mode}").with_retry(
+                retry_if_exception_type=_retryable,
+                stop_after_attempt=1 + self.settings.llm_max_retries,
+                wait_exponential_jitter=False,
+            )
+
+        first, *rest = (attempts_in(mode) for mode in OUTPUT_MODES[OUTPUT_MODES.index(start) :])
+        return first.with_fallbacks(rest, exceptions_to_handle=(FormatRejected,)) if rest else first
+
+    def _attempt(self, outcome: _Outcome, mode: OutputMode) -> _Sample:
+        """One logged call in `mode` and the checks of its reply; raises LLMFailure.
+
+        A retry of a failed attempt first waits `retry_delay`.
+        """
+        previous = outcome.failure
+        if previous is not None and previous.retryable:
+            self.sleep(self.retry_delay(outcome.attempts, previous.retry_after))
+            outcome.attempts += 1
+        else:
+            outcome.attempts = 1
+        question = outcome.question
+        messages = self.build_messages(question, outcome.answer, outcome.passages)
+        started = time.perf_counter()
+        text, finish, usage, failure, sample = "", None, (None, None), None, None
+        try:
+            text, finish, usage = self._call(messages, question, mode, self.settings.llm_seed + outcome.index)
+            sample = check_judgement(parse_reply(text, finish), question, outcome.evidence)
+        except LLMFailure as exc:
+            failure = exc
+            text = text or exc.response_text
+            usage = usage if usage != (None, None) else exc.usage
+        latency = (time.perf_counter() - started) * 1000
+        outcome.latency_ms += latency
+        self.call_log.record(
+            LLMCall(
+                grader=self.name,
+                model=self.model,
+                base_url=self.endpoint,
+                messages=messages,
+                status="error" if failure else "ok",
+                latency_ms=latency,
+                response_text=text,
+                error=f"{failure.kind}: {failure.detail}" if failure else "",
+                http_status=failure.http_status if failure else None,
+                mode=mode,
+                question_id=question.id,
+                sample=outcome.index,
+                attempt=outcome.attempts,
+                prompt_tokens=usage[0],
+                completion_tokens=usage[1],
+            )
+        )
+        outcome.failure = failure
+        if failure is not None:
+            if isinstance(failure, FormatRejected):
+                _downgrade_mode(self.endpoint, mode)
+            raise failure
+        assert sample is not None
+        return sample
+
     def _sample(
         self, question: Question, answer: str, passages: Sequence[Passage], evidence: AnswerEvidence, index: int
     ) -> _Outcome:
-        outcome = _Outcome()
-        attempts_allowed = 1 + self.settings.llm_max_retries
-        attempt = 1
-        while True:
-            mode = self.output_mode
-            messages = self.build_messages(question, answer, passages)
-            started = time.perf_counter()
-            text, finish, usage, failure, sample = "", None, (None, None), None, None
-            try:
-                text, finish, usage = self._call(messages, question, mode, self.settings.llm_seed + index)
-                sample = check_judgement(parse_reply(text, finish), question, evidence)
-            except LLMFailure as exc:
-                failure = exc
-                text = text or exc.response_text
-                usage = usage if usage != (None, None) else exc.usage
-            latency = (time.perf_counter() - started) * 1000
-            outcome.latency_ms += latency
-            self.call_log.record(
-                LLMCall(
-                    grader=self.name,
-                    model=self.model,
-                    base_url=self.endpoint,
-                    messages=messages,
-                    status="error" if failure else "ok",
-                    latency_ms=latency,
-                    response_text=text,
-                    error=f"{failure.kind}: {failure.detail}" if failure else "",
-                    http_status=failure.http_status if failure else None,
-                    mode=mode,
-                    question_id=question.id,
-                    sample=index,
-                    attempt=attempt,
-                    prompt_tokens=usage[0],
-                    completion_tokens=usage[1],
-                )
-            )
-            if failure is None:
-                outcome.sample, outcome.attempts = sample, attempt
-                return outcome
-            if failure.kind == "format-unsupported" and _downgrade_mode(self.endpoint, mode):
-                continue
-            if not failure.retryable or attempt >= attempts_allowed:
-                outcome.failure, outcome.attempts = failure, attempt
-                return outcome
-            self.sleep(self.retry_delay(attempt, failure.retry_after))
-            attempt += 1
+        outcome = _Outcome(question, answer, passages, evidence, index)
+        try:
+            outcome.sample = self._pipelines[self.output_mode].invoke(outcome)
+        except LLMFailure as exc:
+            outcome.failure = exc
+        return outcome
 
     def _reason(self, outcome: _Outcome) -> str:
         failure = outcome.failure

@@ -528,11 +528,6 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> Analysis:
     return _analyse_cached(text, lexicon or load_lexicon())
 
 
-def content_stems(text: str, lexicon: Lexicon | None = None) -> tuple[str, ...]:
-    """Distinct content stems in order of first appearance."""
-    return tuple(dict.fromkeys(analyse(text, lexicon).stems))
-
-
 def antonym_pairs(clause: Iterable[str], reference: Iterable[str], lexicon: Lexicon) -> list[tuple[str, str]]:
     """(clause word, reference word) pairs where the clause has the opposite of the reference's word.
 

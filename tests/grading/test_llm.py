@@ -17,10 +17,11 @@ from rag.grading.llm import (
     NOTE_NO_QUOTE,
     NOTE_NOT_FOUND,
     AnswerEvidence,
+    Judgement,
+    KeyPointJudgement,
     LLMGrader,
     response_schema,
     sanitise_feedback,
-    stream_feedback,
 )
 from rag.grading.llm_log import LOG_FILENAME
 from rag.grading.result import KeyPointVerdict, Verdict
@@ -302,12 +303,6 @@ def test_feedback_is_sanitised():
     assert long.endswith("…") and len(long) <= MAX_FEEDBACK_CHARS
 
 
-def test_stream_feedback_yields_the_feedback_word_by_word(fake_grader, iam_question):
-    grade = fake_grader(GOOD_REPLY).grade(iam_question, GOOD_ANSWER)
-    chunks = list(stream_feedback(grade))
-    assert len(chunks) > 5 and "".join(chunks) == grade.feedback
-
-
 # ------------------------------------------------------------------------------ self-consistency
 
 
@@ -407,6 +402,21 @@ def test_plain_json_object_is_the_last_fallback(fake_llm_server, http_grader, ia
     grade = http_grader().grade(iam_question, GOOD_ANSWER)
     assert grade.status == "scored"
     assert fake_llm_server.requests[2]["response_format"] == {"type": "json_object"}
+
+
+def test_after_a_format_fallback_the_next_mode_is_retried_with_backoff(
+    fake_llm_server, http_grader, llm_settings, iam_question
+):
+    fake_llm_server.queue(error(500, LLAMA_CPP_JSON_SCHEMA_ERROR), error(503, "loading model"), completion(GOOD_REPLY))
+    grader = http_grader()
+    grade = grader.grade(iam_question, GOOD_ANSWER)
+    assert grade.status == "scored" and grade.score == 7.5
+    assert grader.sleep.delays == [1.0]
+    assert [(r["mode"], r["attempt"], r["status"]) for r in log_rows(llm_settings)] == [
+        ("json_schema", 1, "error"),
+        ("json_object+schema", 1, "error"),
+        ("json_object+schema", 2, "ok"),
+    ]
 
 
 def test_429_is_retried_with_backoff(fake_llm_server, http_grader, llm_settings, iam_question):
@@ -523,6 +533,13 @@ def test_the_schema_matches_the_reply_model(iam_question):
     no_misconceptions = iam_question.model_copy(update={"misconceptions": ()})
     misconception_id = response_schema(no_misconceptions)["properties"]["misconceptions_found"]["items"]
     assert "enum" not in misconception_id["properties"]["misconception_id"]
+    # Derived from the reply model, not written out again: its fields and the Verdict values, nothing else.
+    assert list(schema["properties"]) == list(Judgement.model_fields)
+    assert list(item["properties"]) == list(KeyPointJudgement.model_fields)
+    assert item["properties"]["verdict"]["enum"] == [v.value for v in Verdict]
+    assert "$ref" not in json.dumps(schema) and '"title"' not in json.dumps(schema)
+    # A reply that fills every field the schema asks for parses with the same model.
+    assert Judgement.model_validate_json(GOOD_REPLY).model_dump(mode="json") == json.loads(GOOD_REPLY)
 
 
 def test_the_fake_model_reply_can_be_an_ai_message(fake_grader, iam_question):

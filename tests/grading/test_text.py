@@ -11,7 +11,6 @@ from rag.errors import ConfigError
 from rag.grading.text import (
     analyse,
     antonym_pairs,
-    content_stems,
     expand_abbreviations,
     load_lexicon,
     polarity_flips,
@@ -125,7 +124,7 @@ def test_stemmer_joins_inflections_and_keeps_opposites_apart(lexicon):
 
 
 def test_stopwords_are_dropped_but_negations_and_comparisons_are_kept(lexicon):
-    stems = content_stems("The data is not more expensive than before", lexicon)
+    stems = analyse("The data is not more expensive than before", lexicon).stems
     assert "the" not in stems
     assert {"more", "expens", "befor"} <= set(stems)
     assert "not" not in stems  # negations are tracked separately, not as content
