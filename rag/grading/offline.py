@@ -236,6 +236,7 @@ class OfflineGrader:
                 support_params,
                 self.params.thresholds.covered,
                 self.params.thresholds.partly,
+                self.rubric.verdicts[Verdict.covered.value].bounds[0],
             )
         nothing_stated = not findings and all(v.verdict is Verdict.missed for v in verdicts)
         if nothing_stated and not assessment.near_any_point:
@@ -300,7 +301,7 @@ class OfflineGrader:
             ]
             best = max(range(len(options)), key=lambda i: (similarities[i], -i))
             support = Support(similarity=similarities[best], span=options[best])
-            if judge_all or could_raise(verdict, self.support_credit(support, params)):
+            if judge_all or (params.entails > 0 and could_raise(verdict, self.support_credit(support, params))):
                 requests.append((k, [s.text[:MAX_SENTENCE_CHARS] for s in options]))
             supports.append(support)
         pairs = [(question.question, texts[k], text) for k, read in requests for text in read]

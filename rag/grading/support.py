@@ -12,9 +12,10 @@ of the answer (or the whole answer) whose MiniLM embedding is closest to it, on 
   at least `entails`: an answer on the right topic that says something else earns nothing from it.
 
 A point gains credit this way only where it is more than the matcher's (the support never lowers
-credit) and never when the point is contradicted. The thresholds live in offline_params.json
-(`reference_support`), chosen by `python -m evals.select_support` on selection data only. Without that
-entry the support is off, as it is today: see docs/decisions.md.
+credit) and never when the point is contradicted; it moves the share `weight` of the way from the
+matcher's credit to the support's (1: all the way). With `entails` 0 the judge is not asked. The
+thresholds live in offline_params.json (`reference_support`), chosen by `python -m evals.select_support`
+on selection data only. Without that entry the support is off: see docs/decisions.md.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class SupportParams(BaseModel):
     nearest: int = Field(
         ge=1, le=5, description="Answer sentences per key point the judge reads (plus the whole answer)."
     )
+    weight: float = Field(
+        default=1.0, gt=0, le=1, description="Share of the way from the matcher's credit to the support's."
+    )
     selected_on: str = ""
     selection: dict[str, Any] = Field(default_factory=dict)
 
@@ -76,12 +80,20 @@ def is_derived(question: Question) -> bool:
     return question.topic == DERIVED_TOPIC
 
 
+def own_credit(verdict: KeyPointVerdict) -> float:
+    return (verdict.credit or 0.0) if verdict.verdict in (Verdict.covered, Verdict.partly) else 0.0
+
+
 def could_raise(verdict: KeyPointVerdict, credit: float) -> bool:
     """Support giving `credit` would raise this verdict's credit: it is not contradicted and earns less."""
-    if verdict.verdict is Verdict.contradicted:
-        return False
-    own = (verdict.credit or 0.0) if verdict.verdict in (Verdict.covered, Verdict.partly) else 0.0
-    return credit > own
+    return verdict.verdict is not Verdict.contradicted and credit > own_credit(verdict)
+
+
+def passes_gate(support: Support, params: SupportParams) -> bool:
+    """The judge read a span as entailing the point (always, when the gate is off)."""
+    if params.entails <= 0:
+        return True
+    return support.entails is not None and support.entails >= params.entails
 
 
 def supported_probability(similarity: float, params: SupportParams, covered: float, partly: float) -> float:
@@ -96,25 +108,26 @@ def apply_support(
     params: SupportParams,
     covered: float,
     partly: float,
+    covered_credit: float,
 ) -> list[KeyPointVerdict]:
-    """The verdicts with reference support applied; `credits[i]` is the credit support would give point i."""
+    """The verdicts with reference support applied; `credits[i]` is the credit support would give point i.
+
+    `covered_credit` is the least credit of a covered point (the rubric's): a point pulled past it by the
+    support is covered, below it partly covered."""
     applied = []
     for verdict, support, credit in zip(verdicts, supports, credits, strict=True):
-        if (
-            support is not None
-            and support.entails is not None
-            and support.entails >= params.entails
-            and could_raise(verdict, credit)
-        ):
+        if support is not None and passes_gate(support, params) and could_raise(verdict, credit):
             probability = supported_probability(support.similarity, params, covered, partly)
+            own = own_credit(verdict)
+            pulled = round(own + params.weight * (credit - own), 4)
+            judged = f", judge entails {support.entails:.2f}" if support.entails is not None else ""
             verdict = verdict.model_copy(
                 update={
-                    "verdict": Verdict.covered if probability >= covered else Verdict.partly,
+                    "verdict": Verdict.covered if pulled >= covered_credit else Verdict.partly,
                     "evidence": [support.span.text.strip()],
-                    "credit": credit,
+                    "credit": pulled,
                     "confidence": round(min(1.0, probability), 2),
-                    "note": f"{verdict.note}; in other words: similarity {support.similarity:.2f}, "
-                    f"judge entails {support.entails:.2f}",
+                    "note": f"{verdict.note}; in other words: similarity {support.similarity:.2f}{judged}",
                 }
             )
         applied.append(verdict)

@@ -16,11 +16,16 @@ def test_selection_reads_each_group_and_replays_settings_without_writing(capsys)
     from rag.grading.offline import OfflineGrader
 
     grader = OfflineGrader()
-    cases = select_support.selection_cases(grader, DATASETS_DIR, limit=6)
-    assert sorted({c.group for c in cases}) == ["saf", "semeval-beetle", "semeval-scientsbank"]
-    for case in cases:
+    gated = select_support.selection_cases(grader, DATASETS_DIR, limit=6, judge_gate=True)
+    for case in gated:
         for assessment in case.assessments:
             assert assessment is None or all(s is None or s.entails is not None for s in assessment.supports)
+    cases = select_support.selection_cases(grader, DATASETS_DIR, limit=6, judge_gate=False)
+    assert sorted({c.group for c in cases}) == ["saf", "semeval-beetle", "semeval-scientsbank"]
+    # without the gate the judge reads no support, and the SemEval answers come from every train question
+    for case in cases:
+        for assessment in case.assessments:
+            assert assessment is None or all(s is None or s.entails is None for s in assessment.supports)
     without = select_support.figures(grader, cases, None)
     generous = select_support.figures(grader, cases, SupportParams(low=-1.0, high=0.0, entails=0.0, nearest=2))
     assert {"saf_mean_correct", "scientsbank_macro_f1", "beetle_macro_f1"} <= set(without)
@@ -32,6 +37,7 @@ def test_selection_reads_each_group_and_replays_settings_without_writing(capsys)
     assert PARAMS_PATH.read_bytes() == before
     if code == 0:
         chosen = SupportParams.model_validate(json.loads(capsys.readouterr().out))
-        assert chosen.low in select_support.GRID["low"] and chosen.entails in select_support.GRID["entails"]
+        assert chosen.low in select_support.GRID["low"] and chosen.weight in select_support.GRID["weight"]
+        assert chosen.entails == 0.0
     else:
         assert code == 1 and "support stays off" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from rag.grading.text import Span
 
 PARAMS = SupportParams(low=0.1, high=0.5, entails=0.3, nearest=2)
 COVERED, PARTLY = 0.625, 0.425
+COVERED_CREDIT = 0.75
 SPAN = Span(0, 30, "The diameter shrinks tenfold. ")
 
 
@@ -31,7 +32,7 @@ def test_params_refuse_high_at_or_below_low():
 
 def test_a_missed_point_the_judge_reads_as_entailed_gains_the_support_credit_quoting_one_span():
     support = Support(similarity=0.6, span=SPAN, entails=0.8)
-    (out,) = apply_support([verdict(Verdict.missed)], [support], [0.9], PARAMS, COVERED, PARTLY)
+    (out,) = apply_support([verdict(Verdict.missed)], [support], [0.9], PARAMS, COVERED, PARTLY, COVERED_CREDIT)
     assert out.verdict is Verdict.covered
     assert out.credit == 0.9
     assert out.evidence == ["The diameter shrinks tenfold."]
@@ -40,7 +41,7 @@ def test_a_missed_point_the_judge_reads_as_entailed_gains_the_support_credit_quo
 
 def test_support_below_the_covered_mapping_gives_partly():
     support = Support(similarity=0.3, span=SPAN, entails=0.8)
-    (out,) = apply_support([verdict(Verdict.missed)], [support], [0.5], PARAMS, COVERED, PARTLY)
+    (out,) = apply_support([verdict(Verdict.missed)], [support], [0.5], PARAMS, COVERED, PARTLY, COVERED_CREDIT)
     assert out.verdict is Verdict.partly
 
 
@@ -55,7 +56,29 @@ def test_support_below_the_covered_mapping_gives_partly():
     ],
 )
 def test_support_leaves_the_verdict_alone(before, support, credit):
-    assert apply_support([before], [support], [credit], PARAMS, COVERED, PARTLY) == [before]
+    assert apply_support([before], [support], [credit], PARAMS, COVERED, PARTLY, COVERED_CREDIT) == [before]
+
+
+def test_a_weight_below_one_moves_credit_part_of_the_way_and_labels_it_by_the_credit():
+    half = PARAMS.model_copy(update={"weight": 0.5})
+    support = Support(similarity=0.6, span=SPAN, entails=0.8)
+    (out,) = apply_support([verdict(Verdict.partly, 0.5)], [support], [1.0], half, COVERED, PARTLY, COVERED_CREDIT)
+    assert out.credit == pytest.approx(0.75)
+    assert out.verdict is Verdict.covered
+    (out,) = apply_support([verdict(Verdict.missed)], [support], [1.0], half, COVERED, PARTLY, COVERED_CREDIT)
+    assert out.credit == pytest.approx(0.5)
+    assert out.verdict is Verdict.partly
+
+
+def test_with_the_gate_off_support_counts_without_the_judge():
+    ungated = PARAMS.model_copy(update={"entails": 0.0})
+    support = Support(similarity=0.6, span=SPAN, entails=None)
+    (out,) = apply_support([verdict(Verdict.missed)], [support], [0.9], ungated, COVERED, PARTLY, COVERED_CREDIT)
+    assert out.verdict is Verdict.covered and "judge" not in out.note
+    (kept,) = apply_support(
+        [verdict(Verdict.contradicted)], [support], [0.9], ungated, COVERED, PARTLY, COVERED_CREDIT
+    )
+    assert kept.verdict is Verdict.contradicted
 
 
 def test_only_questions_built_from_a_reference_are_derived():
