@@ -22,7 +22,6 @@ PAGES = {
     access.TEAM: ("app_pages/team.py", "Team members", ":material/groups:"),
     access.EVAL_REPORTS: ("app_pages/eval_reports.py", "Grading quality reports", ":material/fact_check:"),
 }
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def page(key: str) -> st.Page:
@@ -59,7 +58,7 @@ def local_user_box() -> None:
         st.query_params["user"] = user
     st.caption(":material/computer: Local single-user mode: no sign-in, for use on this machine only.")
     address = str(st.get_option("server.address") or "")
-    if address not in LOOPBACK:
+    if not access.loopback_only(address):
         st.warning(
             f"This local mode is served on {ui.escape_markdown(address or 'every interface')}: anyone who can "
             "reach it can open any name's progress. Bind to 127.0.0.1 (`make run`) or use team mode.",

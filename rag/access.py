@@ -32,6 +32,11 @@ TEAM = "team"
 EVAL_REPORTS = "eval_reports"
 
 
+def loopback_only(address: str | None) -> bool:
+    """True when the server listens on this machine only; an unset address means every interface."""
+    return (address or "").strip().strip("[]").lower() in ("127.0.0.1", "localhost", "::1")
+
+
 def mode(auth_setting: str, auth_secrets: Mapping[str, Any] | None) -> Mode:
     """Team when the setting says so or an `[auth]` section exists; local otherwise."""
     return "team" if auth_setting == "team" or bool(auth_secrets) else "local"

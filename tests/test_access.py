@@ -92,3 +92,8 @@ def test_settings_read_admin_emails_as_a_comma_separated_list(monkeypatch: pytes
     assert settings.auth == "team"
     assert settings.admin_emails == ("boss@example.com", "ops@example.com")
     assert settings.admin_claim == "groups" and settings.admin_group is None
+
+
+def test_loopback_only_addresses():
+    assert all(access.loopback_only(a) for a in ("127.0.0.1", "localhost", "::1", "[::1]", " LOCALHOST "))
+    assert not any(access.loopback_only(a) for a in (None, "", "0.0.0.0", "::", "192.0.2.10"))

@@ -148,3 +148,4 @@ def test_local_mode_is_labelled_and_keeps_the_name_box(app_env: Path):
     no_traceback(at)
     assert at.sidebar.text_input(key="user_name").value == "dana"
     assert "Local single-user mode" in "\n".join(c.value for c in at.sidebar.caption)
+    assert not at.sidebar.warning, "served on 127.0.0.1 (.streamlit/config.toml): no exposure warning"
