@@ -6,6 +6,8 @@ team mode with OpenID Connect sign-in through `st.login` (`PREP_AUTH=team` or an
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app_pages import ui
@@ -30,8 +32,11 @@ def page(key: str) -> st.Page:
 
 
 def only_page(render, title: str) -> None:
-    """Show one page for every URL (no navigation), then stop: sign-in and configuration errors."""
-    st.navigation([st.Page(render, title=title, url_path="start")], position="hidden").run()
+    """Show one page at every page's URL (no navigation), then stop: sign-in and configuration errors.
+    A link to /progress before sign-in lands on the sign-in page, not on a "page not found" dialog."""
+    url_paths = [Path(path).stem for path, _, _ in PAGES.values()]
+    pages = [st.Page(render, title=title, url_path=url, default=i == 0) for i, url in enumerate(url_paths)]
+    st.navigation(pages, position="hidden").run()
     st.stop()
 
 
@@ -70,7 +75,7 @@ def team_user_box(viewer: access.Viewer) -> None:
     if "user" in st.query_params:  # a left-over ?user= names nobody in team mode
         del st.query_params["user"]
     role = " · team admin" if viewer.admin else ""
-    st.markdown(f"Signed in as **{ui.escape_markdown(viewer.user)}**{role}")
+    st.markdown(f"Signed in as {ui.inline_code(viewer.user)}{role}")  # code: an email, not a mailto link
     if st.button("Sign out", icon=":material/logout:", key="sign_out"):
         st.logout()
 

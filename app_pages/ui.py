@@ -35,6 +35,14 @@ def escape_markdown(text: str) -> str:
     return "  \n".join(escaped.splitlines())
 
 
+def inline_code(text: str) -> str:
+    """Text as a Markdown code span, shown exactly as typed and never turned into a link (an email would be).
+    The fence is longer than any run of backticks inside."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {' '.join(text.splitlines())} {fence}"
+
+
 def settings() -> Settings:
     return get_settings()
 

@@ -86,7 +86,7 @@ def test_a_candidate_practises_as_their_identity_whatever_the_query_says(team_en
     at = start(signed_in("Dev@Example.com"), query={"user": "alice@example.com"})
     no_traceback(at)
     assert not at.sidebar.text_input, "no name box in team mode"
-    assert "Signed in as **dev@example\\.com**" in "\n".join(m.value for m in at.sidebar.markdown)
+    assert "Signed in as ` dev@example.com `" in "\n".join(m.value for m in at.sidebar.markdown)
     assert "user" not in at.query_params
     assert at.session_state["interview"].user == "dev@example.com"
     answer(at, "Security groups are stateful.")
@@ -149,3 +149,11 @@ def test_local_mode_is_labelled_and_keeps_the_name_box(app_env: Path):
     assert at.sidebar.text_input(key="user_name").value == "dana"
     assert "Local single-user mode" in "\n".join(c.value for c in at.sidebar.caption)
     assert not at.sidebar.warning, "served on 127.0.0.1 (.streamlit/config.toml): no exposure warning"
+
+
+def test_inline_code_keeps_any_text_as_typed():
+    from app_pages.ui import inline_code
+
+    assert inline_code("dev@example.com") == "` dev@example.com `"
+    assert inline_code("a`b``c") == "``` a`b``c ```"
+    assert inline_code("two\nlines") == "` two lines `"

@@ -108,6 +108,7 @@ def _sign_in(page, url: str, subject: str) -> None:
         page.get_by_role("button", name="Authorize").click()
     page.wait_for_url(re.compile(r"^" + re.escape(url)))
     page.get_by_text(re.compile(r"^Signed in as ")).wait_for(state="visible")
+    assert page.get_by_test_id("stSidebar").locator("a[href^='mailto:']").count() == 0, "the email is plain text"
 
 
 def _sign_out(page) -> None:
@@ -136,6 +137,7 @@ def test_team_members_see_only_their_own_history_and_only_admins_see_the_team(te
     # Nobody signed in: every URL is the sign-in page, and nothing is read or written.
     page.goto(f"{url}/progress?user={ALICE}", wait_until="domcontentloaded")
     page.get_by_role("button", name="Sign in").wait_for(state="visible")
+    assert page.get_by_text("Page not found").count() == 0, "a deep link lands on the sign-in page"
     assert page.get_by_test_id("stChatInput").count() == 0 and page.get_by_text("Attempts").count() == 0
 
     # Alice signs in, gets a question, and records an attempt ("I don't know" needs no grading model).
@@ -192,10 +194,32 @@ def test_team_members_see_only_their_own_history_and_only_admins_see_the_team(te
     page.keyboard.press("Escape")
     page.get_by_text("miss rate").first.wait_for(state="visible")  # Alice's missed key points
     page.get_by_test_id("stSidebarNavLink").filter(has_text="Grading quality reports").click()
-    page.get_by_text("Eval reports").wait_for(state="visible")
+    page.get_by_text("Eval reports", exact=True).wait_for(state="visible")
     context.clear_cookies()
 
     # An admin by the provider's groups claim (a predefined user of the provider) gets the Team page too.
     _sign_in(page, url, "carol")
     assert "carol@example.com" in page.get_by_test_id("stSidebar").inner_text()
     assert "Team members" in _nav_links(page)
+
+
+def test_team_mode_without_auth_secrets_is_a_one_line_error_page(browser, tmp_path):
+    """`PREP_AUTH=team` with a secrets file that has no [auth]: every URL says what to add, nothing else."""
+    empty = tmp_path / "secrets.toml"
+    empty.write_text('other = "value"\n')
+    with running_app(tmp_path / "app", env={"PREP_AUTH": "team"}, args=["--secrets.files", str(empty)]) as server:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        try:
+            for path in ("/", f"/progress?user={ALICE}"):
+                page.goto(server.url + path, wait_until="domcontentloaded")
+                error = page.get_by_test_id("stAlertContentError")
+                error.wait_for(state="visible")
+                assert "[auth]" in error.inner_text() and ".streamlit/secrets.toml" in error.inner_text()
+                assert page.get_by_test_id("stChatInput").count() == 0
+                assert page.get_by_role("button", name="Sign in").count() == 0
+                assert page.get_by_role("textbox", name="Your name").count() == 0
+                assert page.get_by_text("Page not found").count() == 0
+                _no_traceback(page)
+            page.screenshot(path=str(server.log.with_name("misconfigured.png")))
+        finally:
+            page.close()
