@@ -9,7 +9,7 @@ MODELS_DIR := .models
 SMOLLM_GGUF := $(MODELS_DIR)/smollm2-135m-instruct.gguf
 export PREP_DATA_DIR ?= $(abspath $(DATA_DIR))
 
-.PHONY: help install install-dev index run test test-fast bench evals lint system-deps llm-model train-judge clean
+.PHONY: help install install-dev index run run-team test test-fast bench evals lint system-deps llm-model train-judge clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,8 +30,15 @@ install-dev: $(VENV)/.installed-dev ## Also install test and lint tools
 index: install ## Build the Chroma index if it is missing or out of date
 	$(PY) -m rag ingest
 
-run: index ## Start the practice app (offline grader unless OPENAI_* is set)
-	$(VENV)/bin/streamlit run app.py --server.headless true
+run: index ## Start the practice app for this machine only: 127.0.0.1, no sign-in (offline grader unless OPENAI_* is set)
+	$(VENV)/bin/streamlit run app.py --server.headless true --server.address 127.0.0.1
+
+TEAM_ADDRESS ?= 0.0.0.0
+TEAM_PORT ?= 8501
+
+run-team: index ## Start the app for a team on TEAM_ADDRESS:TEAM_PORT with sign-in ([auth] in .streamlit/secrets.toml)
+	PREP_AUTH=team $(VENV)/bin/streamlit run app.py --server.headless true \
+		--server.address $(TEAM_ADDRESS) --server.port $(TEAM_PORT)
 
 system-deps: ## Debian chromium (browser test) and postgresql (history tests and bench on PostgreSQL), apt, if missing
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }

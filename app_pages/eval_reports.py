@@ -37,6 +37,7 @@ def _summary(path: Path) -> None:
 
 
 def main() -> None:
+    ui.require(ui.current_viewer().sees_reports, "The grading quality reports page")
     st.markdown("#### Eval reports")
     st.caption("Grading-quality reports from `make evals`: agreement with human grades, consistency, robustness.")
     directory = ui.eval_runs_dir()

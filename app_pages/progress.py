@@ -106,7 +106,13 @@ def main() -> None:
     user = ui.current_user()
     history = ui.history()
     st.markdown("#### Progress")
-    st.caption(f"Everything {ui.escape_markdown(user)} has answered, kept in the practice history across restarts.")
+    if ui.current_viewer().team:
+        st.caption(
+            "Everything you have answered, private to you. Team admins see your attempt count, "
+            "scores by topic and weakest key points, not your answers."
+        )
+    else:
+        st.caption(f"Everything {ui.escape_markdown(user)} has answered, kept in the practice history across restarts.")
     attempts = history.attempts_for(user)
     if not attempts:
         st.info("No attempts yet. Answer a question on the Practice page and it will show up here.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -9,12 +10,14 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
+from rag import access
 from rag.errors import PrepError
 from rag.grading.result import Grade
-from rag.history import History, normalise_user
+from rag.history import History
 from rag.practice import Engine
 from rag.questions import Question, QuestionBank, load_question_bank
 from rag.settings import PROJECT_ROOT, Settings, get_settings
@@ -30,6 +33,14 @@ def escape_markdown(text: str) -> str:
     """Text shown exactly as typed: every Markdown and HTML special character is backslash-escaped."""
     escaped = _MD_SPECIAL.sub(r"\\\1", text)
     return "  \n".join(escaped.splitlines())
+
+
+def inline_code(text: str) -> str:
+    """Text as a Markdown code span, shown exactly as typed and never turned into a link (an email would be).
+    The fence is longer than any run of backticks inside."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {' '.join(text.splitlines())} {fence}"
 
 
 def settings() -> Settings:
@@ -75,8 +86,55 @@ def history() -> History:
     return _history(str(s.data_dir), url)
 
 
+class SignInRequired(PrepError):
+    """Team mode and nobody signed in: no page reads or writes a history then."""
+
+
+def auth_secrets() -> dict[str, Any]:
+    """The `[auth]` section of the Streamlit secrets; {} when there is none or no secrets file at all."""
+    try:
+        section = st.secrets.get("auth")  # st.secrets at call time: AppTest swaps it for its own secrets
+    except FileNotFoundError:  # StreamlitSecretNotFoundError: no or unreadable secrets.toml
+        return {}
+    if not section:
+        return {}
+    return section.to_dict() if hasattr(section, "to_dict") else dict(section)
+
+
+def app_mode() -> access.Mode:
+    return access.mode(settings().auth, auth_secrets())
+
+
+def authlib_installed() -> bool:
+    return importlib.util.find_spec("authlib") is not None
+
+
+def viewer() -> access.Viewer | None:
+    """Who uses this session. Local mode: the typed name. Team mode: the signed-in identity from `st.user`
+    (None when nobody is signed in); nothing else the browser sends is read."""
+    s = settings()
+    if app_mode() == "local":
+        return access.local_viewer(st.session_state.get("user_name"), s.user_name)
+    return access.team_viewer(st.user.to_dict(), s.admin_emails, s.admin_claim, s.admin_group)
+
+
+def current_viewer() -> access.Viewer:
+    found = viewer()
+    if found is None:
+        raise SignInRequired("Sign in to continue.")
+    return found
+
+
 def current_user() -> str:
-    return normalise_user(st.session_state.get("user_name"), settings().user_name)
+    """The history key of this session's user; raises SignInRequired in team mode before sign-in."""
+    return current_viewer().user
+
+
+def require(allowed: bool, what: str) -> None:
+    """Stop the page with one line when the viewer may not see it (the navigation leaves such pages out too)."""
+    if not allowed:
+        st.error(f"{what} is only for team admins.", icon=":material/lock:")
+        st.stop()
 
 
 def eval_runs_dir() -> Path:

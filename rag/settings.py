@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rag.errors import ConfigError
 
@@ -69,6 +69,36 @@ class Settings(BaseSettings):
     max_answer_chars: int = Field(default=8000, ge=100, description="Longer answers are truncated with a notice.")
     retrieval_k: int = Field(default=3, ge=1, le=20)
     user_name: str = Field(default="candidate")
+
+    auth: Literal["local", "team"] = Field(
+        default="local",
+        description="local = no sign-in, one machine; team = OpenID Connect sign-in (an [auth] section in "
+        ".streamlit/secrets.toml switches team mode on as well).",
+    )
+    admin_emails: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Team mode: comma-separated emails of the team admins (compared case-insensitively)."
+    )
+    admin_claim: str | None = Field(
+        default=None, description="Team mode: an ID-token claim (e.g. groups) whose members are admins too."
+    )
+    admin_group: str | None = Field(
+        default=None, description="Team mode: the value of admin_claim that makes an admin."
+    )
+
+    @field_validator("admin_emails", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """`PREP_ADMIN_EMAILS=a@x.com, b@x.com` is a plain list, not JSON; stored lower-cased."""
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return tuple(str(item).strip().lower() for item in value if str(item).strip())
+        return value
+
+    @field_validator("admin_claim", "admin_group", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("openai_api_key", "openai_base_url", "chroma_host", "database_url", mode="before")
     @classmethod

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import statistics
@@ -18,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +31,6 @@ from tests.app.support import fresh_data_dir
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 DOCS = PROJECT_ROOT / "docs"
 COLD_START_BUDGET_S = 5.0
 COLD_START_RUNS = 3
@@ -85,21 +80,6 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float
 
 
 @pytest.fixture(scope="module")
-def browser():
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed: run `make system-deps` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
 def page(browser):
     """A blank tab, opened before the server starts so the cold-start time measures only the app."""
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
@@ -112,19 +92,26 @@ def page(browser):
 
 
 @contextmanager
-def running_app(root: Path) -> Iterator[Server]:
-    """`streamlit run app.py` on a free local port with its own data directory (index prebuilt); always stopped."""
+def running_app(
+    root: Path, *, port: int | None = None, env: Mapping[str, str] | None = None, args: Sequence[str] = ()
+) -> Iterator[Server]:
+    """`streamlit run app.py` on a free local port with its own data directory (index prebuilt); always stopped.
+
+    `env` adds environment variables and `args` Streamlit options (the team-mode test passes its secrets file).
+    """
     root.mkdir(parents=True, exist_ok=True)
     data = fresh_data_dir(root / "data")
-    port = _free_port()
-    env = {**os.environ, "PREP_DATA_DIR": str(data), "PREP_GRADER": "offline",
-           "PREP_EVAL_RUNS_DIR": str(root / "eval-runs"), "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHROMA_HOST"):
-        env.pop(name, None)
+    port = port or _free_port()
+    base_env = {**os.environ, "PREP_DATA_DIR": str(data), "PREP_GRADER": "offline",
+                "PREP_EVAL_RUNS_DIR": str(root / "eval-runs"), "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHROMA_HOST", "PREP_AUTH"):
+        base_env.pop(name, None)
+    env = {**base_env, **(env or {})}
     log = root / "streamlit.log"
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+        *args,
     ]  # fmt: skip
     with log.open("wb") as out:
         started = time.perf_counter()
