@@ -104,7 +104,7 @@ def render_turn(session: InterviewSession, turn: Turn) -> None:
             if turn.meta.get("exhausted"):
                 st.markdown("No more hints for this one. Give it your best shot, or say you don't know.")
             else:
-                st.markdown(f"**Hint.** Think about: {ui.escape_markdown(turn.text)}")
+                st.markdown(f"**Hint.** {ui.escape_markdown(turn.text)}")
         elif turn.kind in ("grade", "followup-grade"):
             grade = turn.grade()
             if grade is not None:

@@ -159,47 +159,21 @@ _STOPWORDS = frozenset(
     more most less least very also just per via when where which who whom what how why while within without
     between after before during up down out off one""".split()  # noqa: SIM905
 )
-_WORD = re.compile(r"^(\W*)([\w'’/+-]*\w)?(\W*)$")
-MASK = "…"
 
 
 def _content_key(word: str) -> str:
     return word.lower().strip("'’")
 
 
-def mask_key_point(text: str, question_text: str = "", keep_leading: int = 1) -> str:
-    """The key point with its decisive words masked: the leading subject and words the question already
-    uses stay; numbers and the remaining content words become "…"."""
-    given = {_content_key(w) for w in re.findall(r"[\w'’-]+", question_text)}
-    out: list[str] = []
-    kept_content = 0
-    for token in text.split():
-        match = _WORD.match(token)
-        if not match or not match.group(2):
-            out.append(token)
-            continue
-        lead, word, trail = match.group(1), match.group(2), match.group(3)
-        key = _content_key(word)
-        has_digit = any(ch.isdigit() for ch in word)
-        if key in _STOPWORDS and not has_digit:
-            keep = True
-        elif has_digit:
-            keep = False
-        elif kept_content < keep_leading:
-            keep, kept_content = True, kept_content + 1
-        else:
-            keep = key in given
-        if keep:
-            out.append(token)
-        elif out and out[-1].endswith(MASK) and not lead:
-            out[-1] = out[-1] + trail if trail else out[-1]
-        else:
-            out.append(f"{lead}{MASK}{trail}")
-    return " ".join(out)
+GENERIC_HINT = "Think about what else an interviewer would expect here that you have not said yet."
+"""For a key point without a written hint (only key points derived in code lack one; the bank requires it)."""
 
 
 def hint_for(question: Question, hints_given: int, skip_ids: set[str] | None = None) -> str | None:
-    """The n-th hint: the heaviest key points first, each masked so the fact itself is not given away."""
+    """The n-th hint: the nudge written for a key point (`KeyPoint.hint`), heaviest key points first.
+
+    Points in `skip_ids` (already covered) get no hint; None once every remaining point has had one.
+    """
     skip_ids = skip_ids or set()
     ordered = sorted(
         (kp for kp in question.key_points if kp.id not in skip_ids),
@@ -207,7 +181,8 @@ def hint_for(question: Question, hints_given: int, skip_ids: set[str] | None = N
     )
     if hints_given >= len(ordered):
         return None
-    return mask_key_point(ordered[hints_given].text, question.question)
+    point = ordered[hints_given]
+    return point.hint or GENERIC_HINT
 
 
 def _words(text: str) -> set[str]:

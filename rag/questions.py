@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
@@ -13,6 +14,10 @@ from rag.errors import QuestionBankError
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader reads the bank 4x faster
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+HINT_MAX_CHARS = 160
+HINT_MAX_LEAKED_SHARE = 1 / 3
+"""A hint may use at most this share of the key point's distinctive words (content words the question lacks)."""
+_BLANKS = re.compile(r"…|\.\.\.|_{2,}|\[\s*(?:blank|\?)\s*\]", re.IGNORECASE)
 
 
 class Level(StrEnum):
@@ -31,6 +36,13 @@ class KeyPoint(BaseModel):
         default=(),
         max_length=4,
         description="Other wordings that state the same fact (spoken, note-style), accepted as the point.",
+    )
+    hint: str | None = Field(
+        default=None,
+        description=(
+            "A nudge toward the fact that does not state it (one sentence). `load_question_bank` requires one on "
+            "every key point of the bank; key points derived in code (from reference answers) may leave it out."
+        ),
     )
 
     @field_validator("text")
@@ -55,6 +67,67 @@ class KeyPoint(BaseModel):
         if self.text.strip().lower() in {w.lower() for w in self.paraphrases}:
             raise ValueError("a paraphrase repeats the key point's text")
         return self
+
+    @model_validator(mode="after")
+    def _hint_is_a_nudge(self) -> KeyPoint:
+        if self.hint is None:
+            return self
+        hint = " ".join(self.hint.split())
+        problem = ""
+        if not hint:
+            problem = "is blank"
+        elif len(hint) > HINT_MAX_CHARS:
+            problem = f"is {len(hint)} characters long; keep it to one sentence of at most {HINT_MAX_CHARS}"
+        elif _BLANKS.search(hint):
+            problem = "is a fill-in-the-blank mask; ask a question that points toward the fact instead"
+        elif _same_wording(hint, self.text) or any(_same_wording(hint, w) for w in self.paraphrases):
+            problem = "repeats the key point; it must point toward the fact without stating it"
+        if problem:
+            raise ValueError(f"key point '{self.id}': the hint {problem}")
+        object.__setattr__(self, "hint", hint)
+        return self
+
+
+def _same_wording(left: str, right: str) -> bool:
+    def norm(text: str) -> str:
+        return " ".join(re.findall(r"\w+", text.lower()))
+
+    return norm(left) == norm(right)
+
+
+def leaked_words(hint: str, key_point: str, question: str) -> list[str]:
+    """The key point's distinctive words the hint uses, as stems: content words of the key point that the
+    question does not already use (so naming the services the question is about is fair), numbers included.
+
+    Words are compared as the offline grader compares them (`rag.grading.text.analyse`: abbreviations
+    written out, stopwords dropped, American spelling, synonyms, Porter stems).
+    """
+    from rag.grading.text import analyse
+
+    return sorted((analyse(key_point).stem_set - analyse(question).stem_set) & analyse(hint).stem_set)
+
+
+def hint_gives_away(hint: str, key_point: str, question: str) -> str | None:
+    """Why the hint gives the key point away, or None.
+
+    It does when it states a number the key point states and the question does not, or when it uses
+    more than HINT_MAX_LEAKED_SHARE of the key point's distinctive words (`leaked_words`; a single shared
+    word is always allowed): that is a restatement or a masked copy, not a nudge.
+    """
+    from rag.grading.text import analyse
+
+    point, asked, said = analyse(key_point), analyse(question), analyse(hint)
+    numbers = sorted((point.numbers - asked.numbers) & said.numbers)
+    if numbers:
+        return f"states the key point's number {', '.join(map(str, numbers))}"
+    distinctive = point.stem_set - asked.stem_set
+    leaked = sorted(distinctive & said.stem_set)
+    if len(leaked) >= 2 and len(leaked) > HINT_MAX_LEAKED_SHARE * len(distinctive):
+        return (
+            f"gives the answer away: it uses {len(leaked)} of the key point's {len(distinctive)} words "
+            f"the question does not ({', '.join(leaked)}); at most {HINT_MAX_LEAKED_SHARE:.0%} of them may appear"
+        )
+    return None
 
 
 class Misconception(BaseModel):
@@ -91,6 +164,13 @@ class Question(BaseModel):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"key point / misconception ids repeat: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _hints_do_not_give_the_answer_away(self) -> Question:
+        for kp in self.key_points:
+            if kp.hint is not None and (reason := hint_gives_away(kp.hint, kp.text, self.question)):
+                raise ValueError(f"key point '{kp.id}': the hint {reason}")
         return self
 
     @property
@@ -167,6 +247,12 @@ def load_question_bank(path: Path, section_ids: Iterable[str] | None = None) -> 
         if question.id in seen:
             raise QuestionBankError(f"{path}: question {question.id}, field 'id': duplicate question id")
         seen.add(question.id)
+        for kp in question.key_points:
+            if kp.hint is None:
+                raise QuestionBankError(
+                    f"{path}: question {question.id}, field 'key_points': key point '{kp.id}': the hint is missing; "
+                    "every key point of the bank needs one"
+                )
     if section_ids is not None:
         known = set(section_ids)
         for question in bank.questions:

@@ -25,7 +25,6 @@ from rag.practice import (
     grade_with_fallback,
     hint_for,
     load_card,
-    mask_key_point,
     pick_follow_up,
     practice_level,
     rating_for,
@@ -50,9 +49,20 @@ def make_question(qid: str, topic: str = "storage", level: str = "associate", fo
                 "id": "glacier",
                 "text": "Glacier Deep Archive objects must be restored before reading, taking hours.",
                 "weight": 3,
+                "hint": "Can you GET an archived object straight away, or is there a step first?",
             },
-            {"id": "ia", "text": "Standard-IA charges a per-GB retrieval fee.", "weight": 2},
-            {"id": "tiering", "text": "Intelligent-Tiering moves objects between tiers automatically.", "weight": 1},
+            {
+                "id": "ia",
+                "text": "Standard-IA charges a per-GB retrieval fee.",
+                "weight": 2,
+                "hint": "Cheaper storage for rarely read data: where does the cost come back?",
+            },
+            {
+                "id": "tiering",
+                "text": "Intelligent-Tiering moves objects between tiers automatically.",
+                "weight": 1,
+                "hint": "What if you cannot predict how often data will be read?",
+            },
         ],
         misconceptions=[{"id": "instant", "claim": "Glacier is instant.", "correction": "Only Instant Retrieval."}],
         model_answer="A model answer.",
@@ -195,16 +205,30 @@ def test_choice_is_deterministic_with_a_seeded_rng():
 # ---------------------------------------------------------------- hints, follow-ups, commands
 
 
-def test_hints_name_the_topic_without_giving_the_fact_away():
+def test_hints_are_the_written_nudges_heaviest_point_first_one_at_a_time():
     question = make_question("a")
-    first = hint_for(question, 0)
-    assert first.startswith("Glacier")
-    for decisive in ("restored", "hours", "reading"):
-        assert decisive not in first
-    second = hint_for(question, 1)
-    assert "Standard-IA" in second and "retrieval fee" not in second
-    assert hint_for(question, 3) is None
-    assert "30" not in mask_key_point("Standard-IA bills a 30-day minimum.", "")
+    hints = [hint_for(question, n) for n in range(4)]
+    assert hints == [
+        "Can you GET an archived object straight away, or is there a step first?",
+        "Cheaper storage for rarely read data: where does the cost come back?",
+        "What if you cannot predict how often data will be read?",
+        None,
+    ]
+
+
+def test_hints_skip_points_already_covered_and_then_run_out():
+    question = make_question("a")
+    assert hint_for(question, 0, {"glacier"}) == question.key_points[1].hint
+    assert hint_for(question, 1, {"glacier"}) == question.key_points[2].hint
+    assert hint_for(question, 2, {"glacier"}) is None
+    assert hint_for(question, 0, {"glacier", "ia", "tiering"}) is None
+
+
+def test_a_key_point_without_a_written_hint_gets_a_generic_nudge_not_its_text():
+    question = make_question("a")
+    bare = question.model_copy(update={"key_points": (question.key_points[0].model_copy(update={"hint": None}),)})
+    hint = hint_for(bare, 0)
+    assert hint and "restored" not in hint and "Glacier" not in hint
 
 
 def test_follow_up_only_below_the_threshold_once_and_when_the_question_has_one():
@@ -290,6 +314,30 @@ def test_session_asks_grades_follows_up_and_moves_on(history: History, settings:
     kinds = [a.kind for a in history.attempts_for("ana")]
     assert kinds == ["answer", "followup"]
     assert first.id in history.cards_for("ana"), "the answer updated the spaced-repetition card"
+
+
+def test_session_reveals_hints_one_at_a_time_until_they_run_out(history: History):
+    session = session_for(history)
+    question = session.start()
+    given = [session.hint() for _ in range(len(question.key_points))]
+    assert given == [hint_for(question, n) for n in range(len(question.key_points))]
+    assert [t.text for t in session.turns if t.kind == "hint"] == given
+    assert session.current.hints == 3 and history.pending("ana")["hints"] == 3
+    assert session.hint() is None
+    assert session.turns[-1].kind == "hint" and session.turns[-1].meta == {"exhausted": True}
+    assert session.current.hints == 3
+
+
+def test_a_follow_up_hints_only_at_the_points_still_open(history: History, settings: Settings):
+    session = session_for(history)
+    session.start()
+    grade, _ = grade_with_fallback(session.grading_target(), "ia", FakeGrader(), None, passages=[], settings=settings)
+    session.record_answer("ia", grade, False)
+    question = session.question()
+    assert session.current.mode == "followup"
+    assert session.hint() == question.key_points[0].hint
+    assert session.hint() == question.key_points[2].hint
+    assert session.hint() is None
 
 
 def test_session_skip_idk_and_hint(history: History):

@@ -13,7 +13,14 @@ GOOD = {
     "topic": "networking",
     "level": "associate",
     "question": "What is a security group?",
-    "key_points": [{"id": "kp", "text": "Security groups are stateful.", "weight": 2}],
+    "key_points": [
+        {
+            "id": "kp",
+            "text": "Security groups are stateful.",
+            "weight": 2,
+            "hint": "When a request is let in, what happens to the reply going back out: does it need its own rule?",
+        }
+    ],
     "misconceptions": [{"id": "m", "claim": "They are stateless.", "correction": "They are stateful."}],
     "model_answer": "A stateful firewall.",
     "sources": ["sg"],
@@ -48,6 +55,7 @@ def test_key_points_may_list_paraphrases(tmp_path):
         "id": "kp",
         "text": "Security groups are stateful.",
         "paraphrases": [" SGs track connections, so replies flow back. "],
+        "hint": "Does the reply to an allowed request need a rule of its own?",
     }
     bank = load_question_bank(write_bank(tmp_path, [{**GOOD, "key_points": [point]}]), ["sg"])
     assert bank.get("q-one").key_points[0].paraphrases == ("SGs track connections, so replies flow back.",)
@@ -97,6 +105,75 @@ def test_each_error_names_file_question_and_field(tmp_path, change, message):
         load_question_bank(path, ["sg"])
     assert str(path) in str(caught.value)
     assert message in str(caught.value)
+
+
+STATEFUL = {
+    "id": "stateful",
+    "text": "Security groups are stateful: return traffic is allowed automatically.",
+    "weight": 3,
+    "hint": "When a request is let in, what happens to the reply going back out: does it need its own rule?",
+}
+
+
+def bank_with_hint(tmp_path: Path, hint: str | None) -> Path:
+    point = {k: v for k, v in STATEFUL.items() if k != "hint"} | ({"hint": hint} if hint is not None else {})
+    return write_bank(tmp_path, [{**GOOD, "key_points": [point]}])
+
+
+def test_a_real_nudge_passes_and_is_kept_as_written(tmp_path):
+    bank = load_question_bank(bank_with_hint(tmp_path, "  " + STATEFUL["hint"] + " "), ["sg"])
+    assert bank.get("q-one").key_points[0].hint == STATEFUL["hint"]
+
+
+def test_a_nudge_may_name_what_the_question_is_about(tmp_path):
+    hint = "Security groups let a request in: think about the reply to it on the way out."
+    assert load_question_bank(bank_with_hint(tmp_path, hint), ["sg"]).get("q-one").key_points[0].hint == hint
+
+
+@pytest.mark.parametrize(
+    ("hint", "message"),
+    [
+        (None, "key point 'stateful': the hint is missing"),
+        ("   ", "key point 'stateful': the hint is blank"),
+        ("Why? " * 40, "key point 'stateful': the hint is 199 characters long"),
+        ("Security groups are stateful: return traffic is allowed automatically.", "repeats the key point"),
+        ("security groups are STATEFUL - return traffic is allowed automatically", "repeats the key point"),
+        ("Security groups are …: return … is … automatically.", "fill-in-the-blank mask"),
+        ("Security groups are ___: return ___ is allowed ___.", "fill-in-the-blank mask"),
+        ("Security groups are stateful: return ... is ... automatically.", "fill-in-the-blank mask"),
+        ("Security groups are stateful: return traffic is", "gives the answer away"),
+        ("Return traffic gets through automatically because they are stateful, right?", "gives the answer away"),
+        ("Isn't the answer traffic that's allowed?", "gives the answer away"),
+    ],
+)
+def test_a_hint_that_is_missing_or_gives_the_point_away_is_refused(tmp_path, hint, message):
+    path = bank_with_hint(tmp_path, hint)
+    with pytest.raises(QuestionBankError) as caught:
+        load_question_bank(path, ["sg"])
+    assert "q-one" in str(caught.value) and "'stateful'" in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_a_hint_may_not_state_the_key_points_number(tmp_path):
+    point = {"id": "ttl", "text": "Messages stay in the queue for up to 14 days.", "hint": "More or less than 14?"}
+    with pytest.raises(QuestionBankError, match="key point 'ttl': the hint states the key point's number 14"):
+        load_question_bank(write_bank(tmp_path, [{**GOOD, "key_points": [point]}]), ["sg"])
+
+
+def test_the_give_away_check_counts_only_words_the_question_lacks():
+    from rag.questions import hint_gives_away, leaked_words
+
+    key_point = "Security groups are stateful: return traffic is allowed automatically."
+    assert leaked_words("What about security groups and replies?", key_point, "What is a security group?") == []
+    assert leaked_words("Is return traffic special?", key_point, "What is a security group?") == ["return", "traffic"]
+    assert hint_gives_away("Is return traffic special?", key_point, "What is a security group?")
+    assert hint_gives_away("Is return traffic special?", key_point, "How is return traffic handled?") is None
+
+
+def test_every_key_point_of_the_real_bank_has_a_nudge(question_bank):
+    for question in question_bank.questions:
+        for kp in question.key_points:
+            assert kp.hint and kp.hint != kp.text and len(kp.hint) <= 160, (question.id, kp.id)
 
 
 def test_duplicate_question_ids_are_rejected(tmp_path):
