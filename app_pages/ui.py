@@ -16,7 +16,8 @@ import streamlit as st
 
 from rag import access
 from rag.errors import PrepError
-from rag.grading.result import Grade
+from rag.grading.result import Grade, KeyPointVerdict, Verdict
+from rag.grading.rubric import default_rubric
 from rag.history import History
 from rag.practice import Engine
 from rag.questions import Question, QuestionBank, load_question_bank
@@ -232,19 +233,23 @@ def render_grade(
             st.write_stream(_stream_words(feedback))
         else:
             st.markdown(feedback)
-    covered = grade.covered_points()
-    missed = grade.missed_points()
-    if covered:
-        st.markdown("**Covered**")
-        st.markdown("\n".join(_point_line(kp) for kp in covered))
-    if missed:
-        st.markdown("**Missed**")
-        st.markdown("\n".join(_point_line(kp) for kp in missed))
+    covered = grade.points_with(Verdict.covered)
+    partly = grade.points_with(Verdict.partly)
+    missed = grade.points_with(Verdict.missed)
+    contradicted = grade.points_with(Verdict.contradicted)
+    for title, points in (("Covered", covered), ("Partly covered", partly), ("Missed", missed)):
+        if points:
+            st.markdown(f"**{title}**")
+            st.markdown("\n".join(_point_line(kp) for kp in points))
+    if contradicted or grade.misconceptions:
+        st.markdown("**Wrong**")
+    for kp in contradicted:
+        unquoted = "Your answer states the opposite of this key point."
+        st.error(_wrong_text(kp.evidence, kp.text, grade.passages, unquoted), icon=":material/report:")
     for finding in grade.misconceptions:
-        quote = f" You said: _{escape_markdown(finding.evidence[0])}_" if finding.evidence else ""
         st.error(
             f"**Misconception:** {escape_markdown(finding.claim)}  \n"
-            f"**Correction:** {escape_markdown(finding.correction)}{quote}",
+            + _wrong_text(finding.evidence, finding.correction, grade.passages),
             icon=":material/report:",
         )
     for passage in grade.passages:
@@ -255,20 +260,73 @@ def render_grade(
             st.markdown(escape_markdown(question.model_answer))
 
 
-def _point_line(kp) -> str:
+def _credit(kp: KeyPointVerdict) -> float:
+    """The credit the point earned: the grader's graded credit inside its verdict's range, else the verdict's."""
+    return default_rubric().credit(kp.verdict.value, kp.credit)
+
+
+def _first_quote(evidence: list[str]) -> str | None:
+    """One contiguous quote from the answer, escaped: the first, never several joined (they would read as one)."""
+    for quote in evidence:
+        if quote.strip():
+            return escape_markdown(" ".join(quote.split()))
+    return None
+
+
+def _point_line(kp: KeyPointVerdict) -> str:
+    """One key point as a list item: covered points with their credit when below full, partly covered ones
+    in full with what they earned, and the candidate's own words for both (one quote)."""
     mark = VERDICT_MARKS.get(kp.verdict.value, "•")
-    line = f"- {mark} {escape_markdown(kp.text)}"
-    credit = f", {kp.credit:.0%} credit" if kp.credit is not None else ""
-    if kp.verdict.value == "partly":
-        line += f" _(partly{credit})_"
-    elif kp.verdict.value == "covered" and kp.credit is not None and kp.credit < 1:
-        line += f" _({kp.credit:.0%} credit)_"
-    if kp.verdict.value == "contradicted":
-        line += " _(your answer states the opposite)_"
-    if kp.evidence:
-        quotes = " … ".join(escape_markdown(e) for e in kp.evidence[:2])
-        line += f"  \n  your words: _“{quotes}”_"
+    text = escape_markdown(kp.text)
+    if kp.verdict is Verdict.partly:
+        line = f"- {mark} You touched on this; the full point is: {text} _({_credit(kp):.0%} credit)_"
+    else:
+        line = f"- {mark} {text}"
+        if kp.verdict is Verdict.covered and _credit(kp) < 1:
+            line += f" _({_credit(kp):.0%} credit)_"
+    quote = _first_quote(kp.evidence) if kp.verdict in (Verdict.covered, Verdict.partly) else None
+    if quote:
+        line += f"  \n  your words: _“{quote}”_"
     return line
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_COMMON = frozenset(
+    {
+        *("about", "also", "because", "does", "each", "every", "from", "have", "into", "more", "most", "only"),
+        *("some", "than", "that", "their", "them", "then", "there", "they", "this", "what", "when", "which"),
+        *("will", "with", "would", "your"),
+    }
+)
+MIN_SHARED_WORDS = 2
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) > 3 and w not in _COMMON}
+
+
+def source_for(fact: str, passages) -> str | None:
+    """The title of the reference passage that shares the most words with `fact` (the first, most relevant,
+    on a tie), or None when none shares at least MIN_SHARED_WORDS: no source is named that does not hold it."""
+    wanted = _words(fact)
+    best, shared = None, 0
+    for passage in passages:
+        overlap = len(wanted & _words(f"{passage.title} {passage.text}"))
+        if overlap > shared:
+            best, shared = passage, overlap
+    return best.title if best is not None and shared >= MIN_SHARED_WORDS else None
+
+
+def _wrong_text(evidence: list[str], fact: str, passages, unquoted: str = "") -> str:
+    """What the answer got wrong: the candidate's words (one quote, else `unquoted`), the fact, and the
+    reference passage that holds it."""
+    quote = _first_quote(evidence)
+    said = f"**You said:** _“{quote}”_  \n" if quote else (f"{unquoted}  \n" if unquoted else "")
+    text = f"{said}**Actually:** {escape_markdown(fact)}"
+    source = source_for(fact, passages)
+    if source:
+        text += f"  \n**Source:** {escape_markdown(source)}"
+    return text
 
 
 _REMOTE_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?[a-z][a-z0-9+.-]*:[^)]*\)", re.IGNORECASE)

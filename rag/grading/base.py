@@ -37,26 +37,59 @@ def passage_refs(passages: Sequence[Passage]) -> list[PassageRef]:
     return [PassageRef(section_id=p.section_id, title=p.title, score=p.score, text=p.text) for p in passages]
 
 
+def _sentence(text: str) -> str:
+    """One line of text ending in a full stop (a key point or correction may be written without one)."""
+    text = " ".join(text.split())
+    return text if not text or text[-1] in ".!?" else text + "."
+
+
+def _quote(evidence: Sequence[str]) -> str | None:
+    """The first quote from the answer, on one line and without its closing punctuation; None when none."""
+    for quote in evidence:
+        said = " ".join(quote.split()).rstrip(" .;,:")
+        if said:
+            return said
+    return None
+
+
+def _heaviest(verdicts: Sequence[KeyPointVerdict], verdict: Verdict) -> list[KeyPointVerdict]:
+    return sorted((v for v in verdicts if v.verdict is verdict), key=lambda v: (-v.weight, v.key_point_id))
+
+
 def compose_feedback(
     band_id: str, verdicts: Sequence[KeyPointVerdict], misconceptions: Sequence[MisconceptionFinding], rubric: Rubric
 ) -> str:
-    """Short, actionable feedback from the verdicts: corrections first, then the heaviest missed points."""
+    """Short, actionable feedback from the verdicts, one sentence a line: the band; what the answer got wrong
+    (the candidate's words, then the fact); the partly covered points to finish; then the heaviest missed
+    points as a list. Only missed points are listed to add: a partly covered one gets its own sentence."""
     templates = feedback_templates()
-    parts = [templates["band"][band_id]]
+    lines = [templates["band"][band_id]]
     for finding in misconceptions:
-        parts.append(templates["misconception"].format(correction=finding.correction))
-    for verdict in verdicts:
-        if verdict.verdict is Verdict.contradicted:
-            parts.append(templates["contradicted"].format(point=verdict.text))
-    missed = sorted(
-        (v for v in verdicts if v.verdict in (Verdict.missed, Verdict.partly)),
-        key=lambda v: (-v.weight, v.key_point_id),
-    )[: rubric.feedback.max_missed_listed]
+        said = _quote(finding.evidence)
+        correction = _sentence(finding.correction)
+        if said:
+            lines.append(templates["misconception"].format(said=said, correction=correction))
+        else:
+            lines.append(
+                templates["misconception_unquoted"].format(claim=_sentence(finding.claim), correction=correction)
+            )
+    for verdict in _heaviest(verdicts, Verdict.contradicted):
+        said = _quote(verdict.evidence)
+        point = _sentence(verdict.text)
+        if said:
+            lines.append(templates["contradicted"].format(said=said, point=point))
+        else:
+            lines.append(templates["contradicted_unquoted"].format(point=point))
+    limit = rubric.feedback.max_missed_listed
+    for verdict in _heaviest(verdicts, Verdict.partly)[:limit]:
+        lines.append(templates["partly"].format(point=_sentence(verdict.text)))
+    missed = _heaviest(verdicts, Verdict.missed)[:limit]
     if missed:
-        parts.append(templates["missed"].format(points="; ".join(v.text.rstrip(".") for v in missed)))
-    elif not misconceptions:
-        parts.append(templates["covered_all"])
-    return " ".join(parts)
+        lines.append(templates["missed_intro"])
+        lines.extend(templates["missed_item"].format(point=_sentence(v.text)) for v in missed)
+    elif not misconceptions and all(v.verdict is Verdict.covered for v in verdicts):
+        lines.append(templates["covered_all"])
+    return "\n".join(lines)
 
 
 def build_grade(

@@ -95,6 +95,10 @@ class Grade(BaseModel):
     def scored(self) -> bool:
         return self.status == "scored"
 
+    def points_with(self, *verdicts: Verdict) -> list[KeyPointVerdict]:
+        """The key points whose verdict is one of `verdicts`, in the question's order."""
+        return [kp for kp in self.key_points if kp.verdict in verdicts]
+
     def covered_points(self) -> list[KeyPointVerdict]:
         return [kp for kp in self.key_points if kp.verdict in (Verdict.covered, Verdict.partly)]
 
