@@ -15,7 +15,8 @@ A point gains credit this way only where it is more than the matcher's (the supp
 credit) and never when the point is contradicted; it moves the share `weight` of the way from the
 matcher's credit to the support's (1: all the way). With `entails` 0 the judge is not asked. The
 thresholds live in offline_params.json (`reference_support`), chosen by `python -m evals.select_support`
-on selection data only. Without that entry the support is off: see docs/decisions.md.
+on selection data only; without that entry the support is off. What was chosen, and what it cannot tell
+apart, is in docs/decisions.md.
 """
 
 from __future__ import annotations
