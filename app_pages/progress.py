@@ -17,11 +17,16 @@ from rag.practice import due_times
 KIND_LABELS = {"answer": "answer", "idk": "I don't know", "skip": "skipped", "followup": "follow-up"}
 
 
-def _question_text(question_id: str) -> str:
+def _asked(question_id: str) -> str | None:
+    """The text of the question or follow-up with this id, None when the bank no longer has it."""
     try:
         return ui.bank().get(question_id).question
     except KeyError:
-        return question_id
+        return None
+
+
+def _question_text(question_id: str) -> str:
+    return _asked(question_id) or question_id
 
 
 def _frame(attempts: list[Attempt]) -> pd.DataFrame:
@@ -179,11 +184,11 @@ def main() -> None:
     safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in user)
     left, right = st.columns(2)
     left.download_button(
-        "Export CSV", partial(history.export_csv, user), file_name=f"practice-{safe_name}.csv", mime="text/csv",
+        "Export CSV", partial(history.export_csv, user, _asked), file_name=f"practice-{safe_name}.csv", mime="text/csv",
         icon=":material/download:", key="export_csv", width="stretch",
     )  # fmt: skip
     right.download_button(
-        "Export JSON", partial(history.export_json, user), file_name=f"practice-{safe_name}.json",
+        "Export JSON", partial(history.export_json, user, _asked), file_name=f"practice-{safe_name}.json",
         mime="application/json", icon=":material/download:", key="export_json", width="stretch",
     )  # fmt: skip
 
