@@ -96,6 +96,8 @@ def _attempt_detail(attempt: Attempt) -> None:
         question = None
     st.markdown(f"**Question** · {ui.escape_markdown(attempt.topic)} · {ui.escape_markdown(attempt.level)}")
     st.markdown(ui.escape_markdown(question.question if question else attempt.question_id))
+    if question is not None and question.parent:
+        st.caption(ui.escape_markdown(f"Follow-up to: {_question_text(question.parent)}"))
     st.markdown("**Your answer**")
     ui.answer_preview(attempt.answer)
     data = attempt.grade_dict()
