@@ -106,7 +106,10 @@ def _attempt_detail(attempt: Attempt) -> None:
         return
     grade = Grade.model_validate(data)
     st.caption(ui.escape_markdown(f"Graded by: {ui.grade_author(grade)}"))
-    ui.render_grade(grade, question, fell_back=attempt.fell_back, follow_up=attempt.kind == "followup")
+    # A follow-up stored before follow-ups had their own key points sits under its main question's id: its grade
+    # checked only the points the first answer missed, so it gets no "own key points" caption.
+    own = attempt.kind == "followup" and question is not None and question.parent is not None
+    ui.render_grade(grade, question, fell_back=attempt.fell_back, follow_up=own)
 
 
 def main() -> None:
