@@ -17,11 +17,16 @@ from rag.practice import due_times
 KIND_LABELS = {"answer": "answer", "idk": "I don't know", "skip": "skipped", "followup": "follow-up"}
 
 
-def _question_text(question_id: str) -> str:
+def _asked(question_id: str) -> str | None:
+    """The text of the question or follow-up with this id, None when the bank no longer has it."""
     try:
         return ui.bank().get(question_id).question
     except KeyError:
-        return question_id
+        return None
+
+
+def _question_text(question_id: str) -> str:
+    return _asked(question_id) or question_id
 
 
 def _frame(attempts: list[Attempt]) -> pd.DataFrame:
@@ -91,6 +96,8 @@ def _attempt_detail(attempt: Attempt) -> None:
         question = None
     st.markdown(f"**Question** · {ui.escape_markdown(attempt.topic)} · {ui.escape_markdown(attempt.level)}")
     st.markdown(ui.escape_markdown(question.question if question else attempt.question_id))
+    if question is not None and question.parent:
+        st.caption(ui.escape_markdown(f"Follow-up to: {_question_text(question.parent)}"))
     st.markdown("**Your answer**")
     ui.answer_preview(attempt.answer)
     data = attempt.grade_dict()
@@ -99,7 +106,10 @@ def _attempt_detail(attempt: Attempt) -> None:
         return
     grade = Grade.model_validate(data)
     st.caption(ui.escape_markdown(f"Graded by: {ui.grade_author(grade)}"))
-    ui.render_grade(grade, question, fell_back=attempt.fell_back, follow_up=attempt.kind == "followup")
+    # A follow-up stored before follow-ups had their own key points sits under its main question's id: its grade
+    # checked only the points the first answer missed, so it gets no "own key points" caption.
+    own = attempt.kind == "followup" and question is not None and question.parent is not None
+    ui.render_grade(grade, question, fell_back=attempt.fell_back, follow_up=own)
 
 
 def main() -> None:
@@ -179,11 +189,11 @@ def main() -> None:
     safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in user)
     left, right = st.columns(2)
     left.download_button(
-        "Export CSV", partial(history.export_csv, user), file_name=f"practice-{safe_name}.csv", mime="text/csv",
+        "Export CSV", partial(history.export_csv, user, _asked), file_name=f"practice-{safe_name}.csv", mime="text/csv",
         icon=":material/download:", key="export_csv", width="stretch",
     )  # fmt: skip
     right.download_button(
-        "Export JSON", partial(history.export_json, user), file_name=f"practice-{safe_name}.json",
+        "Export JSON", partial(history.export_json, user, _asked), file_name=f"practice-{safe_name}.json",
         mime="application/json", icon=":material/download:", key="export_json", width="stretch",
     )  # fmt: skip
 

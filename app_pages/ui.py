@@ -217,7 +217,7 @@ def render_grade(
 ) -> None:
     """Score, band, key points with evidence, misconceptions, feedback, sources and the model answer."""
     if follow_up:
-        st.caption("Follow-up check: only the points your first answer missed, not part of your score.")
+        st.caption("Follow-up: scored on its own key points. It does not change when the main question comes back.")
     st.markdown(score_line(grade))
     if grade.scored and grade.score is not None:
         st.progress(min(1.0, max(0.0, grade.score / 10)))

@@ -80,13 +80,17 @@ def cmd_questions(args: argparse.Namespace, settings: Settings) -> int:
     questions = bank.filter(topics=[args.topic] if args.topic else None, levels=[args.level] if args.level else None)
     if args.topic and not questions and args.topic not in bank.topics:
         raise PrepError(f"no topic '{args.topic}'; topics are: {', '.join(bank.topics)}")
-    if args.json:
+    if args.json:  # each main question carries its follow-ups, each with its own id and `parent`
         print(json.dumps([q.model_dump(mode="json") for q in questions], indent=2))
         return 0
     for question in questions:
         print(f"{question.id}  [{question.topic} / {question.level.value}]")
         print(f"    {question.question}")
-    print(f"{len(questions)} question(s)")
+        for follow_up in question.follow_ups:
+            print(f"    follow-up {follow_up.id}")
+            print(f"        {follow_up.question}")
+    follow_ups = sum(len(q.follow_ups) for q in questions)
+    print(f"{len(questions)} question(s), {follow_ups} follow-up(s)")
     return 0
 
 
@@ -174,7 +178,11 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         line("history", False, str(exc))
     try:
         bank = _bank(settings)
-        line("questions", True, f"{len(bank.questions)} questions in {settings.questions_file}")
+        line(
+            "questions",
+            True,
+            f"{len(bank.questions)} questions, {len(bank.follow_ups)} follow-ups in {settings.questions_file}",
+        )
     except PrepError as exc:
         line("questions", False, str(exc))
     from rag.embeddings import model_dir, verify_model
@@ -221,14 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(func=cmd_search)
 
-    questions = sub.add_parser("questions", help="list the question bank")
+    questions = sub.add_parser("questions", help="list the question bank, each question with its follow-ups")
     questions.add_argument("--topic", help="only this topic")
     questions.add_argument("--level", choices=["associate", "professional", "architect"], help="only this level")
     questions.add_argument("--json", action="store_true", help="print JSON")
     questions.set_defaults(func=cmd_questions)
 
-    grade = sub.add_parser("grade", help="grade an answer to a question from the bank")
-    grade.add_argument("--question-id", required=True, help="the question's id (see `questions`)")
+    grade = sub.add_parser("grade", help="grade an answer to a question or follow-up from the bank")
+    grade.add_argument(
+        "--question-id", required=True,
+        help="the id of a question or of a follow-up, graded against its own key points (see `questions`)",
+    )  # fmt: skip
     grade.add_argument("--answer", required=True, help="the answer text, or - to read it from stdin")
     grade.add_argument("--grader", choices=["offline", "llm"], help="default: llm when OPENAI_* is set, else offline")
     grade.add_argument("--json", action="store_true", help="print the grade as JSON")

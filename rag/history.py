@@ -76,6 +76,7 @@ attempts = sa.Table(
     sa.Column("fell_back", sa.Integer, nullable=False),
     sa.Column("hints", sa.Integer, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("parent_attempt_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite")),
 )
 cards = sa.Table(
     "cards",
@@ -119,6 +120,8 @@ class Attempt:
     fell_back: bool
     hints: int
     created_at: str
+    parent_attempt_id: int | None = None
+    """On a follow-up: the attempt at the main question whose answer led to it."""
 
     def grade_dict(self) -> dict[str, Any] | None:
         return json.loads(self.grade_json) if self.grade_json else None
@@ -147,6 +150,8 @@ class WeakPoint:
 
 CardUpdate = Callable[[str | None], tuple[str, str]]
 """Given the stored card JSON (None for a new card), return (new card JSON, due ISO time)."""
+QuestionText = Callable[[str], str | None]
+"""A question id -> the text that was asked (None when the bank no longer has it), for the exports."""
 
 
 class History:
@@ -284,6 +289,7 @@ class History:
         hints: int = 0,
         card_update: CardUpdate | None = None,
         created_at: datetime | None = None,
+        parent_attempt_id: int | None = None,
     ) -> int:
         """Store one attempt and, in the same transaction, update the question's card. Returns the attempt id.
 
@@ -309,6 +315,7 @@ class History:
                     fell_back=int(fell_back),
                     hints=hints,
                     created_at=created,
+                    parent_attempt_id=parent_attempt_id,
                 )
             )
             attempt_id = int(result.inserted_primary_key[0])
@@ -440,34 +447,43 @@ class History:
                 .values(pending_json=json.dumps(pending) if pending is not None else None)
             )
 
-    def export_rows(self, user: str) -> list[dict[str, Any]]:
-        return [asdict(attempt) for attempt in self.attempts_for(user)]
-
-    def export_json(self, user: str) -> str:
+    def export_rows(self, user: str, question_text: QuestionText | None = None) -> list[dict[str, Any]]:
+        """The user's attempts as dicts; with `question_text` (question id -> its text, or None when unknown),
+        each row also carries the text of the question or follow-up that was asked."""
         rows = []
-        for row in self.export_rows(user):
+        for attempt in self.attempts_for(user):
+            row = asdict(attempt)
+            row["question"] = (question_text(attempt.question_id) if question_text else None) or ""
+            rows.append(row)
+        return rows
+
+    def export_json(self, user: str, question_text: QuestionText | None = None) -> str:
+        rows = []
+        for row in self.export_rows(user, question_text):
             grade = row.pop("grade_json")
             row["grade"] = json.loads(grade) if grade else None
             rows.append(row)
         return json.dumps({"user": user, "attempts": rows}, indent=2, ensure_ascii=False)
 
-    def export_csv(self, user: str) -> str:
+    def export_csv(self, user: str, question_text: QuestionText | None = None) -> str:
         """One row per attempt; the grade's feedback is a column, the full grade stays in `grade_json`.
 
         Every text cell goes through `spreadsheet_safe`: an answer is untrusted text, and a cell starting
         with "=" would run as a formula in the spreadsheet that opens the export.
         """
         columns = [
-            "id", "created_at", "user", "question_id", "topic", "level", "kind", "score", "status", "band",
-            "grader", "model", "fell_back", "hints", "answer", "feedback", "grade_json",
+            "id", "created_at", "user", "question_id", "question", "parent_attempt_id", "topic", "level", "kind",
+            "score", "status", "band", "grader", "model", "fell_back", "hints", "answer", "feedback", "grade_json",
         ]  # fmt: skip
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
-        for row in self.export_rows(user):
+        for row in self.export_rows(user, question_text):
             grade = json.loads(row["grade_json"]) if row["grade_json"] else {}
             cells = {**row, "band": grade.get("band") or "", "feedback": grade.get("feedback") or "",
                      "grade_json": row["grade_json"] or ""}  # fmt: skip
+            if cells["parent_attempt_id"] is None:
+                cells["parent_attempt_id"] = ""
             writer.writerow({key: spreadsheet_safe(value) for key, value in cells.items()})
         return buffer.getvalue()
 
@@ -539,6 +555,7 @@ def _attempt(row: sa.RowMapping) -> Attempt:
         fell_back=bool(row["fell_back"]),
         hints=int(row["hints"]),
         created_at=row["created_at"],
+        parent_attempt_id=int(row["parent_attempt_id"]) if row["parent_attempt_id"] is not None else None,
     )
 
 

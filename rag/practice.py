@@ -200,24 +200,14 @@ def should_follow_up(question: Question, grade: Grade, already_asked: bool) -> b
     )
 
 
-def points_to_revisit(grade: Grade) -> list[str]:
-    """Ids of the key points a follow-up answer gets a second chance on: missed, contradicted or partly covered."""
-    return [kp.key_point_id for kp in grade.key_points if kp.verdict.value != "covered"]
-
-
-def pick_follow_up(question: Question, grade: Grade) -> str:
-    """The follow-up that shares the most words with what was missed (the first one on a tie)."""
+def pick_follow_up(question: Question, grade: Grade) -> Question:
+    """The follow-up whose key points share the most words with what was missed (the first one on a tie)."""
     missed = set().union(*(_words(kp.text) for kp in grade.key_points if kp.verdict.value != "covered"))
-    scored = [(len(_words(text) & missed), -index, text) for index, text in enumerate(question.follow_ups)]
-    return max(scored)[2]
-
-
-def follow_up_rubric(question: Question, key_point_ids: Sequence[str]) -> Question | None:
-    """The question restricted to the key points still open, to check a follow-up answer against them."""
-    points = tuple(kp for kp in question.key_points if kp.id in set(key_point_ids))
-    if not points:
-        return None
-    return question.model_copy(update={"key_points": points})
+    scored = [
+        (len(set().union(*(_words(kp.text) for kp in follow_up.key_points)) & missed), -index)
+        for index, follow_up in enumerate(question.follow_ups)
+    ]
+    return question.follow_ups[-max(scored)[1]]
 
 
 # ---------------------------------------------------------------- grading
@@ -586,11 +576,13 @@ class Turn:
 
 @dataclass
 class Current:
+    """The question on screen: a main question (mode "answer") or a follow-up (mode "followup", `question_id`
+    is the follow-up's own id and `parent_attempt_id` the stored answer to its main question)."""
+
     question_id: str
     mode: Literal["answer", "followup"] = "answer"
     hints: int = 0
-    follow_up: str = ""
-    revisit: list[str] = field(default_factory=list)
+    parent_attempt_id: int | None = None
 
 
 class InterviewSession:
@@ -663,7 +655,7 @@ class InterviewSession:
                 question = self.bank.get(str(pending.get("question_id")))
             except KeyError:
                 question = None
-            if question is not None and self.matches_filters(question):
+            if question is not None and question.parent is None and self.matches_filters(question):
                 self._ask(question, resumed=True, hints=int(pending.get("hints", 0) or 0))
                 return question
         return self.ask_next()
@@ -672,7 +664,7 @@ class InterviewSession:
         """Ask the next question. With `moving_on` (Skip), never the current one again: when it is the only
         question in the filters, ask one from outside them and say so."""
         candidates = self.candidates()
-        avoid = self.current.question_id if self.current else self.last_question_id
+        avoid = self._main_id() if self.current else self.last_question_id
         notice = None
         if moving_on and candidates and all(q.id == avoid for q in candidates):
             widened = [q for q in self.bank.questions if q.id != avoid]
@@ -696,9 +688,18 @@ class InterviewSession:
         self._ask(question)
         return question
 
+    def _main_id(self) -> str | None:
+        """The main question on screen (a follow-up's parent), or None."""
+        if self.current is None:
+            return None
+        try:
+            return self.bank.main_question(self.current.question_id).id
+        except KeyError:
+            return self.current.question_id
+
     def _ask(self, question: Question, resumed: bool = False, hints: int = 0, again: bool = False) -> None:
         if self.current is not None:
-            self.last_question_id = self.current.question_id
+            self.last_question_id = self._main_id()
         self.current = Current(question_id=question.id, hints=hints)
         self.asked += 1
         meta: dict[str, Any] = {
@@ -730,10 +731,7 @@ class InterviewSession:
         question = self.question()
         if question is None or self.current is None:
             return None
-        skip = set()
-        if self.current.mode == "followup":
-            skip = {kp.id for kp in question.key_points if kp.id not in self.current.revisit}
-        text = hint_for(question, self.current.hints, skip)
+        text = hint_for(question, self.current.hints)
         self.turns.append(Turn("user", "command", text="Hint, please."))
         if text is None:
             self.turns.append(Turn("assistant", "hint", text="", question_id=question.id, meta={"exhausted": True}))
@@ -811,7 +809,7 @@ class InterviewSession:
         if question is None or self.current is None:
             return None
         self.turns.append(Turn("user", "answer" if typed else "command", text=typed or "I don't know."))
-        if self.current.mode == "followup":
+        if self.current.mode == "followup":  # the follow-up's own model answer; nothing is rated
             self.turns.append(Turn("assistant", "model-answer", text=question.model_answer, question_id=question.id))
             self.ask_next()
             return None
@@ -852,21 +850,23 @@ class InterviewSession:
             self._count_scored()
         if should_follow_up(question, grade, already_asked=False):
             follow_up = pick_follow_up(question, grade)
-            self.current = Current(
-                question_id=question.id, mode="followup", follow_up=follow_up, revisit=points_to_revisit(grade)
-            )
+            self.current = Current(question_id=follow_up.id, mode="followup", parent_attempt_id=attempt_id)
             self.history.set_pending(self.user, None)
-            self.turns.append(Turn("assistant", "followup", text=follow_up, question_id=question.id))
+            self.turns.append(Turn("assistant", "followup", text=follow_up.question, question_id=follow_up.id))
         else:
             self.ask_next()
         return turn
 
     def _record_follow_up(self, question: Question, answer: str, grade: Grade, fell_back: bool) -> Turn:
+        """Store a follow-up answer as itself, linked to the answer that led to it. It updates no card: the
+        parent's card was rated by the main answer (`rating_for` gives follow-ups no rating)."""
+        current = self.current
         attempt_id = self.history.record_attempt(
             self.user, question_id=question.id, topic=question.topic, level=question.level.value, kind="followup",
             answer=answer, grade_json=grade.model_dump_json(), grader=grade.grader, model=grade.model,
             score=grade.score if grade.scored else None, status=grade.status, fell_back=fell_back,
-            hints=self.current.hints if self.current else 0,
+            hints=current.hints if current else 0, parent_attempt_id=current.parent_attempt_id if current else None,
+            card_update=card_updater(question.id, rating_for(grade.score, "followup"), self.clock()),
         )  # fmt: skip
         turn = Turn("assistant", "followup-grade", question_id=question.id, grade_json=grade.model_dump_json(),
                     fell_back=fell_back, attempt_id=attempt_id)  # fmt: skip
@@ -876,13 +876,9 @@ class InterviewSession:
         return turn
 
     def grading_target(self) -> Question | None:
-        """What the next answer is graded against: the question, or during a follow-up its still-open points."""
-        question = self.question()
-        if question is None or self.current is None:
-            return None
-        if self.current.mode == "followup":
-            return follow_up_rubric(question, self.current.revisit)
-        return question
+        """What the next answer is graded against: the question on screen, a main question or a follow-up,
+        each with its own key points."""
+        return self.question()
 
     @staticmethod
     def _notice(grade: Grade, fell_back: bool) -> str:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from rag.errors import QuestionBankError
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader reads the bank 4x faster
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 HINT_MAX_CHARS = 160
+FOLLOW_UP_KEY_POINTS = (2, 4)
+"""How many key points a follow-up checks: it is a narrower question than its parent."""
+INHERITED = ("topic", "level", "sources")
+"""What a follow-up takes from its parent question (the YAML leaves these out)."""
 HINT_MAX_LEAKED_SHARE = 1 / 3
 """A hint may use at most this share of the key point's distinctive words (content words the question lacks)."""
 _BLANKS = re.compile(r"…|\.\.\.|_{2,}|\[\s*(?:blank|\?)\s*\]", re.IGNORECASE)
@@ -139,6 +143,10 @@ class Misconception(BaseModel):
 
 
 class Question(BaseModel):
+    """A main question, or a follow-up (`parent` set): a question of its own, asked after its parent's answer
+    and graded against its own key points. In the YAML a follow-up sits under its parent's `follow_ups` and
+    leaves out what it inherits (`INHERITED`); it has no follow-ups of its own."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=ID_PATTERN)
@@ -149,7 +157,31 @@ class Question(BaseModel):
     misconceptions: tuple[Misconception, ...] = ()
     model_answer: str = Field(min_length=1)
     sources: tuple[str, ...] = Field(min_length=1)
-    follow_ups: tuple[str, ...] = Field(default=(), max_length=2)
+    follow_ups: tuple[Question, ...] = Field(default=(), max_length=2)
+    parent: str | None = Field(default=None, pattern=ID_PATTERN, description="The main question's id, on a follow-up.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _follow_ups_inherit(cls, data: object) -> object:
+        """Give each follow-up written under this question its parent id, topic, level and sources."""
+        if not isinstance(data, dict) or not isinstance(data.get("follow_ups"), list | tuple):
+            return data
+        follow_ups = []
+        for item in data["follow_ups"]:
+            if isinstance(item, dict):
+                if data.get("parent") is not None:
+                    raise ValueError("a follow-up has no follow-ups of its own")
+                written = sorted(key for key in (*INHERITED, "parent") if key in item)
+                if written:
+                    raise ValueError(f"follow-up {item.get('id', '?')!r} inherits {', '.join(written)} from its parent")
+                item = {**item, **{key: data[key] for key in INHERITED if key in data}, "parent": data.get("id")}
+            elif isinstance(item, str):
+                raise ValueError(
+                    f"follow-up {item[:40]!r} is plain text; a follow-up is a question with an id, question, "
+                    "key_points and model_answer"
+                )
+            follow_ups.append(item)
+        return {**data, "follow_ups": follow_ups}
 
     @field_validator("question", "model_answer")
     @classmethod
@@ -173,21 +205,57 @@ class Question(BaseModel):
                 raise ValueError(f"key point '{kp.id}': the hint {reason}")
         return self
 
+    @model_validator(mode="after")
+    def _follow_up_shape(self) -> Question:
+        if self.parent is None:
+            return self
+        low, high = FOLLOW_UP_KEY_POINTS
+        if not low <= len(self.key_points) <= high:
+            raise ValueError(f"a follow-up checks {low} to {high} key points, not {len(self.key_points)}")
+        if self.follow_ups:
+            raise ValueError("a follow-up has no follow-ups of its own")
+        return self
+
     @property
     def total_weight(self) -> int:
         return sum(kp.weight for kp in self.key_points)
+
+    @property
+    def is_follow_up(self) -> bool:
+        return self.parent is not None
 
 
 class QuestionBank(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     questions: tuple[Question, ...] = Field(min_length=1)
+    """The main questions, the pool practice draws from; their follow-ups hang off them."""
+    _by_id: dict[str, Question] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: object, /) -> None:
+        by_id: dict[str, Question] = {}
+        for question in self.all_questions():
+            by_id.setdefault(question.id, question)  # the first wins; `load_question_bank` refuses repeats
+        self._by_id = by_id
+
+    def all_questions(self) -> Iterator[Question]:
+        """Every main question, each followed by its follow-ups."""
+        for question in self.questions:
+            yield question
+            yield from question.follow_ups
+
+    @property
+    def follow_ups(self) -> list[Question]:
+        return [fu for question in self.questions for fu in question.follow_ups]
 
     def get(self, question_id: str) -> Question:
-        for question in self.questions:
-            if question.id == question_id:
-                return question
-        raise KeyError(question_id)
+        """A main question or a follow-up, by id."""
+        return self._by_id[question_id]
+
+    def main_question(self, question_id: str) -> Question:
+        """The main question itself, or a follow-up's parent."""
+        question = self.get(question_id)
+        return self.get(question.parent) if question.parent else question
 
     @property
     def topics(self) -> list[str]:
@@ -213,6 +281,12 @@ def _describe(exc: ValidationError, raw_questions: list, path: Path) -> str:
         qid = raw.get("id") if isinstance(raw, dict) else None
         where = f"question {qid or f'#{index + 1}'}"
         loc = loc[2:]
+        raw_follow_ups = raw.get("follow_ups") if isinstance(raw, dict) else None
+        if len(loc) >= 2 and loc[0] == "follow_ups" and isinstance(loc[1], int) and isinstance(raw_follow_ups, list):
+            fu = raw_follow_ups[loc[1]] if loc[1] < len(raw_follow_ups) else None
+            fu_id = fu.get("id") if isinstance(fu, dict) else None
+            where = f"follow-up {fu_id or f'#{loc[1] + 1}'} of {where}"
+            loc = loc[2:]
     field = ".".join(str(part) for part in loc) or "(question)"
     extra = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return f"{path}: {where}, field '{field}': {first['msg']}{extra}".replace(": , ", ": ")
@@ -243,14 +317,19 @@ def load_question_bank(path: Path, section_ids: Iterable[str] | None = None) -> 
     except ValidationError as exc:
         raise QuestionBankError(_describe(exc, raw_questions, path)) from exc
     seen: set[str] = set()
-    for question in bank.questions:
+    for question in bank.all_questions():
+        what = f"question {question.id}"
+        if question.parent:
+            what = f"follow-up {question.id} of question {question.parent}"
         if question.id in seen:
-            raise QuestionBankError(f"{path}: question {question.id}, field 'id': duplicate question id")
+            raise QuestionBankError(
+                f"{path}: {what}, field 'id': duplicate question id (main questions and follow-ups share one set)"
+            )
         seen.add(question.id)
         for kp in question.key_points:
             if kp.hint is None:
                 raise QuestionBankError(
-                    f"{path}: question {question.id}, field 'key_points': key point '{kp.id}': the hint is missing; "
+                    f"{path}: {what}, field 'key_points': key point '{kp.id}': the hint is missing; "
                     "every key point of the bank needs one"
                 )
     if section_ids is not None:

@@ -45,6 +45,34 @@ def test_questions_lists_and_filters():
     assert questions and {q["topic"] for q in questions} == {"security"}
 
 
+def test_questions_list_each_follow_up_with_its_id_and_parent(question_bank):
+    questions = json.loads(run_cli("questions", "--json").stdout)
+    assert [q["id"] for q in questions] == [q.id for q in question_bank.questions]
+    follow_ups = [fu for q in questions for fu in q["follow_ups"]]
+    assert len(follow_ups) == len(question_bank.follow_ups)
+    for question in questions:
+        for follow_up in question["follow_ups"]:
+            assert follow_up["parent"] == question["id"] and follow_up["id"] and follow_up["key_points"]
+            assert follow_up["topic"] == question["topic"] and follow_up["follow_ups"] == []
+    text = run_cli("questions", "--topic", "networking").stdout
+    first = next(q for q in question_bank.questions if q.topic == "networking")
+    assert f"follow-up {first.follow_ups[0].id}" in text and first.follow_ups[0].question in text
+
+
+def test_grade_a_follow_up_against_its_own_key_points(question_bank):
+    follow_up = question_bank.get("vpc-nat-gateway-az-failure")
+    result = run_cli(
+        "grade", "--question-id", follow_up.id, "--grader", "offline", "--no-retrieval", "--json",
+        "--answer", "A NAT gateway is zonal: when its AZ fails, instances in other AZs routing through it lose "
+        "internet access. Put one NAT gateway in each AZ with per-AZ route tables; that also avoids cross-AZ charges.",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    grade = json.loads(result.stdout)
+    assert [kp["key_point_id"] for kp in grade["key_points"]] == [kp.id for kp in follow_up.key_points]
+    assert grade["score"] >= 8
+    assert_clean_error(run_cli("grade", "--question-id", "no-such-follow-up", "--answer", "x"), "no question with id")
+
+
 def test_search_prints_passages_and_json(guide_store, guide_settings):
     env = {"PREP_DATA_DIR": str(guide_settings.data_dir)}
     text = run_cli("search", "envelope encryption with data keys", "-k", "2", env=env)

@@ -251,6 +251,27 @@ def test_exports(history: History):
     assert [r["kind"] for r in rows] == ["answer", "skip"]
     assert rows[0]["answer"] == 'He said "hi",\nthen <b>left</b>'
     assert rows[0]["band"] == "partial" and rows[0]["feedback"] == "ok"
+    assert rows[0]["question"] == "" and rows[0]["parent_attempt_id"] == ""
+
+
+def test_exports_name_the_question_asked_and_link_a_follow_up_to_its_parent(history: History):
+    import csv
+    import io
+
+    parent = _record(history, question_id="q1")
+    child = _record(history, question_id="q1--fu", kind="followup", parent_attempt_id=parent)
+    asked = {"q1": "What is S3?", "q1--fu": '=cmd|"/c calc"!A1 and what about Glacier?'}.get
+    data = json.loads(history.export_json("ana", asked))["attempts"]
+    assert [(a["id"], a["question_id"], a["question"], a["parent_attempt_id"]) for a in data] == [
+        (parent, "q1", "What is S3?", None), (child, "q1--fu", asked("q1--fu"), parent),
+    ]  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(history.export_csv("ana", asked))))
+    assert list(rows[0])[:6] == ["id", "created_at", "user", "question_id", "question", "parent_attempt_id"]
+    assert [(r["question_id"], r["question"], r["parent_attempt_id"]) for r in rows] == [
+        ("q1", "What is S3?", ""), ("q1--fu", "'" + asked("q1--fu"), str(parent)),
+    ]  # fmt: skip
+    unknown = json.loads(history.export_json("ana", lambda question_id: None))["attempts"]
+    assert [a["question"] for a in unknown] == ["", ""], "a question the bank no longer has exports no text"
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_exported_as_text(history: History):
@@ -375,7 +396,7 @@ def test_a_history_file_from_before_alembic_migrates_without_losing_anything(tmp
     history = History.in_data_dir(data)
     try:
         stored = [tuple(a.__dict__.values()) for a in history.attempts_for("ana") + history.attempts_for("bo")]
-        expected = [(*row[:12], bool(row[12]), *row[13:]) for row in LEGACY_ATTEMPTS]
+        expected = [(*row[:12], bool(row[12]), *row[13:], None) for row in LEGACY_ATTEMPTS]
         assert sorted(stored) == sorted(expected)
         assert history.users() == ["ana", "bo"]
         assert history.pending("ANA") == {"question_id": "q9", "hints": 2}
@@ -393,6 +414,63 @@ def test_a_history_file_from_before_alembic_migrates_without_losing_anything(tmp
     with sqlite3.connect(data / DB_NAME) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert "schema_version" not in tables and {"users", "attempts", "cards", "alembic_version"} <= tables
+
+
+def _alembic(target: dict[str, str], action: str, revision: str) -> None:
+    """Run an Alembic upgrade or downgrade on the test's database, as `rag.history` does (no alembic.ini)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from rag.history import MIGRATIONS_DIR, sqlite_url
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if "path" in target:
+        Path(target["path"]).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(sqlite_url(Path(target["path"])) if "path" in target else target["url"])
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            getattr(command, action)(config, revision)
+    finally:
+        engine.dispose()
+
+
+def test_migration_0003_adds_the_parent_link_and_keeps_every_attempt(target: dict[str, str]):
+    _alembic(target, "upgrade", "0002")
+    engine = sa.create_engine(History(**{k: Path(v) if k == "path" else v for k, v in target.items()}).url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO users (name, created_at) VALUES ('ana', '2026-01-01T09:00:00+00:00')"))
+        for question_id, kind, score in (("q1", "answer", 6.0), ("q1", "followup", 2.5), ("q2", "skip", None)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO attempts (\"user\", question_id, topic, level, kind, answer, grader, model, score, "
+                    "status, fell_back, hints, created_at) VALUES ('ana', :q, 'storage', 'associate', :k, 'old', "
+                    "'offline', 'rules', :s, 'scored', 0, 0, '2026-01-01T10:00:00+00:00')"
+                ),
+                {"q": question_id, "k": kind, "s": score},
+            )
+    engine.dispose()
+    history = open_history(target)
+    try:
+        before = history.attempts_for("ana")
+        assert stored_revisions(history) == [head_revision()] == ["0003"]
+        assert [(a.question_id, a.kind, a.score, a.parent_attempt_id) for a in before] == [
+            ("q1", "answer", 6.0, None), ("q1", "followup", 2.5, None), ("q2", "skip", None, None),
+        ]  # fmt: skip
+        child = _record(history, question_id="q1--fu", kind="followup", parent_attempt_id=before[0].id)
+        assert history.attempt("ana", child).parent_attempt_id == before[0].id
+    finally:
+        history.close()
+    _alembic(target, "downgrade", "0002")
+    _alembic(target, "upgrade", "head")
+    history = open_history(target)
+    try:
+        after = history.attempts_for("ana")
+        assert len(after) == 4 and all(a.parent_attempt_id is None for a in after), "a downgrade drops only the link"
+        assert [a.answer for a in after[:3]] == ["old"] * 3
+    finally:
+        history.close()
 
 
 def test_a_database_from_a_newer_app_version_is_refused_clearly(target: dict[str, str]):

@@ -38,7 +38,32 @@ from rag.settings import Settings
 NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 
 
-def make_question(qid: str, topic: str = "storage", level: str = "associate", follow_ups=("What about cost?",)):
+def make_follow_up(fid: str, question: str, *points: tuple[str, str, str]) -> dict:
+    """A follow-up as the bank writes it: (id, text, hint) per key point; the parent fills in the rest."""
+    return {
+        "id": fid,
+        "question": question,
+        "key_points": [{"id": kid, "text": text, "hint": hint, "weight": 2} for kid, text, hint in points],
+        "model_answer": f"The model answer to {fid}.",
+    }
+
+
+RESTORE = make_follow_up(
+    "restore",
+    "How long does a Glacier restore take?",
+    ("expedited", "Expedited Glacier restores take minutes.", "Is there a fast, pricier retrieval option?"),
+    ("bulk", "Bulk Glacier restores take hours and cost least.", "And the cheapest option: how long?"),
+)
+COST = make_follow_up(
+    "cost",
+    "How do you control storage cost?",
+    ("budgets", "AWS Budgets alert when spend passes a threshold.", "What tells you spend is running away?"),
+    ("lens", "S3 Storage Lens shows usage per bucket and prefix.", "Where do you see usage per bucket?"),
+)
+
+
+def make_question(qid: str, topic: str = "storage", level: str = "associate", follow_ups=(RESTORE,)):
+    follow_ups = [{**fu, "id": f"{qid}--{fu['id']}"} for fu in follow_ups]  # follow-up ids are unique in a bank
     return Question(
         id=qid,
         topic=topic,
@@ -243,10 +268,12 @@ def test_follow_up_only_below_the_threshold_once_and_when_the_question_has_one()
     assert not should_follow_up(question, unscored, already_asked=False)
 
 
-def test_the_follow_up_closest_to_what_was_missed_is_picked():
-    question = make_question("a", follow_ups=("How do you control cost?", "How long does a Glacier restore take?"))
-    grade = build_grade(question, verdicts(question, {"ia", "tiering"}), [], grader="offline", model="x")
-    assert pick_follow_up(question, grade) == "How long does a Glacier restore take?"
+def test_the_follow_up_closest_to_what_was_missed_is_picked_by_its_key_points():
+    question = make_question("a", follow_ups=(COST, RESTORE))
+    missed_glacier = build_grade(question, verdicts(question, {"ia", "tiering"}), [], grader="offline", model="x")
+    assert pick_follow_up(question, missed_glacier).id == "a--restore"
+    nothing_shared = build_grade(question, verdicts(question, {"glacier", "ia"}), [], grader="offline", model="x")
+    assert pick_follow_up(question, nothing_shared).id == "a--cost", "the first one on a tie"
 
 
 @pytest.mark.parametrize(
@@ -303,17 +330,35 @@ def test_session_asks_grades_follows_up_and_moves_on(history: History, settings:
     assert session.turns[-1].kind == "question" and history.pending("ana")["question_id"] == first.id
     grade, _ = grade_with_fallback(session.grading_target(), "ia", FakeGrader(), None, passages=[], settings=settings)
     session.record_answer("ia", grade, False)
+    follow_up = first.follow_ups[0]
     assert [t.kind for t in session.turns[-2:]] == ["grade", "followup"]
-    assert session.current.mode == "followup" and set(session.current.revisit) == {"glacier", "tiering"}
+    assert session.turns[-1].text == follow_up.question and session.turns[-1].question_id == follow_up.id
+    assert session.current.mode == "followup" and session.current.question_id == follow_up.id
+    assert history.pending("ana") is None, "a follow-up is not resumed as a main question"
     target = session.grading_target()
-    assert [kp.id for kp in target.key_points] == ["glacier", "tiering"]
-    follow, _ = grade_with_fallback(target, "glacier", FakeGrader(), None, passages=[], settings=settings)
-    session.record_answer("glacier", follow, False)
+    assert target is follow_up and [kp.id for kp in target.key_points] == ["expedited", "bulk"]
+    follow, _ = grade_with_fallback(target, "expedited bulk", FakeGrader(), None, passages=[], settings=settings)
+    assert follow.score == 10, "graded against the follow-up's own key points, not the main question's"
+    session.record_answer("expedited bulk", follow, False)
     assert [t.kind for t in session.turns[-2:]] == ["followup-grade", "question"]
+    assert session.turns[-2].question_id == follow_up.id
     assert session.question().id != first.id
-    kinds = [a.kind for a in history.attempts_for("ana")]
-    assert kinds == ["answer", "followup"]
-    assert first.id in history.cards_for("ana"), "the answer updated the spaced-repetition card"
+    main, stored = history.attempts_for("ana")
+    assert (main.question_id, main.kind, main.parent_attempt_id) == (first.id, "answer", None)
+    assert (stored.question_id, stored.kind, stored.score) == (follow_up.id, "followup", 10.0)
+    assert stored.parent_attempt_id == main.id and (stored.topic, stored.level) == (first.topic, "associate")
+    assert set(history.cards_for("ana")) == {first.id}, "only the main answer rates a card"
+
+
+def test_after_a_follow_up_the_next_question_is_not_its_parent(history: History, settings: Settings):
+    session = session_for(history)
+    first = session.start()
+    grade, _ = grade_with_fallback(first, "ia", FakeGrader(), None, passages=[], settings=settings)
+    session.record_answer("ia", grade, False)
+    session.skip()  # "Next question" during the follow-up
+    assert session.current.mode == "answer" and session.question().id not in (first.id, first.follow_ups[0].id)
+    assert session.last_question_id == first.id
+    assert [a.kind for a in history.attempts_for("ana")] == ["answer"], "moving on from a follow-up stores nothing"
 
 
 def test_session_reveals_hints_one_at_a_time_until_they_run_out(history: History):
@@ -328,16 +373,63 @@ def test_session_reveals_hints_one_at_a_time_until_they_run_out(history: History
     assert session.current.hints == 3
 
 
-def test_a_follow_up_hints_only_at_the_points_still_open(history: History, settings: Settings):
+def test_a_follow_up_hints_from_its_own_key_points(history: History, settings: Settings):
     session = session_for(history)
-    session.start()
+    first = session.start()
     grade, _ = grade_with_fallback(session.grading_target(), "ia", FakeGrader(), None, passages=[], settings=settings)
     session.record_answer("ia", grade, False)
-    question = session.question()
-    assert session.current.mode == "followup"
-    assert session.hint() == question.key_points[0].hint
-    assert session.hint() == question.key_points[2].hint
+    follow_up = session.question()
+    assert session.current.mode == "followup" and follow_up.id == first.follow_ups[0].id
+    assert session.hint() == follow_up.key_points[0].hint
+    assert session.hint() == follow_up.key_points[1].hint
     assert session.hint() is None
+    assert all(t.question_id == follow_up.id for t in session.turns if t.kind == "hint")
+
+
+def test_i_dont_know_on_a_follow_up_shows_its_own_model_answer_and_rates_nothing(
+    history: History, settings: Settings
+):
+    session = session_for(history)
+    first = session.start()
+    grade, _ = grade_with_fallback(session.grading_target(), "ia", FakeGrader(), None, passages=[], settings=settings)
+    session.record_answer("ia", grade, False)
+    assert session.dont_know() is None
+    shown = next(t for t in reversed(session.turns) if t.kind == "model-answer")
+    assert shown.text == first.follow_ups[0].model_answer != first.model_answer
+    assert shown.question_id == first.follow_ups[0].id
+    assert session.current.mode == "answer" and session.question().id != first.id
+    assert [a.kind for a in history.attempts_for("ana")] == ["answer"]
+    assert set(history.cards_for("ana")) == {first.id}
+
+
+def test_a_good_follow_up_answer_scores_well_with_the_real_offline_grader(
+    history: History, settings: Settings, question_bank: QuestionBank
+):
+    from rag.grading.offline import OfflineGrader
+
+    parent = question_bank.get("vpc-private-instance-no-internet")
+    session = session_for(history, parent)
+    assert session.start().id == parent.id
+    grader = OfflineGrader()
+    weak = "I would put the instance in a private subnet and route it through a NAT gateway."
+    grade, _ = grade_with_fallback(parent, weak, grader, None, passages=[], settings=settings)
+    session.record_answer(weak, grade, False)
+    assert session.current.mode == "followup", f"a weak answer ({grade.score}) gets a follow-up"
+    follow_up = session.grading_target()
+    assert follow_up.parent == parent.id and session.turns[-1].text == follow_up.question
+    answer = (
+        "A NAT gateway only lives in one Availability Zone. If that zone fails, instances in the other zones whose "
+        "route tables point at it lose their outbound internet access. To avoid that I deploy a NAT gateway in "
+        "each AZ and give every AZ's private subnets a route table that sends traffic to the NAT gateway in the "
+        "same zone, which also saves the cross-AZ data transfer charges."
+    )
+    follow, _ = grade_with_fallback(follow_up, answer, grader, None, passages=[], settings=settings)
+    assert follow.scored and follow.score >= 8.0, follow.feedback
+    assert {kp.key_point_id for kp in follow.key_points} == {kp.id for kp in follow_up.key_points}
+    session.record_answer(answer, follow, False)
+    main, stored = history.attempts_for("ana")
+    assert (stored.question_id, stored.kind, stored.parent_attempt_id) == (follow_up.id, "followup", main.id)
+    assert stored.score == follow.score
 
 
 def test_session_skip_idk_and_hint(history: History):

@@ -24,8 +24,32 @@ GOOD = {
     "misconceptions": [{"id": "m", "claim": "They are stateless.", "correction": "They are stateful."}],
     "model_answer": "A stateful firewall.",
     "sources": ["sg"],
-    "follow_ups": ["And NACLs?"],
+    "follow_ups": [
+        {
+            "id": "q-one--nacl",
+            "question": "And network ACLs?",
+            "key_points": [
+                {
+                    "id": "stateless",
+                    "text": "Network ACLs are stateless, so return traffic needs its own rule.",
+                    "hint": "Does a subnet firewall remember the request when the reply comes back?",
+                },
+                {
+                    "id": "subnet",
+                    "text": "A network ACL applies to every instance in a subnet.",
+                    "hint": "Where is it attached: to an instance, or to something bigger?",
+                },
+            ],
+            "model_answer": "They are stateless subnet firewalls.",
+        }
+    ],
 }
+FOLLOW_UP = GOOD["follow_ups"][0]
+LEAKY = "Is return traffic stateless here?"
+
+
+def with_follow_up(**change) -> dict:
+    return {**GOOD, "follow_ups": [{**FOLLOW_UP, **change}]}
 
 
 def write_bank(tmp_path: Path, questions: list[dict]) -> Path:
@@ -43,6 +67,15 @@ def test_the_real_bank_is_valid_and_covers_every_section(question_bank):
     for question in bank.questions:
         assert 3 <= len(question.key_points) <= 7
         assert question.misconceptions and 1 <= len(question.follow_ups) <= 2
+        for follow_up in question.follow_ups:
+            assert follow_up.parent == question.id and bank.get(follow_up.id) is follow_up
+            assert (follow_up.topic, follow_up.level, follow_up.sources) == (
+                question.topic, question.level, question.sources,
+            )  # fmt: skip
+            assert 2 <= len(follow_up.key_points) <= 4 and follow_up.model_answer
+    ids = [q.id for q in bank.all_questions()]
+    assert len(ids) == len(set(ids)) == len(bank.questions) + len(bank.follow_ups)
+    assert len(bank.follow_ups) >= 90
 
 
 def test_a_valid_bank_loads(tmp_path):
@@ -63,6 +96,50 @@ def test_key_points_may_list_paraphrases(tmp_path):
 
 def test_every_key_point_of_the_real_bank_has_paraphrases(question_bank):
     assert all(len(kp.paraphrases) == 2 for q in question_bank.questions for kp in q.key_points)
+    assert all(1 <= len(kp.paraphrases) <= 2 for q in question_bank.follow_ups for kp in q.key_points)
+
+
+def test_a_follow_up_is_a_question_of_its_own_that_inherits_from_its_parent(tmp_path):
+    bank = load_question_bank(write_bank(tmp_path, [GOOD]), ["sg"])
+    follow_up = bank.get("q-one--nacl")
+    assert follow_up.parent == "q-one" and follow_up.is_follow_up and not bank.get("q-one").is_follow_up
+    assert (follow_up.topic, follow_up.level.value, follow_up.sources) == ("networking", "associate", ("sg",))
+    assert [kp.id for kp in follow_up.key_points] == ["stateless", "subnet"]
+    assert bank.main_question("q-one--nacl").id == bank.main_question("q-one").id == "q-one"
+    assert [q.id for q in bank.questions] == ["q-one"]  # follow-ups are not in the practice pool
+    assert [q.id for q in bank.filter(["networking"])] == ["q-one"]
+    assert [q.id for q in bank.follow_ups] == ["q-one--nacl"]
+
+
+@pytest.mark.parametrize(
+    ("questions", "message"),
+    [
+        ([with_follow_up(id="q-one")], "follow-up q-one of question q-one, field 'id': duplicate question id"),
+        (
+            [with_follow_up(), {**GOOD, "id": "q-two", "follow_ups": [FOLLOW_UP]}],
+            "follow-up q-one--nacl of question q-two, field 'id': duplicate question id",
+        ),
+        ([with_follow_up(id="q-two"), {**GOOD, "id": "q-two", "follow_ups": []}], "question q-two, field 'id'"),
+        ([with_follow_up(key_points=[])], "follow-up q-one--nacl of question q-one, field 'key_points'"),
+        ([with_follow_up(key_points=FOLLOW_UP["key_points"][:1])], "a follow-up checks 2 to 4 key points, not 1"),
+        ([with_follow_up(model_answer=" ")], "follow-up q-one--nacl of question q-one, field 'model_answer'"),
+        ([with_follow_up(topic="storage")], "inherits topic from its parent"),
+        ([with_follow_up(follow_ups=[{**FOLLOW_UP, "id": "deeper"}])], "a follow-up has no follow-ups of its own"),
+        ([{**GOOD, "follow_ups": ["And NACLs?"]}], "is plain text; a follow-up is a question with an id"),
+        (
+            [with_follow_up(key_points=[{**FOLLOW_UP["key_points"][0], "hint": None}, FOLLOW_UP["key_points"][1]])],
+            "follow-up q-one--nacl of question q-one, field 'key_points': key point 'stateless': the hint is missing",
+        ),
+        (
+            [with_follow_up(key_points=[{**FOLLOW_UP["key_points"][0], "hint": LEAKY}, FOLLOW_UP["key_points"][1]])],
+            "key point 'stateless': the hint gives the answer away",
+        ),
+    ],
+)
+def test_follow_ups_are_validated_like_main_questions(tmp_path, questions, message):
+    with pytest.raises(QuestionBankError) as caught:
+        load_question_bank(write_bank(tmp_path, questions), ["sg"])
+    assert message in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -171,7 +248,7 @@ def test_the_give_away_check_counts_only_words_the_question_lacks():
 
 
 def test_every_key_point_of_the_real_bank_has_a_nudge(question_bank):
-    for question in question_bank.questions:
+    for question in question_bank.all_questions():
         for kp in question.key_points:
             assert kp.hint and kp.hint != kp.text and len(kp.hint) <= 160, (question.id, kp.id)
 

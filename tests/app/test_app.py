@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_pages.ui import escape_markdown
 from rag.history import History
 from rag.practice import InterviewSession
 from rag.questions import load_question_bank
@@ -119,19 +120,43 @@ def test_the_session_summary_shows_scores_as_a_chart_on_demand(app_env: Path):
     assert at.get("vega_lite_chart"), "the scores are drawn"
 
 
-def test_a_weak_answer_gets_a_follow_up_then_moves_on(app_env: Path):
+def test_a_weak_answer_gets_a_follow_up_graded_on_its_own_then_moves_on(app_env: Path):
     question = WITH_FOLLOW_UPS
     at = start(data=app_env, question_id=question.id)
     answer(at, question.key_points[0].text)
     assert session(at).turns[-1].kind == "followup"
-    assert session(at).turns[-1].text in question.follow_ups
+    follow_up = BANK.get(session(at).turns[-1].question_id)
+    assert follow_up in question.follow_ups and session(at).turns[-1].text == follow_up.question
     assert {b.label for b in at.button} == {"Hint", "I don't know", "Next question", "Session summary"}
-    answer(at, "I would check the costs and the documentation first.")
+    at.button(key="btn_hint").click().run()
+    no_traceback(at)
+    assert f"**Hint.** {escape_markdown(follow_up.key_points[0].hint)}" in markdown(at), "the follow-up's own hint"
+    answer(at, follow_up.model_answer)
     assert session(at).turns[-2].kind == "followup-grade"
     assert session(at).turns[-1].kind == "question" and session(at).question().id != question.id
-    assert "Follow-up check" in captions(at)
-    kinds = [a.kind for a in History.in_data_dir(app_env).attempts_for("tess")]
-    assert kinds == ["answer", "followup"]
+    assert "Follow-up: scored on its own key points" in captions(at)
+    main, stored = History.in_data_dir(app_env).attempts_for("tess")
+    assert (main.question_id, main.kind) == (question.id, "answer")
+    assert (stored.question_id, stored.kind, stored.parent_attempt_id) == (follow_up.id, "followup", main.id)
+    assert stored.score >= 7, "a good follow-up answer scores well against its own checklist"
+    assert set(History.in_data_dir(app_env).cards_for("tess")) == {question.id}
+
+    at.switch_page("app_pages/progress.py").run()
+    no_traceback(at)
+    at.selectbox(key="open_attempt").set_value(stored.id).run()
+    assert escape_markdown(follow_up.question) in markdown(at)
+    assert escape_markdown(f"Follow-up to: {question.question}") in captions(at)
+
+
+def test_i_dont_know_on_a_follow_up_shows_the_follow_ups_model_answer(app_env: Path):
+    question = WITH_FOLLOW_UPS
+    at = start(data=app_env, question_id=question.id)
+    answer(at, question.key_points[0].text)
+    follow_up = BANK.get(session(at).turns[-1].question_id)
+    at.button(key="btn_idk").click().run()
+    no_traceback(at)
+    assert escape_markdown(follow_up.model_answer) in markdown(at)
+    assert [a.kind for a in History.in_data_dir(app_env).attempts_for("tess")] == ["answer"]
 
 
 def test_hint_skip_and_i_dont_know_buttons(app_env: Path):
