@@ -65,18 +65,23 @@ class Server:
         return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
 
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+def wait_for_url(url: str, process: subprocess.Popen, log: Path, what: str, timeout: float = 60) -> None:
+    """Wait until `url` answers 200, failing with the server's log if `process` exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            pytest.fail(f"{what} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+            with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.05)
-    pytest.fail(f"streamlit did not become healthy within {timeout} s:\n{log.read_text()[-3000:]}")
+    pytest.fail(f"{what} did not answer {url} within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    wait_for_url(f"{url}/_stcore/health", process, log, "streamlit", timeout)
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
 from rag.history import History
-from tests.browser.test_e2e import _free_port, _wait_healthy, running_app
+from tests.browser.test_e2e import _free_port, _wait_healthy, running_app, wait_for_url
 
 pytestmark = pytest.mark.browser
 
@@ -41,18 +40,7 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     issuer = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the OIDC provider exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the OIDC provider did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.1)
+        wait_for_url(f"{issuer}/.well-known/openid-configuration", process, log, "the OIDC provider", 30)
         yield issuer
     finally:
         os.killpg(process.pid, signal.SIGTERM)
