@@ -128,10 +128,12 @@ def render_turn(session: InterviewSession, turn: Turn) -> None:
 def rebuild_index(engine: Engine, container) -> bool:
     """Rebuild a missing or damaged index with a progress bar. True when the index is usable afterwards."""
     problem = engine.index_problem
-    container.write(
-        f"The reference index needs rebuilding ({ui.escape_markdown(problem or 'missing')}). "
-        "A damaged index is moved aside, not deleted."
+    how = (
+        "The chunks already stored are kept and the missing ones added."
+        if engine.index_state == "incomplete"
+        else "A damaged index is moved aside, not deleted (only the newest such copy is kept)."
     )
+    container.write(f"The reference index needs rebuilding ({ui.escape_markdown(problem or 'missing')}). {how}")
     bar = container.progress(0.0, text="Rebuilding the reference index from the corpus…")
 
     def progress(done: int, total: int) -> None:

@@ -199,8 +199,13 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         mode = f"server {settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else "embedded"
         names = [c.name for c in client.list_collections()]
         if settings.collection in names:
-            count = client.get_collection(settings.collection).count()
-            line("index", count > 0, f"{mode}; collection '{settings.collection}' holds {count} chunks")
+            from rag.store import VectorStore
+
+            store = VectorStore(settings, client=client)
+            count = store.count()
+            unfinished = store.completeness_problem() if count > 0 else None
+            detail = f"{mode}; collection '{settings.collection}' holds {count} chunks"
+            line("index", count > 0 and unfinished is None, f"{detail}: {unfinished}" if unfinished else detail)
         else:
             line("index", False, f"{mode}; collection '{settings.collection}' missing: run `python -m rag ingest`")
     except PrepError as exc:

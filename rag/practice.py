@@ -273,7 +273,7 @@ def display_endpoint(base_url: str | None) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else base_url.split("?")[0]
 
 
-IndexState = Literal["loading", "ready", "empty", "damaged", "unavailable"]
+IndexState = Literal["loading", "ready", "empty", "incomplete", "damaged", "unavailable"]
 GraderFactory = Callable[[str, Settings], "Grader"]
 
 
@@ -367,7 +367,7 @@ class Engine:
 
     @property
     def needs_rebuild(self) -> bool:
-        return self.index_state in ("empty", "damaged")
+        return self.index_state in ("empty", "incomplete", "damaged")
 
     def _load(self) -> None:
         try:
@@ -420,12 +420,17 @@ class Engine:
             try:
                 store = self._store_factory(self.settings)
                 count = store.count()
+                unfinished = store.completeness_problem() if count > 0 else None
             except StoreError as exc:
                 self.store, self.index_state, self.index_problem = None, "damaged", str(exc)
                 return
             self.store = store
-            self.index_state = "ready" if count > 0 else "empty"
-            self.index_problem = "" if count > 0 else "the index is empty"
+            if count == 0:
+                self.index_state, self.index_problem = "empty", "the index is empty"
+            elif unfinished:
+                self.index_state, self.index_problem = "incomplete", unfinished
+            else:
+                self.index_state, self.index_problem = "ready", ""
 
     def mark_damaged(self, problem: str) -> None:
         with self._lock:
@@ -472,7 +477,9 @@ class Engine:
             log.debug("prefetch grading failed", exc_info=True)
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> IngestReport:
-        """Rebuild the index from the corpus, moving a damaged local index aside first (it is kept)."""
+        """Rebuild the index from the corpus, moving a damaged local index aside first (it is kept).
+
+        An incomplete index (an ingest that did not finish) is not moved: ingest adds what is missing."""
         from rag.corpus import load_corpus
         from rag.store import move_aside
 

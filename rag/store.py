@@ -24,6 +24,9 @@ from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 ADD_BATCH = 64
+INGESTED_CHUNKS_KEY = "ingested_chunks"
+"""Collection metadata: the chunk count the last finished ingest left, or IN_PROGRESS while one runs."""
+IN_PROGRESS = -1
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -131,6 +134,31 @@ class VectorStore:
         except Exception as exc:
             raise _unreadable(exc) from exc
 
+    def _mark_ingest(self, chunks: int) -> None:
+        """Record in the collection's metadata how many chunks a finished ingest left (IN_PROGRESS while one runs)."""
+        try:
+            self.collection.modify(metadata={"embedding_model": MODEL_NAME, INGESTED_CHUNKS_KEY: chunks})
+        except Exception as exc:
+            raise _unreadable(exc) from exc
+
+    def completeness_problem(self) -> str | None:
+        """Why the index cannot be trusted as complete, or None: the last ingest finished and nothing is missing.
+
+        Ingest marks the collection as in progress before it changes anything and writes the chunk count
+        only when it is done, so a killed ingest leaves an index that says so, whatever it holds."""
+        recorded = (self.collection.metadata or {}).get(INGESTED_CHUNKS_KEY)
+        count = self.count()
+        if recorded is None:
+            return f"the index ({count} chunks) has no record of a finished ingest; run `python -m rag ingest`"
+        if recorded == IN_PROGRESS:
+            return f"the last ingest did not finish ({count} chunks stored); run `python -m rag ingest` to finish it"
+        if recorded != count:
+            return (
+                f"the index holds {count} chunks but its last ingest left {recorded}; "
+                "run `python -m rag ingest --rebuild`"
+            )
+        return None
+
     def existing_ids(self) -> set[str]:
         try:
             return set(self.collection.get(include=[])["ids"])
@@ -147,6 +175,8 @@ class VectorStore:
         existing = self.existing_ids()
         to_add = [chunk for chunk_id, chunk in wanted.items() if chunk_id not in existing]
         stale = sorted(existing - wanted.keys())
+        if to_add or stale:
+            self._mark_ingest(IN_PROGRESS)
         bar = None
         if show_progress and to_add:
             from tqdm import tqdm
@@ -164,6 +194,7 @@ class VectorStore:
             bar.close()
         if stale:
             self.collection.delete(ids=stale)
+        self._mark_ingest(len(wanted))
         return IngestReport(
             added=len(to_add),
             deleted=len(stale),
@@ -224,10 +255,14 @@ def _forget_cached_client(path: Path) -> None:
 
 
 def move_aside(path: Path) -> Path | None:
-    """Move a damaged on-disk index out of the way (kept for inspection, never deleted)."""
+    """Move a damaged on-disk index out of the way, kept for inspection; only the newest one is kept, so
+    repeated rebuilds do not pile up copies of the index."""
     _forget_cached_client(path)
     if not path.exists():
         return None
+    for older in path.parent.glob(f"{path.name}.damaged-*"):
+        shutil.rmtree(older, ignore_errors=True)
+        log.info("removed the older damaged index %s", older)
     target = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
     shutil.move(str(path), str(target))
     log.warning("moved the damaged index %s to %s", path, target)

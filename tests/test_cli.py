@@ -200,3 +200,23 @@ def test_doctor_reports_the_history_database_without_its_password(monkeypatch, c
     assert "hunter2" not in out
     row = next(line for line in out.splitlines() if line.split()[1:2] == ["history"])
     assert row.startswith("ERR") and "prep:***@127.0.0.1" in row and "PREP_DATABASE_URL" in row
+
+
+def test_doctor_reports_an_index_whose_ingest_did_not_finish(monkeypatch, capsys, tmp_path, embedder):
+    from rag.cli import main
+    from rag.corpus import load_corpus
+    from rag.settings import Settings, get_settings
+    from rag.store import IN_PROGRESS, VectorStore
+    from tests.test_store import NOTES, write_corpus
+
+    monkeypatch.setenv("PREP_DATA_DIR", str(tmp_path / "data"))
+    store = VectorStore(Settings(data_dir=tmp_path / "data", _env_file=None), embedder=embedder)
+    store.ingest(load_corpus(write_corpus(tmp_path / "notes", NOTES)))
+    store._mark_ingest(IN_PROGRESS)  # what a killed ingest leaves
+    get_settings.cache_clear()
+    try:
+        assert main(["doctor"]) == 1
+    finally:
+        get_settings.cache_clear()
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.split()[1:2] == ["index"])
+    assert row.startswith("ERR") and "did not finish" in row

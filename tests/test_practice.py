@@ -471,11 +471,15 @@ def test_changing_filters_keeps_the_current_question_and_applies_to_the_next(his
 
 
 class _Store:
-    def __init__(self, count: int):
+    def __init__(self, count: int, problem: str | None = None):
         self._count = count
+        self._problem = problem
 
     def count(self) -> int:
         return self._count
+
+    def completeness_problem(self) -> str | None:
+        return self._problem
 
 
 def test_engine_reports_an_empty_index_and_loads_graders(settings: Settings):
@@ -490,6 +494,15 @@ def test_engine_reports_an_empty_index_and_loads_graders(settings: Settings):
     assert engine.index_state == "empty" and engine.needs_rebuild
     assert made == ["offline"] and engine.primary is engine.fallback
     assert engine.grader_label() == "offline"
+
+
+def test_engine_reports_an_index_whose_last_ingest_did_not_finish(settings: Settings):
+    problem = "the last ingest did not finish (40 chunks stored); run `python -m rag ingest` to finish it"
+    store = _Store(40, problem)
+    engine = Engine(settings, grader_factory=lambda n, s: FakeGrader(n), store_factory=lambda s: store,
+                    warm_embedder=False)
+    assert engine.wait(30)
+    assert engine.index_state == "incomplete" and engine.needs_rebuild and engine.index_problem == problem
 
 
 def test_engine_falls_back_to_offline_when_the_llm_grader_cannot_load(tmp_path: Path):

@@ -102,3 +102,53 @@ def test_question_text_retrieves_its_source_section(guide_store, question_bank):
         passages = search(guide_store, question.question, k=3)
         hits += bool({p.section_id for p in passages} & set(question.sources))
     assert hits / len(question_bank.questions) >= 0.9
+
+
+def test_an_ingest_that_stops_midway_leaves_an_index_that_says_so_and_a_rerun_finishes_it(
+    tmp_settings, tmp_path, embedder, monkeypatch
+):
+    import rag.store
+
+    corpus = load_corpus(write_corpus(tmp_path / "notes", NOTES))
+    store = VectorStore(tmp_settings, embedder=embedder)
+    monkeypatch.setattr(rag.store, "ADD_BATCH", 1)
+    real_add, calls = VectorStore._add, []
+
+    def add_then_die(self, batch):
+        calls.append(batch)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if the process were stopped after the first batch
+        real_add(self, batch)
+
+    monkeypatch.setattr(VectorStore, "_add", add_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        store.ingest(corpus)
+    reopened = VectorStore(tmp_settings, embedder=embedder)
+    assert reopened.count() == 1
+    assert "did not finish" in reopened.completeness_problem()
+
+    monkeypatch.setattr(VectorStore, "_add", real_add)
+    report = VectorStore(tmp_settings, embedder=embedder).ingest(corpus)
+    assert (report.added, report.unchanged) == (2, 1)
+    assert VectorStore(tmp_settings, embedder=embedder).completeness_problem() is None
+
+
+def test_an_index_with_no_record_of_a_finished_ingest_is_untrusted_until_ingest_runs(tmp_settings, tmp_path, embedder):
+    corpus = load_corpus(write_corpus(tmp_path / "notes", NOTES))
+    store = VectorStore(tmp_settings, embedder=embedder)
+    store.ingest(corpus)
+    store.collection.modify(metadata={"embedding_model": "all-MiniLM-L6-v2"})  # an index built before the record
+    assert "no record of a finished ingest" in VectorStore(tmp_settings, embedder=embedder).completeness_problem()
+    assert VectorStore(tmp_settings, embedder=embedder).ingest(corpus).added == 0
+    assert VectorStore(tmp_settings, embedder=embedder).completeness_problem() is None
+
+
+def test_moving_a_damaged_index_aside_keeps_only_the_newest_copy(tmp_path):
+    index = tmp_path / "chroma"
+    for name in ("chroma.damaged-20260101-000000", "chroma.damaged-20260102-000000"):
+        (tmp_path / name).mkdir()
+    index.mkdir()
+    (index / "chroma.sqlite3").write_bytes(b"broken")
+    moved = move_aside(index)
+    assert moved is not None and (moved / "chroma.sqlite3").read_bytes() == b"broken"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [moved.name]
