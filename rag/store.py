@@ -135,9 +135,14 @@ class VectorStore:
             raise _unreadable(exc) from exc
 
     def _mark_ingest(self, chunks: int) -> None:
-        """Record in the collection's metadata how many chunks a finished ingest left (IN_PROGRESS while one runs)."""
+        """Record in the collection's metadata how many chunks a finished ingest left (IN_PROGRESS while one runs).
+
+        The rest of the metadata is kept; nothing is written when the record already says so."""
+        metadata = dict(self.collection.metadata or {})
+        if metadata.get(INGESTED_CHUNKS_KEY) == chunks:
+            return
         try:
-            self.collection.modify(metadata={"embedding_model": MODEL_NAME, INGESTED_CHUNKS_KEY: chunks})
+            self.collection.modify(metadata={**metadata, INGESTED_CHUNKS_KEY: chunks})
         except Exception as exc:
             raise _unreadable(exc) from exc
 
