@@ -809,18 +809,26 @@ class InterviewSession:
         self.ask_next(moving_on=True)
 
     def dont_know(self, typed: str | None = None) -> Grade | None:
-        """ "I don't know": the model answer is shown and the attempt counts as 0."""
+        """ "I don't know": the model answer is shown and the attempt counts as 0 (on a follow-up, too: it is
+        stored linked to its parent, and rates no card)."""
         from rag.grading.base import minimum_grade
 
         question = self.question()
         if question is None or self.current is None:
             return None
         self.turns.append(Turn("user", "answer" if typed else "command", text=typed or "I don't know."))
-        if self.current.mode == "followup":  # the follow-up's own model answer; nothing is rated
+        grade = minimum_grade(question, "dont-know", grader="rules", model="dont-know")
+        if self.current.mode == "followup":  # stored as a follow-up attempt at 0; the follow-up rates no card
+            self.history.record_attempt(
+                self.user, question_id=question.id, topic=question.topic, level=question.level.value,
+                kind="followup", answer=typed or "", grade_json=grade.model_dump_json(), grader=grade.grader,
+                model=grade.model, score=grade.score, status=grade.status, hints=self.current.hints,
+                parent_attempt_id=self.current.parent_attempt_id,
+                card_update=card_updater(question.id, rating_for(grade.score, "followup"), self.clock()),
+            )  # fmt: skip
             self.turns.append(Turn("assistant", "model-answer", text=question.model_answer, question_id=question.id))
             self.ask_next()
             return None
-        grade = minimum_grade(question, "dont-know", grader="rules", model="dont-know")
         attempt_id = self.history.record_attempt(
             self.user, question_id=question.id, topic=question.topic, level=question.level.value, kind="idk",
             answer=typed or "", grade_json=grade.model_dump_json(), grader=grade.grader, model=grade.model,

@@ -386,7 +386,7 @@ def test_a_follow_up_hints_from_its_own_key_points(history: History, settings: S
     assert all(t.question_id == follow_up.id for t in session.turns if t.kind == "hint")
 
 
-def test_i_dont_know_on_a_follow_up_shows_its_own_model_answer_and_rates_nothing(
+def test_i_dont_know_on_a_follow_up_shows_its_own_model_answer_is_stored_and_rates_nothing(
     history: History, settings: Settings
 ):
     session = session_for(history)
@@ -398,7 +398,12 @@ def test_i_dont_know_on_a_follow_up_shows_its_own_model_answer_and_rates_nothing
     assert shown.text == first.follow_ups[0].model_answer != first.model_answer
     assert shown.question_id == first.follow_ups[0].id
     assert session.current.mode == "answer" and session.question().id != first.id
-    assert [a.kind for a in history.attempts_for("ana")] == ["answer"]
+    stored = sorted(history.attempts_for("ana"), key=lambda a: a.id)
+    assert [(a.kind, a.question_id, a.score) for a in stored] == [
+        ("answer", first.id, grade.score),
+        ("followup", first.follow_ups[0].id, 0.0),
+    ]
+    assert stored[1].parent_attempt_id == stored[0].id
     assert set(history.cards_for("ana")) == {first.id}
 
 
