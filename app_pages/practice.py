@@ -42,7 +42,9 @@ def _queue(action: str) -> None:
 def _apply(session: InterviewSession, action: str, typed: str | None = None) -> None:
     if action == "hint":
         session.hint()
-    elif action in ("skip", "next"):
+    elif action == "next":
+        session.next_question()
+    elif action == "skip":
         session.skip()
     elif action == "idk":
         session.dont_know(typed)
@@ -218,6 +220,17 @@ def recent_attempts(session: InterviewSession) -> None:
 
 def action_buttons(session: InterviewSession) -> None:
     if session.current is None:
+        if not session.paused:
+            return
+        cols = st.columns(3)
+        cols[0].button("Next question", key="btn_next", icon=":material/skip_next:", on_click=_queue,
+                       args=("next",), type="primary", width="stretch")  # fmt: skip
+        if session.can_try_again():
+            cols[1].button("Try this question again", key="btn_again", icon=":material/replay:", on_click=_queue,
+                           args=("again",), help="Asks the question you just answered once more, as a new attempt.",
+                           width="stretch")  # fmt: skip
+        cols[2].button("Session summary", key="btn_summary", icon=":material/summarize:", on_click=_queue,
+                       args=("summary",), width="stretch")  # fmt: skip
         return
     follow_up = session.current.mode == "followup"
     cols = st.columns(3)
@@ -243,20 +256,27 @@ def action_buttons(session: InterviewSession) -> None:
 def main() -> None:
     engine = ui.engine()
     session = _session()
-    prompt = st.chat_input(
-        "Your answer (or type: hint, skip, next, try again, I don't know)", key="answer_input", submit_mode="disable"
+    placeholder = (
+        "Type next for the next question (or: try again, summary)"
+        if session.paused
+        else "Your answer (or type: hint, skip, next, try again, I don't know)"
     )
+    prompt = st.chat_input(placeholder, key="answer_input", submit_mode="disable")
     action = st.session_state.pop("pending_action", None)
     to_grade: str | None = None
     if action:
         _apply(session, action)
     elif prompt is not None:
         command = command_for(prompt)
-        if command:
+        if command in ("hint", "idk") and session.current is None:
+            session.answer_without_question(prompt)
+        elif command:
             _apply(session, command, typed=prompt if command == "idk" else None)
         elif session.current is not None:
             session.turns.append(Turn("user", "answer", text=prompt))
             to_grade = prompt
+        elif prompt.strip():
+            session.answer_without_question(prompt)
 
     st.markdown("#### Interview practice")
     st.caption("Answer as you would out loud in an interview. Hint, skip or say you don't know at any time.")

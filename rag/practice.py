@@ -44,6 +44,10 @@ NEUTRAL_TOPIC_MEAN = 5.0
 PASSAGE_CACHE_SIZE = 512
 PREFETCH_WAIT_S = 600
 NO_MATCH = "No questions match these filters. Widen the topics or levels in the sidebar."
+NO_OPEN_QUESTION = (
+    "That was not graded: no question is open. Press Next question (or type next) for the next one; "
+    "your text is kept above."
+)
 FILTER_EXHAUSTED = (
     "That was the only question left in these filters, so here is one from outside them. "
     "Widen the topics or levels in the sidebar for more."
@@ -622,6 +626,8 @@ class InterviewSession:
         """The main question graded last, which "Try again" asks once more."""
         self.scored_answers = 0
         self.started_at = clock()
+        self.paused = False
+        """A grade (or a model answer) is the last thing on screen, and the next question waits for "Next"."""
 
     # -- question flow
 
@@ -667,6 +673,23 @@ class InterviewSession:
                 return question
         return self.ask_next()
 
+    def pause(self) -> None:
+        """Leave the grade just given as the last thing on screen: the next question waits for `next_question`,
+        so the score and feedback do not scroll away under it."""
+        if self.current is not None:
+            self.last_question_id = self._main_id()
+        self.current = None
+        self.paused = True
+        self.history.set_pending(self.user, None)
+
+    def next_question(self) -> Question | None:
+        """ "Next": after a grade, the next question; on a question or follow-up, the same as Skip."""
+        if self.paused or self.current is None:
+            self.turns.append(Turn("user", "command", text="Next question, please."))
+            return self.ask_next()
+        self.skip()
+        return self.question()
+
     def ask_next(self, *, moving_on: bool = False) -> Question | None:
         """Ask the next question. With `moving_on` (Skip), never the current one again: when it is the only
         question in the filters, ask one from outside them and say so."""
@@ -707,6 +730,7 @@ class InterviewSession:
     def _ask(self, question: Question, resumed: bool = False, hints: int = 0, again: bool = False) -> None:
         if self.current is not None:
             self.last_question_id = self._main_id()
+        self.paused = False
         self.current = Current(question_id=question.id, hints=hints)
         self.asked += 1
         meta: dict[str, Any] = {
@@ -728,7 +752,7 @@ class InterviewSession:
         if topics == self.topics and levels == self.levels:
             return False
         self.topics, self.levels = topics, levels
-        if self.current is None:
+        if self.current is None and not self.paused:
             self.ask_next()
         return True
 
@@ -770,17 +794,16 @@ class InterviewSession:
             self.show_summary()
 
     def can_try_again(self) -> bool:
-        """A main question was graded and another one is on screen (not a follow-up of it)."""
-        return (
-            self.last_graded_id is not None
-            and self.current is not None
-            and self.current.mode == "answer"
-            and self.current.question_id != self.last_graded_id
-        )
+        """A main question was graded, and its grade or another main question is on screen."""
+        if self.last_graded_id is None:
+            return False
+        if self.current is None:
+            return self.paused
+        return self.current.mode == "answer" and self.current.question_id != self.last_graded_id
 
     def try_again(self) -> Question | None:
-        """Ask the question graded last once more, as a new attempt. The question on screen was not answered,
-        so it is put back without a rating. None when there is nothing to try again."""
+        """Ask the question graded last once more, as a new attempt. A question on screen was not answered, so
+        it is put back without a rating. None when there is nothing to try again."""
         if not self.can_try_again():
             return None
         try:
@@ -827,7 +850,7 @@ class InterviewSession:
                 card_update=card_updater(question.id, rating_for(grade.score, "followup"), self.clock()),
             )  # fmt: skip
             self.turns.append(Turn("assistant", "model-answer", text=question.model_answer, question_id=question.id))
-            self.ask_next()
+            self.pause()
             return None
         attempt_id = self.history.record_attempt(
             self.user, question_id=question.id, topic=question.topic, level=question.level.value, kind="idk",
@@ -840,11 +863,16 @@ class InterviewSession:
         )
         self.last_graded_id = question.id
         self._count_scored()
-        self.ask_next()
+        self.pause()
         return grade
 
+    def answer_without_question(self, text: str) -> None:
+        """Text typed while no question is open (after a grade): kept in the transcript, not graded."""
+        self.turns.append(Turn("user", "answer", text=text))
+        self.turns.append(Turn("assistant", "info", text=NO_OPEN_QUESTION))
+
     def record_answer(self, answer: str, grade: Grade, fell_back: bool) -> Turn:
-        """Store a graded answer to the current question, then ask a follow-up or move on."""
+        """Store a graded answer to the current question, then ask a follow-up or pause on the grade."""
         question = self.question()
         assert question is not None and self.current is not None, "no question is being asked"
         if self.current.mode == "followup":
@@ -869,7 +897,7 @@ class InterviewSession:
             self.history.set_pending(self.user, None)
             self.turns.append(Turn("assistant", "followup", text=follow_up.question, question_id=follow_up.id))
         else:
-            self.ask_next()
+            self.pause()
         return turn
 
     def _record_follow_up(self, question: Question, answer: str, grade: Grade, fell_back: bool) -> Turn:
@@ -887,7 +915,7 @@ class InterviewSession:
                     fell_back=fell_back, attempt_id=attempt_id)  # fmt: skip
         self.turns.append(turn)
         self.last_notice = self._notice(grade, fell_back)
-        self.ask_next()
+        self.pause()
         return turn
 
     def grading_target(self) -> Question | None:

@@ -340,9 +340,10 @@ def test_session_asks_grades_follows_up_and_moves_on(history: History, settings:
     follow, _ = grade_with_fallback(target, "expedited bulk", FakeGrader(), None, passages=[], settings=settings)
     assert follow.score == 10, "graded against the follow-up's own key points, not the main question's"
     session.record_answer("expedited bulk", follow, False)
-    assert [t.kind for t in session.turns[-2:]] == ["followup-grade", "question"]
-    assert session.turns[-2].question_id == follow_up.id
-    assert session.question().id != first.id
+    assert session.turns[-1].kind == "followup-grade" and session.turns[-1].question_id == follow_up.id
+    assert session.paused and session.question() is None, "the grade stays the last thing on screen"
+    assert session.next_question().id != first.id
+    assert session.turns[-1].kind == "question" and not session.paused
     main, stored = history.attempts_for("ana")
     assert (main.question_id, main.kind, main.parent_attempt_id) == (first.id, "answer", None)
     assert (stored.question_id, stored.kind, stored.score) == (follow_up.id, "followup", 10.0)
@@ -397,7 +398,8 @@ def test_i_dont_know_on_a_follow_up_shows_its_own_model_answer_is_stored_and_rat
     shown = next(t for t in reversed(session.turns) if t.kind == "model-answer")
     assert shown.text == first.follow_ups[0].model_answer != first.model_answer
     assert shown.question_id == first.follow_ups[0].id
-    assert session.current.mode == "answer" and session.question().id != first.id
+    assert session.paused, "the model answer stays in view until Next"
+    assert session.next_question().id != first.id
     stored = sorted(history.attempts_for("ana"), key=lambda a: a.id)
     assert [(a.kind, a.question_id, a.score) for a in stored] == [
         ("answer", first.id, grade.score),
@@ -451,7 +453,7 @@ def test_session_skip_idk_and_hint(history: History):
     attempts = history.attempts_for("ana")
     assert [(a.question_id, a.kind, a.score) for a in attempts] == [(first, "skip", None), (second, "idk", 0.0)]
     assert attempts[0].hints == 1
-    assert session.turns[-2].kind == "idk"
+    assert session.turns[-1].kind == "idk" and session.paused, "the model answer stays in view until Next"
 
 
 def test_a_new_session_resumes_the_unanswered_question(history: History):
@@ -595,18 +597,50 @@ def test_a_repeated_question_carries_its_last_score_and_date(history: History):
 
 
 def test_try_again_re_asks_the_last_graded_question_as_a_new_attempt(history: History, settings: Settings):
-    session = session_for(history, make_question("a", follow_ups=()), make_question("b", topic="networking"))
+    session = session_for(history, make_question("a", follow_ups=()),
+                          make_question("b", topic="networking", follow_ups=()))  # fmt: skip
     assert not session.can_try_again() and session.try_again() is None, "nothing graded yet"
     first = session.start()
     grade, _ = grade_with_fallback(session.grading_target(), "glacier ia tiering", FakeGrader(), None, passages=[],
                                    settings=settings)  # fmt: skip
     session.record_answer("glacier ia tiering", grade, False)
-    if session.current.mode == "followup":
-        session.skip()
+    assert session.paused and session.can_try_again(), "from the grade itself"
+    session.next_question()
     assert session.question().id != first.id and session.can_try_again()
     assert session.try_again().id == first.id
     assert session.turns[-1].kind == "question" and session.turns[-1].meta["again"]
     assert session.turns[-1].meta["last_score"] == grade.score
     assert not session.can_try_again(), "the question graded last is already on screen"
-    assert [a.kind for a in history.attempts_for("ana")] == ["answer"], "putting the other question back rates nothing"
+    again, _ = grade_with_fallback(session.grading_target(), "glacier", FakeGrader(), None, passages=[],
+                                   settings=settings)  # fmt: skip
+    session.record_answer("glacier", again, False)
+    assert session.try_again().id == first.id, "straight from the grade, without Next"
+    assert [a.kind for a in history.attempts_for("ana")] == ["answer", "answer"], (
+        "putting the other question back rates nothing"
+    )
     assert command_for("try again") == "again"
+
+
+def test_after_a_grade_the_session_waits_for_next_and_keeps_text_typed_meanwhile(
+    history: History, settings: Settings
+):
+    session = session_for(history, make_question("a", follow_ups=()), make_question("b", topic="networking"),
+                          topics=["storage"])  # fmt: skip
+    first = session.start()
+    grade, _ = grade_with_fallback(first, "glacier", FakeGrader(), None, passages=[], settings=settings)
+    session.record_answer("glacier", grade, False)
+    assert session.paused and session.turns[-1].kind == "grade" and history.pending("ana") is None
+    assert session.hint() is None and session.dont_know() is None, "nothing to hint or give up on"
+    session.answer_without_question("an answer typed after the grade")
+    assert [(t.role, t.kind) for t in session.turns[-2:]] == [("user", "answer"), ("assistant", "info")]
+    assert session.turns[-2].text == "an answer typed after the grade"
+    assert session.set_filters(["networking"], []) and session.question() is None, "filters wait for Next too"
+    assert session.next_question().id == "b" and not session.paused
+    assert [a.kind for a in history.attempts_for("ana")] == ["answer"]
+
+
+def test_next_on_an_open_question_skips_it(history: History):
+    session = session_for(history, make_question("a"), make_question("b", topic="networking"))
+    first = session.start()
+    assert session.next_question().id != first.id
+    assert [a.kind for a in history.attempts_for("ana")] == ["skip"]

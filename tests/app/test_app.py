@@ -69,7 +69,7 @@ def test_first_question_is_shown_with_topic_and_level(app_env: Path):
     assert at.sidebar.text_input(key="user_name").value == "tess"
 
 
-def test_a_strong_answer_is_graded_with_feedback_and_the_next_question_follows(app_env: Path):
+def test_a_strong_answer_is_graded_with_feedback_and_the_next_question_waits_for_next(app_env: Path):
     question = BANK.questions[0]
     at = start(data=app_env, question_id=question.id)
     assert session(at).question().id == question.id
@@ -88,17 +88,20 @@ def test_a_strong_answer_is_graded_with_feedback_and_the_next_question_follows(a
     grade = attempts[0].grade_dict()
     assert grade["score"] >= 6.5
     kinds = [t.kind for t in session(at).turns]
-    assert kinds[-1] in ("question", "followup")
-    if kinds[-1] == "question":
-        assert session(at).question().id != question.id
+    assert kinds[-1] in ("grade", "followup")
+    if kinds[-1] == "grade":
+        assert session(at).paused, "the grade stays the last message until Next"
+        assert {b.label for b in at.button} == {"Next question", "Try this question again", "Session summary"}
+        at.button(key="btn_next").click().run()
+        no_traceback(at)
+        assert session(at).turns[-1].kind == "question" and session(at).question().id != question.id
 
 
 def test_try_again_asks_the_graded_question_once_more_with_its_last_score(app_env: Path):
     question = BANK.questions[0]
     at = start(data=app_env, question_id=question.id)
     answer(at, question.model_answer)
-    if session(at).current.mode == "followup":
-        at.button(key="btn_next").click().run()
+    at.button(key="btn_next").click().run()  # past the grade, or past a follow-up
     assert session(at).question().id != question.id
     at.button(key="btn_again").click().run()
     no_traceback(at)
@@ -132,9 +135,12 @@ def test_a_weak_answer_gets_a_follow_up_graded_on_its_own_then_moves_on(app_env:
     no_traceback(at)
     assert f"**Hint.** {escape_markdown(follow_up.key_points[0].hint)}" in markdown(at), "the follow-up's own hint"
     answer(at, follow_up.model_answer)
-    assert session(at).turns[-2].kind == "followup-grade"
-    assert session(at).turns[-1].kind == "question" and session(at).question().id != question.id
+    assert session(at).turns[-1].kind == "followup-grade" and session(at).paused
     assert "Follow-up: scored on its own key points" in captions(at)
+    answer(at, "an answer typed before pressing Next")
+    assert "no question is open" in " ".join(str(i.value) for i in at.info), "kept, not graded, and said so"
+    at.button(key="btn_next").click().run()
+    assert session(at).turns[-1].kind == "question" and session(at).question().id != question.id
     main, stored = History.in_data_dir(app_env).attempts_for("tess")
     assert (main.question_id, main.kind) == (question.id, "answer")
     assert (stored.question_id, stored.kind, stored.parent_attempt_id) == (follow_up.id, "followup", main.id)
@@ -156,7 +162,10 @@ def test_i_dont_know_on_a_follow_up_shows_the_follow_ups_model_answer(app_env: P
     at.button(key="btn_idk").click().run()
     no_traceback(at)
     assert escape_markdown(follow_up.model_answer) in markdown(at)
-    assert [a.kind for a in History.in_data_dir(app_env).attempts_for("tess")] == ["answer"]
+    stored = History.in_data_dir(app_env).attempts_for("tess")
+    assert [(a.kind, a.question_id, a.score) for a in stored] == [("answer", question.id, stored[0].score),
+                                                                  ("followup", follow_up.id, 0.0)]  # fmt: skip
+    assert {b.label for b in at.button} >= {"Next question"}, "the model answer stays in view until Next"
 
 
 def test_hint_skip_and_i_dont_know_buttons(app_env: Path):

@@ -230,12 +230,11 @@ def test_a_new_user_answers_two_questions_and_the_history_survives_a_reload(serv
         page.get_by_text(re.compile(r"^Source: ")).first.wait_for(state="visible")
         page.get_by_text("Model answer").first.wait_for(state="visible")
 
+        # The grade stays the last message (or a follow-up comes after it) until the candidate presses Next.
         next_button = page.get_by_role("button", name="Next question")
-        page.get_by_test_id("stChatMessage").filter(has_text=re.compile(r"Question 2 ·|Follow-up")).last.wait_for(
-            state="visible"
-        )
-        if next_button.count():
-            next_button.click()
+        next_button.wait_for(state="visible")
+        assert page.get_by_test_id("stChatMessage").filter(has_text="Question 2 ·").count() == 0
+        next_button.click()
         page.get_by_test_id("stChatMessage").filter(has_text="Question 2 ·").first.wait_for(state="visible")
         second = _question_on_page(page)
         assert second.id != question.id, "never the same question twice in a row"
@@ -248,6 +247,11 @@ def test_a_new_user_answers_two_questions_and_the_history_survives_a_reload(serv
         )
         server.timings["grade_latency_s"] = time.perf_counter() - submitted
         _assert_no_traceback(page)
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone: the grade is still the last message
+        page.get_by_role("button", name="Next question").wait_for(state="visible")
+        last = page.get_by_test_id("stChatMessage").last
+        assert re.search(r"Score \d+(\.\d)? / 10|Follow-up", last.inner_text()), last.inner_text()[:200]
+        page.set_viewport_size({"width": 1280, "height": 1000})
         _screenshot(page, DOCS / "screenshot-practice.png")
 
         page.reload(wait_until="domcontentloaded")
