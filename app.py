@@ -80,6 +80,24 @@ def team_user_box(viewer: access.Viewer) -> None:
         st.logout()
 
 
+def filters_box(user: str) -> None:
+    """Topic and level filters, saved per user: they come back after a reload, a restart or on another device."""
+    bank, history = ui.bank(), ui.history()
+    levels = [level.value for level in Level]
+    if st.session_state.get("filters_for") != user:
+        saved_topics, saved_levels = history.filters(user)
+        st.session_state.topics = [t for t in saved_topics if t in bank.topics]
+        st.session_state.levels = [v for v in saved_levels if v in levels]
+        st.session_state.filters_for = user
+        st.session_state.filters_saved = (st.session_state.topics, st.session_state.levels)
+    st.multiselect("Topics", bank.topics, key="topics", placeholder="All topics")
+    st.multiselect("Levels", levels, key="levels", placeholder="All levels")
+    chosen = (list(st.session_state.topics), list(st.session_state.levels))
+    if chosen != st.session_state.filters_saved:
+        history.set_filters(user, *chosen)
+        st.session_state.filters_saved = chosen
+
+
 def sidebar(viewer: access.Viewer) -> st.delta_generator.DeltaGenerator:
     """User, filters and grader status; returns a slot the page fills with the latest grading notice."""
     with st.sidebar:
@@ -87,9 +105,7 @@ def sidebar(viewer: access.Viewer) -> st.delta_generator.DeltaGenerator:
             team_user_box(viewer)
         else:
             local_user_box()
-        bank = ui.bank()
-        st.multiselect("Topics", bank.topics, key="topics", placeholder="All topics")
-        st.multiselect("Levels", [level.value for level in Level], key="levels", placeholder="All levels")
+        filters_box(ui.current_user())
         engine = ui.engine()
         st.markdown(f"**Grader:** {ui.escape_markdown(ui.grader_words(engine.grader_label()))}")
         if engine.grader_problem:

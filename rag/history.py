@@ -16,7 +16,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -57,6 +57,7 @@ users = sa.Table(
     sa.Column("name", USER_NAME, primary_key=True),
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("pending_json", sa.Text),
+    sa.Column("filters_json", sa.Text),
 )
 attempts = sa.Table(
     "attempts",
@@ -446,6 +447,30 @@ class History:
                 .where(users.c.name == user)
                 .values(pending_json=json.dumps(pending) if pending is not None else None)
             )
+
+    def filters(self, user: str) -> tuple[list[str], list[str]]:
+        """The user's saved question filters (topics, levels); empty lists when none were saved."""
+        with self._transaction(write=False) as conn:
+            stored = conn.scalar(sa.select(users.c.filters_json).where(users.c.name == user))
+        try:
+            value = json.loads(stored) if stored else {}
+        except json.JSONDecodeError:
+            value = {}
+        if not isinstance(value, dict):
+            return [], []
+
+        def strings(key: str) -> list[str]:
+            found = value.get(key)
+            return [str(v) for v in found if isinstance(v, str)] if isinstance(found, list) else []
+
+        return strings("topics"), strings("levels")
+
+    def set_filters(self, user: str, topics: Sequence[str], levels: Sequence[str]) -> None:
+        """Save the user's question filters, so they come back on the next visit and on every device."""
+        value = json.dumps({"topics": list(topics), "levels": list(levels)})
+        with self._transaction() as conn:
+            self._lock_user(conn, user)
+            conn.execute(users.update().where(users.c.name == user).values(filters_json=value))
 
     def export_rows(self, user: str, question_text: QuestionText | None = None) -> list[dict[str, Any]]:
         """The user's attempts as dicts; with `question_text` (question id -> its text, or None when unknown),

@@ -454,7 +454,7 @@ def test_migration_0003_adds_the_parent_link_and_keeps_every_attempt(target: dic
     history = open_history(target)
     try:
         before = history.attempts_for("ana")
-        assert stored_revisions(history) == [head_revision()] == ["0003"]
+        assert stored_revisions(history) == [head_revision()] == ["0004"]
         assert [(a.question_id, a.kind, a.score, a.parent_attempt_id) for a in before] == [
             ("q1", "answer", 6.0, None), ("q1", "followup", 2.5, None), ("q2", "skip", None, None),
         ]  # fmt: skip
@@ -557,3 +557,27 @@ def test_settings_choose_the_database(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("PREP_DATABASE_URL", "")
     history = History.from_settings(Settings(data_dir=tmp_path, _env_file=None))
     assert history.backend == "sqlite" and history.path == tmp_path / DB_NAME
+
+
+def test_filters_are_kept_per_user_and_survive_a_migration_round_trip(target: dict[str, str]):
+    history = open_history(target)
+    try:
+        assert history.filters("ana") == ([], []), "nothing saved: no filters"
+        history.set_filters("ana", ["networking", "security"], ["associate"])
+        history.set_filters("bo", [], ["architect"])
+        assert history.filters("ANA") == (["networking", "security"], ["associate"]), "names compare case-insensitively"
+        assert history.filters("bo") == ([], ["architect"])
+        history.set_filters("ana", [], [])
+        assert history.filters("ana") == ([], [])
+        history.set_filters("ana", ["storage"], [])
+        _record(history, "ana")
+    finally:
+        history.close()
+    _alembic(target, "downgrade", "0003")
+    _alembic(target, "upgrade", "head")
+    history = open_history(target)
+    try:
+        assert history.filters("ana") == ([], []), "a downgrade drops only the filters"
+        assert len(history.attempts_for("ana")) == 1
+    finally:
+        history.close()

@@ -220,6 +220,23 @@ def test_sidebar_filters_choose_the_next_questions_and_keep_the_current_one(app_
     assert session(at).question().topic == "analytics"
 
 
+def test_filters_are_saved_per_user_and_come_back_after_a_reload(app_env: Path):
+    at = start()
+    at.sidebar.multiselect(key="topics").set_value(["networking"]).run()
+    at.sidebar.multiselect(key="levels").set_value(["architect"]).run()
+    no_traceback(at)
+    assert History.in_data_dir(app_env).filters("tess") == (["networking"], ["architect"])
+
+    reloaded = start()  # a new browser session: nothing in session state
+    no_traceback(reloaded)
+    assert reloaded.sidebar.multiselect(key="topics").value == ["networking"]
+    assert reloaded.sidebar.multiselect(key="levels").value == ["architect"]
+    assert session(reloaded).topics == ["networking"] and session(reloaded).levels == ["architect"]
+
+    other = start(user="ana")
+    assert other.sidebar.multiselect(key="topics").value == [], "another user's filters are their own"
+
+
 @pytest.mark.parametrize(
     ("text", "expect"),
     [
