@@ -133,9 +133,10 @@ def minimum_grade(question: Question, kind: str, *, grader: str, model: str, pas
     """The lowest score with a helpful message, for empty, "I don't know" and off-topic answers."""
     templates = feedback_templates()
     heaviest = max(question.key_points, key=lambda kp: kp.weight)
-    grade = build_grade(question, all_missed(question), [], grader=grader, model=model, passages=passages)
-    grade.feedback = templates[kind.replace("-", "_")].format(first_point=heaviest.text)
-    return grade
+    feedback = templates[kind.replace("-", "_")].format(first_point=heaviest.text)
+    return build_grade(
+        question, all_missed(question), [], grader=grader, model=model, passages=passages, feedback=feedback
+    )
 
 
 def unscored_grade(

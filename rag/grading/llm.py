@@ -851,8 +851,7 @@ class LLMGrader:
             grade = unscored_grade(
                 question, self._redact(reason), grader=self.name, model=self.model, passages=passages
             )
-            grade.timings_ms["llm"] = llm_ms
-            return grade
+            return grade.model_copy(update={"timings_ms": {**grade.timings_ms, "llm": llm_ms}})
         verdicts, findings = combine_samples(question, samples)
         agreement: dict[str, int] | None = None
         credited_before = {v.key_point_id for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly)}
@@ -886,20 +885,27 @@ class LLMGrader:
         discredited = sum(
             1 for v in verdicts if any(n in v.note for n in (NOTE_NOT_FOUND, NOTE_NO_QUOTE, NOTE_INJECTED))
         )
+        notices = list(grade.notices)
         if discredited:
-            grade.notices.append(
+            notices.append(
                 f"The grading model credited {discredited} key point(s) without quoting words from your answer "
                 "that state them; they earned no credit."
             )
         credited_after = {v.key_point_id for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly)}
         withdrawn = credited_before - credited_after
         if withdrawn:
-            grade.notices.append(
+            notices.append(
                 f"An automated check read the sentences quoted for {len(withdrawn)} credited key point(s) as not "
                 "stating them (or as stating the opposite); those points earned no credit."
             )
-        grade.second_opinion = agreement
+        signals = list(grade.injection_signals)
         if sum(s.injection_suspected for s in samples) * 2 > len(samples):
-            grade.injection_signals.append("llm-flagged")
-        grade.timings_ms["llm"] = llm_ms
-        return grade
+            signals.append("llm-flagged")
+        return grade.model_copy(
+            update={
+                "notices": notices,
+                "second_opinion": agreement,
+                "injection_signals": signals,
+                "timings_ms": {**grade.timings_ms, "llm": llm_ms},
+            }
+        )

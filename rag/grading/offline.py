@@ -113,8 +113,8 @@ class OfflineGrader:
         support_params = self.support_params
         assessment = self.assess(question, answer, *self._judge_work(review_params), support_params=support_params)
         grade = self.conclude(question, assessment, review_params, passages, support_params=support_params)
-        grade.timings_ms = {"offline_match": round((time.perf_counter() - started) * 1000, 2)}
-        return grade
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        return grade.model_copy(update={"timings_ms": {"offline_match": elapsed_ms}})
 
     @staticmethod
     def _judge_work(params: ReviewParams | None) -> tuple[bool, int]:

@@ -65,7 +65,12 @@ class PassageRef(BaseModel):
 
 
 class Grade(BaseModel):
-    """A graded answer. `status == "unscored"` means no score could be given; it is never a 0."""
+    """A graded answer. `status == "unscored"` means no score could be given; it is never a 0.
+
+    Built once and not changed afterwards: a later step makes a copy with `model_copy(update=...)`.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     question_id: str
     status: Literal["scored", "unscored"]

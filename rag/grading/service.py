@@ -62,15 +62,18 @@ def grade_answer(
         grade = minimum_grade(question, prepared.kind, grader=grader.name, model=grader.model, passages=passages)
     else:
         grade = grader.grade(question, prepared.text, passages)
-    grade.notices = [*prepared.notices, *grade.notices]
-    grade.injection_signals = sorted(set(prepared.injection_signals) | set(grade.injection_signals))
-    grade.truncated = prepared.truncated
-    grade.answer_chars = prepared.original_chars
     now = time.perf_counter()
-    grade.timings_ms = {
-        "retrieval": round(retrieval_ms, 2),
-        "grading": round((now - grading_started) * 1000, 2),
-        "total": round((now - started) * 1000, 2),
-        **grade.timings_ms,
-    }
-    return grade
+    return grade.model_copy(
+        update={
+            "notices": [*prepared.notices, *grade.notices],
+            "injection_signals": sorted(set(prepared.injection_signals) | set(grade.injection_signals)),
+            "truncated": prepared.truncated,
+            "answer_chars": prepared.original_chars,
+            "timings_ms": {
+                "retrieval": round(retrieval_ms, 2),
+                "grading": round((now - grading_started) * 1000, 2),
+                "total": round((now - started) * 1000, 2),
+                **grade.timings_ms,
+            },
+        }
+    )
