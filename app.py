@@ -43,8 +43,13 @@ def only_page(render, title: str) -> None:
 def sign_in() -> None:
     st.markdown("#### AWS interview practice")
     st.write("Sign in with your team account. Your practice history is private to you.")
-    if st.button("Sign in", icon=":material/login:", type="primary", key="sign_in"):
-        st.login()
+    for name in access.providers(ui.auth_secrets()) or [""]:
+        key = f"sign_in_{name}" if name else "sign_in"
+        if st.button(access.provider_label(name), icon=":material/login:", type="primary", key=key):
+            if name:
+                st.login(name)
+            else:
+                st.login()
 
 
 def local_user_box() -> None:

@@ -42,20 +42,49 @@ def mode(auth_setting: str, auth_secrets: Mapping[str, Any] | None) -> Mode:
     return "team" if auth_setting == "team" or bool(auth_secrets) else "local"
 
 
+def providers(auth_secrets: Mapping[str, Any] | None) -> list[str]:
+    """The sign-in providers `[auth]` configures, in file order: "" for the default one (its keys directly in
+    `[auth]`, `st.login()`), and each named section such as `[auth.google]` (`st.login("google")`)."""
+    if not auth_secrets:
+        return []
+    found = [""] if any(key in auth_secrets for key in PROVIDER_KEYS) else []
+    return found + [str(name) for name, value in auth_secrets.items() if isinstance(value, Mapping)]
+
+
+def provider_label(name: str) -> str:
+    """The sign-in button's words for a provider."""
+    return f"Sign in with {name.replace('_', ' ').title()}" if name else "Sign in"
+
+
 def auth_problem(auth_secrets: Mapping[str, Any] | None) -> str | None:
-    """None when `[auth]` has what `st.login()` needs for the default provider, else one line saying what to add."""
+    """None when `[auth]` has what `st.login()` needs, else one line saying what to add.
+
+    `redirect_uri` and `cookie_secret` sit in `[auth]`; each provider (the default one in `[auth]` itself, or
+    named sections such as `[auth.google]` and `[auth.microsoft]`) needs its client id, secret and metadata URL.
+    """
     if not auth_secrets:
         return (
             "Team mode (PREP_AUTH=team) needs sign-in settings: add an [auth] section with redirect_uri, "
             "cookie_secret, client_id, client_secret and server_metadata_url to .streamlit/secrets.toml "
             "(see .streamlit/secrets.example.toml)."
         )
-    missing = [key for key in (*SHARED_KEYS, *PROVIDER_KEYS) if not str(auth_secrets.get(key) or "").strip()]
+    missing = [key for key in SHARED_KEYS if not str(auth_secrets.get(key) or "").strip()]
+    configured = providers(auth_secrets)
+    if not configured or "" in configured:  # the default provider's keys sit in [auth] itself
+        missing += [key for key in PROVIDER_KEYS if not str(auth_secrets.get(key) or "").strip()]
     if missing:
         return (
             f"Team mode sign-in is not fully set up: add {', '.join(missing)} to the [auth] section of "
             ".streamlit/secrets.toml (see .streamlit/secrets.example.toml)."
         )
+    for name in (n for n in configured if n):
+        section = auth_secrets[name]
+        lacking = [key for key in PROVIDER_KEYS if not str(section.get(key) or "").strip()]
+        if lacking:
+            return (
+                f"Team mode sign-in is not fully set up: add {', '.join(lacking)} to the [auth.{name}] section of "
+                ".streamlit/secrets.toml (see .streamlit/secrets.example.toml)."
+            )
     redirect = str(auth_secrets["redirect_uri"])
     if not redirect.rstrip("/").endswith("/oauth2callback"):
         return (

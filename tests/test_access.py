@@ -41,6 +41,23 @@ def test_auth_problem_says_what_to_add_in_one_line():
     assert wrong is not None and "/oauth2callback" in wrong
 
 
+def test_named_providers_are_checked_and_each_gets_a_sign_in_button():
+    shared = {k: AUTH[k] for k in access.SHARED_KEYS}
+    provider = {k: AUTH[k] for k in access.PROVIDER_KEYS}
+    named = {**shared, "google": dict(provider), "microsoft_entra": dict(provider)}
+    assert access.auth_problem(named) is None
+    assert access.providers(named) == ["google", "microsoft_entra"]
+    assert [access.provider_label(p) for p in access.providers(named)] == [
+        "Sign in with Google", "Sign in with Microsoft Entra",
+    ]  # fmt: skip
+    assert access.providers(AUTH) == [""] and access.provider_label("") == "Sign in"
+    assert access.providers({**AUTH, "okta": dict(provider)}) == ["", "okta"], "the default and a named one"
+    lacking = access.auth_problem({**shared, "google": {k: v for k, v in provider.items() if k != "client_secret"}})
+    assert lacking is not None and "client_secret" in lacking and "[auth.google]" in lacking and "\n" not in lacking
+    no_provider = access.auth_problem(shared)
+    assert no_provider is not None and "client_id" in no_provider and "[auth]" in no_provider
+
+
 def test_identity_is_the_email_lower_cased_else_sub_and_none_before_sign_in():
     assert access.identity(signed_in(email="Alice@Example.COM", sub="123")) == "alice@example.com"
     assert access.identity(signed_in(sub="user-123")) == "user-123"

@@ -80,6 +80,16 @@ def test_team_mode_asks_to_sign_in_and_reads_no_history(team_env: Path):
     assert History.in_data_dir(team_env).users() == []
 
 
+def test_named_providers_each_get_a_sign_in_button(team_env: Path):
+    provider = {k: AUTH[k] for k in ("client_id", "client_secret", "server_metadata_url")}
+    shared = {k: AUTH[k] for k in ("redirect_uri", "cookie_secret")}
+    at = start(secrets={**shared, "google": dict(provider), "okta": dict(provider)})
+    no_traceback(at)
+    assert [b.label for b in at.button] == ["Sign in with Google", "Sign in with Okta"]
+    broken = start(secrets={**shared, "google": {"client_id": "x"}})
+    assert "[auth.google]" in texts(broken) and not broken.button, "an incomplete provider is named, not offered"
+
+
 def test_a_candidate_practises_as_their_identity_whatever_the_query_says(team_env: Path):
     history = History.in_data_dir(team_env)
     history.set_pending("alice@example.com", {"question_id": "x"})
