@@ -139,6 +139,30 @@ def performance_section(grading: dict[str, Any] | None, app: dict[str, Any] | No
     return [*lines, ""]
 
 
+def concurrency_section(history: dict[str, Any] | None) -> list[str]:
+    """Concurrent simulated candidates on one process (docs/benchmark-history.json, `python -m rag.bench
+    --history-only`): storage alone, and graded as the app grades."""
+    lines = ["## Concurrent candidates on one process (`make bench`)", ""]
+    found = (history or {}).get("history")
+    if not found:
+        return [*lines, "Not measured: run `python -m rag.bench --history-only`.", ""]
+    lines += [
+        f"{found.get('what', '')}. Graded runs: {found.get('what_graded', 'not measured')}. "
+        f"{found.get('cpu_count')} cores; measured on {history.get('date')}.",
+        "",
+        "| backend | run | candidates | turns/s | turn p50 ms | turn p95 ms | write p95 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for backend in ("sqlite", "postgresql"):
+        for run, key in (("store only", backend), ("graded", f"{backend}_graded")):
+            for row in found.get(key) or []:
+                lines.append(
+                    f"| {backend} | {run} | {row['candidates']} | {_fmt(row['turns_per_s'])} | "
+                    f"{_fmt(row['turn_p50_ms'])} | {_fmt(row['turn_p95_ms'])} | {_fmt(row['write_p95_ms'])} |"
+                )
+    return [*lines, ""]
+
+
 def render() -> str:
     lines = [
         "# Measured figures",
@@ -152,6 +176,7 @@ def render() -> str:
     lines += suites_section(_load(RUNS / "ci-suites" / "results.json"))
     lines += judge_section(_load(RUNS / "judge-report.json"))
     lines += performance_section(_load(DOCS / "benchmark-grading.json"), _load(DOCS / "benchmark-app.json"))
+    lines += concurrency_section(_load(DOCS / "benchmark-history.json"))
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,8 +19,11 @@ from typing import TYPE_CHECKING
 from rag.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from rag.grading.result import Grade
     from rag.history import History
     from rag.questions import Question
+
+GradeFn = Callable[["Question", str], "Grade"]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -117,23 +120,41 @@ def _fixed_grade(question_id: str) -> str:
     return grade.model_dump_json()
 
 
+def _candidate_answer(question: Question, index: int, round_: int) -> str:
+    """A candidate's answer: about 120 words of the model answer, worded per candidate and round so that no
+    grade is a cache hit."""
+    words = question.model_answer.split()[:120]
+    return f"Candidate {index}, attempt {round_}: " + " ".join(words)
+
+
 def _candidate_turns(
-    history: History, index: int, questions: list[Question], rounds: int, turns: list[float], writes: list[float]
+    history: History,
+    index: int,
+    questions: list[Question],
+    rounds: int,
+    turns: list[float],
+    writes: list[float],
+    grade: GradeFn | None = None,
 ) -> None:
-    """One simulated candidate: per round, store a graded answer and its card in one transaction, then read what
-    the practice page reads after a grade (level, due cards, topic means, recent attempts)."""
+    """One simulated candidate: per round, (with `grade`) grade an answer, store it and its card in one
+    transaction, then read what the practice page reads after a grade (level, due cards, topic means, recent
+    attempts)."""
     from rag.practice import card_updater, rating_for
 
     user = f"candidate-{index}"
     for round_ in range(rounds):
         question = questions[(index * 7 + round_) % len(questions)]
-        grade_json = _fixed_grade(question.id)
+        answer = _candidate_answer(question, index, round_)
         started = time.perf_counter()
+        if grade is None:
+            grade_json, score, grader = _fixed_grade(question.id), 6.5, "offline"
+        else:
+            graded = grade(question, answer)
+            grade_json, score, grader = graded.model_dump_json(), graded.score, graded.grader
         history.record_attempt(
             user, question_id=question.id, topic=question.topic, level=question.level.value, kind="answer",
-            answer="A 250-word answer. " * 12, grade_json=grade_json, grader="offline",
-            model="bench", score=6.5, status="scored",
-            card_update=card_updater(question.id, rating_for(6.5), datetime.now(UTC)),
+            answer=answer, grade_json=grade_json, grader=grader, model="bench", score=score, status="scored",
+            card_update=card_updater(question.id, rating_for(score), datetime.now(UTC)),
         )  # fmt: skip
         written = time.perf_counter()
         history.recent_scores_by_level(user, 5)
@@ -145,11 +166,13 @@ def _candidate_turns(
         turns.append((done - started) * 1000)
 
 
-def _drive(history: History, candidates: int, rounds: int, questions: list[Question]) -> dict:
+def _drive(
+    history: History, candidates: int, rounds: int, questions: list[Question], grade: GradeFn | None = None
+) -> dict:
     turns: list[float] = []
     writes: list[float] = []
     threads = [
-        threading.Thread(target=_candidate_turns, args=(history, i, questions, rounds, turns, writes))
+        threading.Thread(target=_candidate_turns, args=(history, i, questions, rounds, turns, writes, grade))
         for i in range(candidates)
     ]
     started = time.perf_counter()
@@ -171,11 +194,20 @@ def _drive(history: History, candidates: int, rounds: int, questions: list[Quest
     }
 
 
-def bench_history(settings: Settings, candidates: Sequence[int], rounds: int, postgres_url: str | None) -> dict:
+def bench_history(
+    settings: Settings,
+    candidates: Sequence[int],
+    rounds: int,
+    postgres_url: str | None,
+    graded_rounds: int = 0,
+) -> dict:
     """K concurrent simulated candidates (threads) on one History, on SQLite and on PostgreSQL.
 
-    A turn is one stored answer with its card (one transaction) plus the four progress reads that follow it. The
-    PostgreSQL server is `postgres_url`, or a throwaway local one with the default, durable settings.
+    A turn is one stored answer with its card (one transaction) plus the four progress reads that follow it. With
+    `graded_rounds`, a second run per backend grades each answer first, as the app does (retrieval, the offline
+    grader with its judge, one grader shared by every candidate as the app's process shares it): how many
+    candidates one process serves. The PostgreSQL server is `postgres_url`, or a throwaway local one with the
+    default, durable settings.
     """
     import sqlite3
 
@@ -184,8 +216,20 @@ def bench_history(settings: Settings, candidates: Sequence[int], rounds: int, po
     from rag.questions import load_question_bank
 
     questions = list(load_question_bank(settings.questions_file).questions)
+    grade: GradeFn | None = None
+    if graded_rounds:
+        from rag.grading.service import grade_answer, make_grader
+
+        grader = make_grader("offline", settings)
+
+        def grade(question: Question, answer: str) -> Grade:
+            return grade_answer(question, answer, grader, settings=settings)
+
+        for question in questions:  # warm, as a running app is: each question's claims encoded once
+            grade(question, question.model_answer)
     results: dict = {
         "what": "K threads, each a candidate: store a graded answer and its card, then read progress; per turn",
+        "what_graded": "the same, grading each answer (about 120 words) with the offline grader first",
         "rounds_per_candidate": rounds,
         "cpu_count": os.cpu_count(),
         "sqlite_version": sqlite3.sqlite_version,
@@ -194,6 +238,8 @@ def bench_history(settings: Settings, candidates: Sequence[int], rounds: int, po
         history = History(Path(tmp) / DB_NAME)
         _drive(history, 1, 2, questions)  # warm: schema migrated, pool filled
         results["sqlite"] = [_drive(history, k, rounds, questions) for k in candidates]
+        if grade is not None:
+            results["sqlite_graded"] = [_drive(history, k, graded_rounds, questions, grade) for k in candidates]
         history.close()
     server = None
     try:
@@ -206,6 +252,8 @@ def bench_history(settings: Settings, candidates: Sequence[int], rounds: int, po
         history = History(url=postgres_url)
         _drive(history, 1, 2, questions)
         results["postgresql"] = [_drive(history, k, rounds, questions) for k in candidates]
+        if grade is not None:
+            results["postgresql_graded"] = [_drive(history, k, graded_rounds, questions, grade) for k in candidates]
         history.close()
     finally:
         if server is not None:
@@ -230,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--candidates", default="1,8", help="concurrent candidates to try, comma-separated (1,8)")
     parser.add_argument("--rounds", type=int, default=20, help="answers per candidate in the history bench (20)")
     parser.add_argument(
+        "--graded-rounds", type=int, default=5,
+        help="graded answers per candidate in the history bench's second run, 0 to skip it (5)",
+    )  # fmt: skip
+    parser.add_argument(
         "--postgres-url", metavar="URL",
         help="PostgreSQL for the history bench (default: a throwaway local server; needs `make system-deps`)",
     )  # fmt: skip
@@ -237,8 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     if args.history_only:
         candidates = [int(k) for k in args.candidates.split(",") if k.strip()]
-        results = {"date": date.today().isoformat(), "history": bench_history(settings, candidates, args.rounds,
-                                                                             args.postgres_url)}  # fmt: skip
+        found = bench_history(settings, candidates, args.rounds, args.postgres_url, args.graded_rounds)
+        results = {"date": date.today().isoformat(), "history": found}
         print(json.dumps(results["history"], indent=2))
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -315,3 +315,75 @@ def _attempts(data: Path) -> list[dict]:
         for a in History.in_data_dir(data).attempts_for(USER)
         if a.kind == "answer"
     ]
+
+
+PROGRESS_ATTEMPTS = 10_000
+PROGRESS_VISITS = 3
+PROGRESS_RSS_GROWTH_BUDGET_MB = 60
+
+
+def _seed_attempts(data: Path, user: str, count: int) -> None:
+    """`count` graded attempts over the whole bank for `user`, in one transaction (fast to set up; the app
+    reads them as it reads any history)."""
+    import random
+
+    import sqlalchemy as sa
+
+    from rag.grading.base import minimum_grade
+    from rag.history import History, attempts, users
+
+    history = History.in_data_dir(data)
+    history.set_pending(user, None)  # creates the user's row
+    rng = random.Random(5)
+    grades = {q.id: minimum_grade(q, "dont-know", grader="offline", model="rules") for q in BANK.questions}
+    rows = []
+    for index in range(count):
+        question = rng.choice(BANK.questions)
+        score = round(rng.uniform(0, 10), 1)
+        rows.append({
+            "user": user, "question_id": question.id, "topic": question.topic, "level": question.level.value,
+            "kind": "answer", "answer": f"=SUM(A{index}) an answer that is long enough to look real " * 3,
+            "grade_json": grades[question.id].model_copy(update={"score": score}).model_dump_json(),
+            "grader": "offline", "model": "rules", "score": score, "status": "scored", "fell_back": 0, "hints": 0,
+            "created_at": f"2026-{1 + index % 11:02d}-{1 + index % 27:02d}T10:{index % 60:02d}:00+00:00",
+        })  # fmt: skip
+    engine = sa.create_engine(history.url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(attempts.insert(), rows)
+            assert conn.scalar(sa.select(sa.func.count()).select_from(users).where(users.c.name == user)) == 1
+    finally:
+        engine.dispose()
+        history.close()
+
+
+@pytest.mark.benchmark
+def test_bench_progress_page_with_ten_thousand_attempts(browser, tmp_path: Path):
+    """`make bench`: the Progress page of a user with 10,000 attempts, opened in PROGRESS_VISITS fresh browser
+    sessions. Records the median time until the attempts table shows and the server's memory growth per
+    session (asserted: the exports are built on download, not on every render) in docs/benchmark-app.json."""
+    with running_app(tmp_path / "progress") as server:
+        _seed_attempts(server.data, USER, PROGRESS_ATTEMPTS)
+        times, rss = [], []
+        for _ in range(PROGRESS_VISITS):
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            try:
+                started = time.perf_counter()
+                page.goto(f"{server.url}/progress?user={USER}", wait_until="domcontentloaded")
+                metric = page.get_by_test_id("stMetric").filter(has_text="Attempts")
+                metric.wait_for(state="visible", timeout=120_000)
+                expect(metric).to_contain_text(re.compile(f"{PROGRESS_ATTEMPTS:,}".replace(",", ",?")), timeout=120_000)
+                page.get_by_text("Export JSON").wait_for(state="visible", timeout=120_000)
+                times.append(time.perf_counter() - started)
+                _assert_no_traceback(page)
+            finally:
+                page.close()
+            time.sleep(1)
+            rss.append(server.rss_mb())
+    growth = (rss[-1] - rss[0]) / max(1, len(rss) - 1)
+    _record_benchmark({
+        "progress_10k_load_s": statistics.median(times), "progress_10k_rss_mb": rss[-1],
+        "progress_10k_rss_growth_mb_per_session": growth,
+    })  # fmt: skip
+    print(f"progress page, {PROGRESS_ATTEMPTS} attempts: loads {times} s, RSS {rss} MB")
+    assert growth <= PROGRESS_RSS_GROWTH_BUDGET_MB, (rss, times)
