@@ -9,8 +9,9 @@ from datetime import datetime
 import streamlit as st
 
 from app_pages import ui
+from rag.engine import Engine, grade_with_fallback
 from rag.errors import GradingError, PrepError, StoreError
-from rag.practice import Engine, InterviewSession, Turn, command_for, grade_with_fallback
+from rag.session import InterviewSession, Turn, command_for
 from rag.summary import SessionSummary
 
 ASSISTANT = ":material/record_voice_over:"

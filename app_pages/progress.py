@@ -12,7 +12,7 @@ import streamlit as st
 from app_pages import ui
 from rag.grading.result import Grade
 from rag.history import SCORED_KINDS, Attempt
-from rag.practice import due_times
+from rag.scheduling import due_times
 
 KIND_LABELS = {"answer": "answer", "idk": "I don't know", "skip": "skipped", "followup": "follow-up"}
 

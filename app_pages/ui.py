@@ -15,11 +15,11 @@ from typing import Any
 import streamlit as st
 
 from rag import access
+from rag.engine import Engine
 from rag.errors import PrepError
 from rag.grading.result import Grade, KeyPointVerdict, Verdict
 from rag.grading.rubric import default_rubric
 from rag.history import History
-from rag.practice import Engine
 from rag.questions import Question, QuestionBank, load_question_bank
 from rag.settings import PROJECT_ROOT, Settings, get_settings
 

@@ -139,7 +139,7 @@ def _candidate_turns(
     """One simulated candidate: per round, (with `grade`) grade an answer, store it and its card in one
     transaction, then read what the practice page reads after a grade (level, due cards, topic means, recent
     attempts)."""
-    from rag.practice import card_updater, rating_for
+    from rag.scheduling import card_updater, rating_for
 
     user = f"candidate-{index}"
     for round_ in range(rounds):

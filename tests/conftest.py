@@ -86,3 +86,17 @@ _databases = itertools.count(1)
 def postgres_url(postgres_server) -> str:
     """The URL (password included) of a new, empty database on the session's PostgreSQL server."""
     return postgres_server.create_database(f"test_{next(_databases)}")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a data directory of the test's own (a nearer conftest or module may override it)."""
+    return Settings(data_dir=tmp_path / "data", _env_file=None)
+
+
+@pytest.fixture
+def history(tmp_path: Path):
+    """An empty SQLite history in the test's own data directory."""
+    from rag.history import History
+
+    return History.in_data_dir(tmp_path / "data")

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rag.history import History, utc_now
-from rag.practice import InterviewSession
 from rag.questions import QuestionBank
+from rag.session import InterviewSession
 from rag.summary import SUMMARY_EVERY, summarise
-from tests.test_practice import make_question
+from tests.interview_support import make_question
 
 
 def grade_json(covered: list[str], missed: list[str]) -> str:
@@ -47,6 +47,7 @@ def test_a_summary_joins_the_conversation_after_every_fifth_answer_and_on_demand
     session.start()
     for _ in range(SUMMARY_EVERY - 1):
         session.dont_know()
+        session.next_question()
     assert not [t for t in session.turns if t.kind == "summary"]
     session.dont_know()
     summaries = [t for t in session.turns if t.kind == "summary"]

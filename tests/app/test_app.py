@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from app_pages.ui import escape_markdown
 from rag.history import History
-from rag.practice import InterviewSession
 from rag.questions import load_question_bank
+from rag.session import InterviewSession
 from rag.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
