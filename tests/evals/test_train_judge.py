@@ -69,10 +69,13 @@ def test_selection_questions_never_reach_training():
 
 
 @needs_datasets
-def test_training_on_a_tiny_slice_writes_verified_weights_and_a_card(tmp_path):
-    assert main(["--limit", "48", "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path), "--quiet"]) == 0
+@pytest.mark.parametrize("options", [[], ["--pooling", "mean+max", "--contrast"]], ids=["default", "contrast"])
+def test_training_on_a_tiny_slice_writes_verified_weights_and_a_card(tmp_path, options):
+    args = ["--limit", "48", "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path), "--quiet", *options]
+    assert main(args) == 0
     card = json.loads((tmp_path / CARD_FILE).read_text())
     assert card["training"]["limit"] == 48 and sum(card["data"]["train"].values()) == 48
+    assert card["pooling"] == ("mean+max" if options else "mean") and (card["contrast"] is not None) == bool(options)
     assert verify_weights(tmp_path) == tmp_path / WEIGHTS_FILE
     judge = Judge(tmp_path)
     row = judge.probabilities([("What are security groups?", "Security groups are stateful.", "They are stateful.")])

@@ -1,8 +1,19 @@
 """The committed judge: rows in order, each pair read on its own, and what the review relies on."""
 
 import numpy as np
+import pytest
 
-from rag.grading.judge import ENTAILS, NEITHER, Judge
+from rag.errors import ModelIntegrityError
+from rag.grading.judge import (
+    ENTAILS,
+    NEITHER,
+    ContrastWords,
+    Judge,
+    build_network,
+    card_contrast,
+    contrast_line,
+    pair_text,
+)
 
 QUESTION = "How do security groups and network ACLs differ?"
 CLAIM = "Security groups are stateful: return traffic is allowed automatically."
@@ -25,3 +36,33 @@ def test_the_judge_reads_the_claim_itself_as_entailing_and_a_word_list_as_statin
     )
     assert rows[0].argmax() == ENTAILS
     assert rows[1][NEITHER] > rows[0][NEITHER]
+
+
+WORDS = ContrastWords(stopwords={"are", "the", "is", "by", "a", "of", "while"}, negations={"not", "arent", "never"})
+
+
+def test_the_contrast_line_names_what_an_edit_changed():
+    claim = "Security groups are stateful."
+    assert contrast_line(claim, "Security groups are stateless.", WORDS) == "missing: stateful. added: stateless"
+    assert contrast_line(claim, "Security groups aren't stateful.", WORDS) == "missing: -. added: not"
+    swapped = contrast_line("Security groups allow, NACLs deny.", "NACLs allow, security groups deny.", WORDS)
+    assert swapped.startswith("missing: -. added: -. order: ")
+    assert contrast_line(claim, claim, WORDS) == "missing: -. added: -"
+    long_span = " ".join(f"word{i}" for i in range(40))
+    assert len(contrast_line(claim, long_span, WORDS).split("added: ")[1].split()) == 6, "at most six listed"
+
+
+def test_the_pair_text_carries_the_contrast_line_only_for_a_judge_trained_with_it():
+    assert pair_text("Q?", "A is B.", "A is C.") == "Q? [SEP] A is B."
+    assert pair_text("Q?", "A is B.", "A is C.", WORDS).endswith("[SEP] missing: b. added: c")
+
+
+def test_a_card_states_how_its_judge_reads_pairs():
+    assert card_contrast({}) is None
+    assert card_contrast({"contrast": {"stopwords": ["a"], "negations": ["not"]}}) == ContrastWords(
+        stopwords={"a"}, negations={"not"}
+    )
+    with pytest.raises(ModelIntegrityError, match="contrast"):
+        card_contrast({"contrast": {"stopwords": []}})
+    with pytest.raises(ModelIntegrityError, match="pooling"):
+        build_network(pooling="median")
