@@ -11,10 +11,15 @@ import streamlit as st
 
 from app_pages import ui
 from rag.grading.result import Grade
+from rag.grading.rubric import default_rubric
 from rag.history import SCORED_KINDS, Attempt
 from rag.scheduling import due_times
 
 KIND_LABELS = {"answer": "answer", "idk": "I don't know", "skip": "skipped", "followup": "follow-up"}
+CHART_POINTS = 500
+"""The scores-over-time chart draws the newest this many scored answers (more is unreadable and slow)."""
+PICKER_ATTEMPTS = 500
+"""The attempt picker lists the newest this many; an older one opens by its number."""
 
 
 def _asked(question_id: str) -> str | None:
@@ -30,19 +35,27 @@ def _question_text(question_id: str) -> str:
 
 
 def _frame(attempts: list[Attempt]) -> pd.DataFrame:
+    """One row per attempt. The band comes from the score and the rubric, so no stored grade is parsed here."""
+    rubric = default_rubric()
+    bank = ui.bank()  # once: each call of a cached resource costs a lookup, which adds up over 10,000 rows
+    texts: dict[str, str] = {}
     rows = []
     for attempt in attempts:
-        grade = attempt.grade_dict() or {}
+        if attempt.question_id not in texts:
+            try:
+                texts[attempt.question_id] = bank.get(attempt.question_id).question
+            except KeyError:
+                texts[attempt.question_id] = attempt.question_id
         rows.append(
             {
                 "id": attempt.id,
                 "when": datetime.fromisoformat(attempt.created_at).astimezone().replace(tzinfo=None),
-                "question": _question_text(attempt.question_id),
+                "question": texts[attempt.question_id],
                 "topic": attempt.topic,
                 "level": attempt.level,
                 "kind": KIND_LABELS.get(attempt.kind, attempt.kind),
                 "score": attempt.score,
-                "band": grade.get("band_label") or "",
+                "band": rubric.band_for(attempt.score).label if attempt.score is not None else "",
                 "grader": attempt.grader + (" (fallback)" if attempt.fell_back else ""),
                 "hints": attempt.hints,
             }
@@ -55,6 +68,9 @@ def _charts(frame: pd.DataFrame, user: str) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Scores over time**")
+        if len(scored) > CHART_POINTS:
+            st.caption(f"The newest {CHART_POINTS} of {len(scored)} scored answers.")
+            scored = scored.tail(CHART_POINTS)
         if scored.empty:
             st.caption("No scored answers yet.")
         else:
@@ -110,6 +126,13 @@ def _attempt_detail(attempt: Attempt) -> None:
     # checked only the points the first answer missed, so it gets no "own key points" caption.
     own = attempt.kind == "followup" and question is not None and question.parent is not None
     ui.render_grade(grade, question, fell_back=attempt.fell_back, follow_up=own)
+
+
+def _open_by_number() -> None:
+    """The number typed is the attempt the picker opens (until the picker is changed again)."""
+    number = st.session_state.get("open_attempt_number")
+    if number is not None:
+        st.session_state.open_attempt = int(number)
 
 
 def main() -> None:
@@ -172,9 +195,22 @@ def main() -> None:
         },
     )
     by_id = {a.id: a for a in attempts}
+    newest = sorted(by_id, reverse=True)
+    if len(newest) > PICKER_ATTEMPTS:
+        number = st.number_input(
+            f"Open an older attempt by its number (the list below has the newest {PICKER_ATTEMPTS})",
+            min_value=min(by_id), max_value=max(by_id), value=None, step=1, key="open_attempt_number",
+            on_change=_open_by_number,
+        )  # fmt: skip
+        if number is not None and int(number) in by_id and int(number) not in newest[:PICKER_ATTEMPTS]:
+            newest = [int(number), *newest[:PICKER_ATTEMPTS]]
+        else:
+            newest = newest[:PICKER_ATTEMPTS]
+    if st.session_state.get("open_attempt") not in newest:  # a number that is none of this user's attempts
+        st.session_state.pop("open_attempt", None)
     choice = st.selectbox(
         "Open an attempt",
-        sorted(by_id, reverse=True),
+        newest,
         format_func=lambda i: (
             f"#{i} · {by_id[i].topic} · "
             + (f"{by_id[i].score:g}/10" if by_id[i].score is not None else KIND_LABELS.get(by_id[i].kind, ""))

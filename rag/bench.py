@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -77,8 +78,8 @@ def bench_retrieval(settings: Settings, repeats: int) -> dict:
 
 
 def bench_grading(settings: Settings, repeats: int) -> dict:
-    """Warm offline-grading latency (retrieval included) for a 250-word answer (model answer padded with its own
-    sentences), after one grading per question has encoded its key points."""
+    """Warm offline-grading latency for a 250-word answer (model answer padded with its own sentences), after one
+    grading per question has encoded its key points. Retrieval is not included: its latency is measured above."""
     from rag.grading.service import grade_answer, make_grader
     from rag.questions import load_question_bank
 
@@ -120,11 +121,12 @@ def _fixed_grade(question_id: str) -> str:
     return grade.model_dump_json()
 
 
-def _candidate_answer(question: Question, index: int, round_: int) -> str:
-    """A candidate's answer: about 120 words of the model answer, worded per candidate and round so that no
-    grade is a cache hit."""
-    words = question.model_answer.split()[:120]
-    return f"Candidate {index}, attempt {round_}: " + " ".join(words)
+def _candidate_answer(question: Question, index: int, round_: int, run: str = "") -> str:
+    """A candidate's answer: about 120 words of the model answer, each sentence tagged with the run, candidate and
+    round, so that no sentence is a cache hit (real candidates do not repeat each other word for word)."""
+    text = " ".join(question.model_answer.split()[:120])
+    tag = f"(run {run or 'one'}, candidate {index}, try {round_})"
+    return " ".join(f"{sentence} {tag}" for sentence in re.split(r"(?<=[.!?])\s+", text) if sentence)
 
 
 def _candidate_turns(
@@ -135,6 +137,7 @@ def _candidate_turns(
     turns: list[float],
     writes: list[float],
     grade: GradeFn | None = None,
+    run: str = "",
 ) -> None:
     """One simulated candidate: per round, (with `grade`) grade an answer, store it and its card in one
     transaction, then read what the practice page reads after a grade (level, due cards, topic means, recent
@@ -144,13 +147,14 @@ def _candidate_turns(
     user = f"candidate-{index}"
     for round_ in range(rounds):
         question = questions[(index * 7 + round_) % len(questions)]
-        answer = _candidate_answer(question, index, round_)
+        answer = _candidate_answer(question, index, round_, run)
         started = time.perf_counter()
         if grade is None:
             grade_json, score, grader = _fixed_grade(question.id), 6.5, "offline"
         else:
             graded = grade(question, answer)
             grade_json, score, grader = graded.model_dump_json(), graded.score, graded.grader
+        writing = time.perf_counter()
         history.record_attempt(
             user, question_id=question.id, topic=question.topic, level=question.level.value, kind="answer",
             answer=answer, grade_json=grade_json, grader=grader, model="bench", score=score, status="scored",
@@ -162,17 +166,22 @@ def _candidate_turns(
         history.topic_means(user)
         history.attempts_for(user, limit=5)
         done = time.perf_counter()
-        writes.append((written - started) * 1000)
+        writes.append((written - writing) * 1000)
         turns.append((done - started) * 1000)
 
 
 def _drive(
-    history: History, candidates: int, rounds: int, questions: list[Question], grade: GradeFn | None = None
+    history: History,
+    candidates: int,
+    rounds: int,
+    questions: list[Question],
+    grade: GradeFn | None = None,
+    run: str = "",
 ) -> dict:
     turns: list[float] = []
     writes: list[float] = []
     threads = [
-        threading.Thread(target=_candidate_turns, args=(history, i, questions, rounds, turns, writes, grade))
+        threading.Thread(target=_candidate_turns, args=(history, i, questions, rounds, turns, writes, grade, run))
         for i in range(candidates)
     ]
     started = time.perf_counter()
@@ -219,11 +228,15 @@ def bench_history(
     grade: GradeFn | None = None
     if graded_rounds:
         from rag.grading.service import grade_answer, make_grader
+        from rag.store import VectorStore
 
         grader = make_grader("offline", settings)
+        store = VectorStore(settings)
+        if not store.count():
+            raise RuntimeError("the graded run retrieves passages: build the index first (`make index`)")
 
         def grade(question: Question, answer: str) -> Grade:
-            return grade_answer(question, answer, grader, settings=settings)
+            return grade_answer(question, answer, grader, store=store, settings=settings)
 
         for question in questions:  # warm, as a running app is: each question's claims encoded once
             grade(question, question.model_answer)
@@ -239,7 +252,9 @@ def bench_history(
         _drive(history, 1, 2, questions)  # warm: schema migrated, pool filled
         results["sqlite"] = [_drive(history, k, rounds, questions) for k in candidates]
         if grade is not None:
-            results["sqlite_graded"] = [_drive(history, k, graded_rounds, questions, grade) for k in candidates]
+            results["sqlite_graded"] = [
+                _drive(history, k, graded_rounds, questions, grade, f"sqlite-{k}") for k in candidates
+            ]
         history.close()
     server = None
     try:
@@ -253,7 +268,9 @@ def bench_history(
         _drive(history, 1, 2, questions)
         results["postgresql"] = [_drive(history, k, rounds, questions) for k in candidates]
         if grade is not None:
-            results["postgresql_graded"] = [_drive(history, k, graded_rounds, questions, grade) for k in candidates]
+            results["postgresql_graded"] = [
+                _drive(history, k, graded_rounds, questions, grade, f"postgresql-{k}") for k in candidates
+            ]
         history.close()
     finally:
         if server is not None:

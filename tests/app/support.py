@@ -40,3 +40,41 @@ def fresh_data_dir(destination: Path) -> Path:
     """A private copy of the prebuilt index (history starts empty)."""
     shutil.copytree(prebuilt_data_dir(), destination)
     return destination
+
+
+def seed_attempts(data: Path, user: str, count: int) -> None:
+    """`count` graded attempts over the whole bank for `user`, in one transaction (fast to set up; the app
+    reads them as it reads any history)."""
+    import random
+
+    import sqlalchemy as sa
+
+    from rag.grading.base import minimum_grade
+    from rag.history import History, attempts, users
+
+    history = History.in_data_dir(data)
+    history.set_pending(user, None)  # creates the user's row
+    rng = random.Random(5)
+    from rag.questions import load_question_bank
+
+    bank = load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
+    grades = {q.id: minimum_grade(q, "dont-know", grader="offline", model="rules") for q in bank.questions}
+    rows = []
+    for index in range(count):
+        question = rng.choice(bank.questions)
+        score = round(rng.uniform(0, 10), 1)
+        rows.append({
+            "user": user, "question_id": question.id, "topic": question.topic, "level": question.level.value,
+            "kind": "answer", "answer": f"=SUM(A{index}) an answer that is long enough to look real " * 3,
+            "grade_json": grades[question.id].model_copy(update={"score": score}).model_dump_json(),
+            "grader": "offline", "model": "rules", "score": score, "status": "scored", "fell_back": 0, "hints": 0,
+            "created_at": f"2026-{1 + index % 11:02d}-{1 + index % 27:02d}T10:{index % 60:02d}:00+00:00",
+        })  # fmt: skip
+    engine = sa.create_engine(history.url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(attempts.insert(), rows)
+            assert conn.scalar(sa.select(sa.func.count()).select_from(users).where(users.c.name == user)) == 1
+    finally:
+        engine.dispose()
+        history.close()

@@ -13,6 +13,7 @@ from rag.history import History
 from rag.questions import load_question_bank
 from rag.session import InterviewSession
 from rag.settings import PROJECT_ROOT
+from tests.app.support import seed_attempts
 
 pytestmark = pytest.mark.slow
 
@@ -411,3 +412,22 @@ def test_eval_report_markdown_is_shown_without_remote_images_or_links():
     shown = without_remote_content(report)
     assert "evil.example/pixel" not in shown and "](http" not in shown and "<https://" not in shown
     assert "[image: tracker]" in shown and "details" in shown and "[local note](#gates)" in shown
+
+
+def test_a_long_history_lists_the_newest_attempts_and_opens_an_older_one_by_number(app_env: Path):
+    seed_attempts(app_env, "tess", 520)
+    at = start()
+    at.switch_page("app_pages/progress.py").run()
+    no_traceback(at)
+    picker = at.selectbox(key="open_attempt")
+    assert len(picker.options) == 500 and "The newest 500 of 520 scored answers." in captions(at)
+    oldest = min(a.id for a in History.in_data_dir(app_env).attempts_for("tess"))
+    at.number_input(key="open_attempt_number").set_value(oldest).run()
+    no_traceback(at)
+    assert at.selectbox(key="open_attempt").value == oldest
+    History.in_data_dir(app_env).record_attempt("ana", question_id="q", topic="t", level="associate", kind="skip")
+    gap = max(a.id for a in History.in_data_dir(app_env).attempts_for("ana"))  # an id that is not tess's
+    at.number_input(key="open_attempt_number").set_value(gap - 1).run()
+    at.number_input(key="open_attempt_number").set_value(gap).run()
+    no_traceback(at)
+    assert at.selectbox(key="open_attempt").value != gap, "another user's attempt never opens"

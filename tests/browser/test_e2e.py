@@ -27,7 +27,7 @@ from playwright.sync_api import expect
 
 from rag.questions import load_question_bank
 from rag.settings import PROJECT_ROOT
-from tests.app.support import fresh_data_dir
+from tests.app.support import fresh_data_dir, seed_attempts
 
 pytestmark = pytest.mark.browser
 
@@ -322,48 +322,13 @@ PROGRESS_VISITS = 3
 PROGRESS_RSS_GROWTH_BUDGET_MB = 60
 
 
-def _seed_attempts(data: Path, user: str, count: int) -> None:
-    """`count` graded attempts over the whole bank for `user`, in one transaction (fast to set up; the app
-    reads them as it reads any history)."""
-    import random
-
-    import sqlalchemy as sa
-
-    from rag.grading.base import minimum_grade
-    from rag.history import History, attempts, users
-
-    history = History.in_data_dir(data)
-    history.set_pending(user, None)  # creates the user's row
-    rng = random.Random(5)
-    grades = {q.id: minimum_grade(q, "dont-know", grader="offline", model="rules") for q in BANK.questions}
-    rows = []
-    for index in range(count):
-        question = rng.choice(BANK.questions)
-        score = round(rng.uniform(0, 10), 1)
-        rows.append({
-            "user": user, "question_id": question.id, "topic": question.topic, "level": question.level.value,
-            "kind": "answer", "answer": f"=SUM(A{index}) an answer that is long enough to look real " * 3,
-            "grade_json": grades[question.id].model_copy(update={"score": score}).model_dump_json(),
-            "grader": "offline", "model": "rules", "score": score, "status": "scored", "fell_back": 0, "hints": 0,
-            "created_at": f"2026-{1 + index % 11:02d}-{1 + index % 27:02d}T10:{index % 60:02d}:00+00:00",
-        })  # fmt: skip
-    engine = sa.create_engine(history.url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(attempts.insert(), rows)
-            assert conn.scalar(sa.select(sa.func.count()).select_from(users).where(users.c.name == user)) == 1
-    finally:
-        engine.dispose()
-        history.close()
-
-
 @pytest.mark.benchmark
 def test_bench_progress_page_with_ten_thousand_attempts(browser, tmp_path: Path):
     """`make bench`: the Progress page of a user with 10,000 attempts, opened in PROGRESS_VISITS fresh browser
     sessions. Records the median time until the attempts table shows and the server's memory growth per
     session (asserted: the exports are built on download, not on every render) in docs/benchmark-app.json."""
     with running_app(tmp_path / "progress") as server:
-        _seed_attempts(server.data, USER, PROGRESS_ATTEMPTS)
+        seed_attempts(server.data, USER, PROGRESS_ATTEMPTS)
         times, rss = [], []
         for _ in range(PROGRESS_VISITS):
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
