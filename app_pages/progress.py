@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from functools import partial
 
@@ -18,8 +19,10 @@ from rag.scheduling import due_times
 KIND_LABELS = {"answer": "answer", "idk": "I don't know", "skip": "skipped", "followup": "follow-up"}
 CHART_POINTS = 500
 """The scores-over-time chart draws the newest this many scored answers (more is unreadable and slow)."""
-PICKER_ATTEMPTS = 500
-"""The attempt picker lists the newest this many; an older one opens by its number."""
+CHART_WINDOW = 2 * CHART_POINTS
+"""Attempts read for the chart: the newest this many, of which the scored ones are drawn."""
+PAGE_SIZE = 100
+"""Attempts per page of the table; the page's attempts are the ones the picker opens."""
 
 
 def _asked(question_id: str) -> str | None:
@@ -63,14 +66,14 @@ def _frame(attempts: list[Attempt]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _charts(frame: pd.DataFrame, user: str) -> None:
+def _charts(frame: pd.DataFrame, user: str, scored_total: int) -> None:
     scored = frame[frame["kind"].isin([KIND_LABELS[k] for k in SCORED_KINDS]) & frame["score"].notna()]
     left, right = st.columns(2)
     with left:
         st.markdown("**Scores over time**")
-        if len(scored) > CHART_POINTS:
-            st.caption(f"The newest {CHART_POINTS} of {len(scored)} scored answers.")
-            scored = scored.tail(CHART_POINTS)
+        scored = scored.tail(CHART_POINTS)
+        if scored_total > len(scored):
+            st.caption(f"The newest {len(scored)} of {scored_total} scored answers.")
         if scored.empty:
             st.caption("No scored answers yet.")
         else:
@@ -128,13 +131,6 @@ def _attempt_detail(attempt: Attempt) -> None:
     ui.render_grade(grade, question, fell_back=attempt.fell_back, follow_up=own)
 
 
-def _open_by_number() -> None:
-    """The number typed is the attempt the picker opens (until the picker is changed again)."""
-    number = st.session_state.get("open_attempt_number")
-    if number is not None:
-        st.session_state.open_attempt = int(number)
-
-
 def main() -> None:
     user = ui.current_user()
     history = ui.history()
@@ -146,20 +142,18 @@ def main() -> None:
         )
     else:
         st.caption(f"Everything {ui.escape_markdown(user)} has answered, kept in the practice history across restarts.")
-    attempts = history.attempts_for(user)
-    if not attempts:
+    counts = history.progress_counts(user)
+    if not counts.attempts:
         st.info("No attempts yet. Answer a question on the Practice page and it will show up here.")
         return
-    frame = _frame(attempts)
-    scored = [a for a in attempts if a.kind in SCORED_KINDS and a.score is not None]
     due = due_times(history.cards_for(user))
     now = datetime.now().astimezone()
     cols = st.columns(4)
-    cols[0].metric("Attempts", len(attempts))
-    cols[1].metric("Mean score", f"{sum(a.score for a in scored) / len(scored):.1f}" if scored else "–")
-    cols[2].metric("Questions seen", len({a.question_id for a in attempts}))
+    cols[0].metric("Attempts", counts.attempts)
+    cols[1].metric("Mean score", f"{counts.mean_score:.1f}" if counts.mean_score is not None else "–")
+    cols[2].metric("Questions seen", counts.questions)
     cols[3].metric("Due for review", sum(1 for when in due.values() if when <= now))
-    _charts(frame, user)
+    _charts(_frame(history.attempts_for(user, limit=CHART_WINDOW)), user, counts.scored)
 
     st.markdown("**Weakest key points**")
     weak = history.weakest_key_points(user, 10)
@@ -184,8 +178,14 @@ def main() -> None:
         st.caption("Nothing missed so far.")
 
     st.markdown("**All attempts**")
+    pages = max(1, math.ceil(counts.attempts / PAGE_SIZE))
+    page = 1
+    if pages > 1:
+        label = f"Page (of {pages}, newest first)"
+        page = int(st.number_input(label, min_value=1, max_value=pages, value=1, step=1, key="attempts_page"))
+    shown = history.attempts_page(user, PAGE_SIZE, page - 1)
     st.dataframe(
-        frame.sort_values("id", ascending=False),
+        _frame(shown),
         hide_index=True,
         width="stretch",
         column_config={
@@ -194,23 +194,10 @@ def main() -> None:
             "score": st.column_config.NumberColumn("score", format="%.1f"),
         },
     )
-    by_id = {a.id: a for a in attempts}
-    newest = sorted(by_id, reverse=True)
-    if len(newest) > PICKER_ATTEMPTS:
-        number = st.number_input(
-            f"Open an older attempt by its number (the list below has the newest {PICKER_ATTEMPTS})",
-            min_value=min(by_id), max_value=max(by_id), value=None, step=1, key="open_attempt_number",
-            on_change=_open_by_number,
-        )  # fmt: skip
-        if number is not None and int(number) in by_id and int(number) not in newest[:PICKER_ATTEMPTS]:
-            newest = [int(number), *newest[:PICKER_ATTEMPTS]]
-        else:
-            newest = newest[:PICKER_ATTEMPTS]
-    if st.session_state.get("open_attempt") not in newest:  # a number that is none of this user's attempts
-        st.session_state.pop("open_attempt", None)
+    by_id = {a.id: a for a in shown}
     choice = st.selectbox(
-        "Open an attempt",
-        newest,
+        "Open an attempt" + (" on this page" if pages > 1 else ""),
+        list(by_id),
         format_func=lambda i: (
             f"#{i} · {by_id[i].topic} · "
             + (f"{by_id[i].score:g}/10" if by_id[i].score is not None else KIND_LABELS.get(by_id[i].kind, ""))

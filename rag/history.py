@@ -129,6 +129,16 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class ProgressCounts:
+    """What the Progress page's headline shows, counted in the database."""
+
+    attempts: int
+    scored: int
+    mean_score: float | None
+    questions: int
+
+
+@dataclass(frozen=True)
 class TopicMean:
     topic: str
     mean_score: float
@@ -377,6 +387,31 @@ class History:
         with self._transaction(write=False) as conn:
             row = conn.execute(query).mappings().first()
         return _attempt(row) if row else None
+
+    def attempts_page(self, user: str, size: int, page: int = 0) -> list[Attempt]:
+        """One page of the user's attempts, newest first: page 0 is the newest `size`."""
+        query = (
+            sa.select(attempts)
+            .where(attempts.c.user == user)
+            .order_by(attempts.c.id.desc())
+            .limit(size)
+            .offset(max(0, page) * size)
+        )
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_attempt(row) for row in rows]
+
+    def progress_counts(self, user: str) -> ProgressCounts:
+        """Attempts, scored answers (and "I don't know"s) with their mean, and questions seen."""
+        everything = sa.select(sa.func.count(), sa.func.count(sa.distinct(attempts.c.question_id))).where(
+            attempts.c.user == user
+        )
+        scored = sa.select(sa.func.count(), sa.func.avg(attempts.c.score)).where(attempts.c.user == user, *_scored())
+        with self._transaction(write=False) as conn:
+            total, questions = conn.execute(everything).one()
+            count, mean = conn.execute(scored).one()
+        return ProgressCounts(int(total or 0), int(count or 0), float(mean) if mean is not None else None,
+                              int(questions or 0))  # fmt: skip
 
     def count_attempts(self, user: str) -> int:
         query = sa.select(sa.func.count()).select_from(attempts).where(attempts.c.user == user)

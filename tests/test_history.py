@@ -581,3 +581,17 @@ def test_filters_are_kept_per_user_and_survive_a_migration_round_trip(target: di
         assert len(history.attempts_for("ana")) == 1
     finally:
         history.close()
+
+
+def test_progress_counts_and_pages_come_from_the_database(history: History):
+    assert history.progress_counts("ana").attempts == 0 and history.attempts_page("ana", 10) == []
+    made = ((6.0, "answer", "q1"), (None, "skip", "q2"), (0.0, "idk", "q2"), (3.0, "answer", "q3"))
+    for score, kind, question in made:
+        _record(history, question_id=question, kind=kind, score=score)
+    _record(history, "bo", score=9.0)
+    counts = history.progress_counts("ANA")
+    assert (counts.attempts, counts.scored, counts.questions) == (4, 3, 3)
+    assert counts.mean_score == pytest.approx(3.0), "skips do not count; an I-don't-know counts as 0"
+    first, second = history.attempts_page("ana", 3, 0), history.attempts_page("ana", 3, 1)
+    assert [a.question_id for a in first] == ["q3", "q2", "q2"] and [a.question_id for a in second] == ["q1"]
+    assert history.attempts_page("ana", 3, 2) == []

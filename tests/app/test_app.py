@@ -414,20 +414,19 @@ def test_eval_report_markdown_is_shown_without_remote_images_or_links():
     assert "[image: tracker]" in shown and "details" in shown and "[local note](#gates)" in shown
 
 
-def test_a_long_history_lists_the_newest_attempts_and_opens_an_older_one_by_number(app_env: Path):
+def test_a_long_history_is_paged_and_any_attempt_opens_from_its_page(app_env: Path):
     seed_attempts(app_env, "tess", 520)
     at = start()
     at.switch_page("app_pages/progress.py").run()
     no_traceback(at)
+    assert {m.label: m.value for m in at.metric}["Attempts"] in ("520", 520)
+    assert "The newest 500 of 520 scored answers." in captions(at)
     picker = at.selectbox(key="open_attempt")
-    assert len(picker.options) == 500 and "The newest 500 of 520 scored answers." in captions(at)
-    oldest = min(a.id for a in History.in_data_dir(app_env).attempts_for("tess"))
-    at.number_input(key="open_attempt_number").set_value(oldest).run()
+    assert len(picker.options) == 100 and picker.value == 520, "the newest page first"
+    at.number_input(key="attempts_page").set_value(6).run()
     no_traceback(at)
-    assert at.selectbox(key="open_attempt").value == oldest
-    History.in_data_dir(app_env).record_attempt("ana", question_id="q", topic="t", level="associate", kind="skip")
-    gap = max(a.id for a in History.in_data_dir(app_env).attempts_for("ana"))  # an id that is not tess's
-    at.number_input(key="open_attempt_number").set_value(gap - 1).run()
-    at.number_input(key="open_attempt_number").set_value(gap).run()
+    picker = at.selectbox(key="open_attempt")
+    assert len(picker.options) == 20 and picker.value == 20, "the last page holds the oldest 20"
+    picker.set_value(1).run()
     no_traceback(at)
-    assert at.selectbox(key="open_attempt").value != gap, "another user's attempt never opens"
+    assert "#1" in at.selectbox(key="open_attempt").format_func(1)
