@@ -21,6 +21,8 @@ CHART_POINTS = 500
 """The scores-over-time chart draws the newest this many scored answers (more is unreadable and slow)."""
 CHART_WINDOW = 2 * CHART_POINTS
 """Attempts read for the chart: the newest this many, of which the scored ones are drawn."""
+WEAK_POINTS_WINDOW = 1000
+"""Weakest key points are counted over the newest this many attempts."""
 PAGE_SIZE = 100
 """Attempts per page of the table; the page's attempts are the ones the picker opens."""
 
@@ -156,7 +158,9 @@ def main() -> None:
     _charts(_frame(history.attempts_for(user, limit=CHART_WINDOW)), user, counts.scored)
 
     st.markdown("**Weakest key points**")
-    weak = history.weakest_key_points(user, 10)
+    if counts.attempts > WEAK_POINTS_WINDOW:
+        st.caption(f"Over your newest {WEAK_POINTS_WINDOW:,} attempts: what you miss now.")
+    weak = history.weakest_key_points(user, 10, WEAK_POINTS_WINDOW)
     if weak:
         st.dataframe(
             pd.DataFrame(

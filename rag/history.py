@@ -430,10 +430,11 @@ class History:
             rows = conn.execute(query).all()
         return [TopicMean(topic, round(float(mean), 2), int(n)) for topic, mean, n in rows]
 
-    def weakest_key_points(self, user: str, n: int = 10) -> list[WeakPoint]:
-        """Key points missed most often (by miss rate, then by how often they were seen)."""
+    def weakest_key_points(self, user: str, n: int = 10, window: int | None = None) -> list[WeakPoint]:
+        """Key points missed most often (by miss rate, then by how often they were seen), over the newest `window`
+        attempts (all when None)."""
         tally: dict[tuple[str, str], list[Any]] = {}
-        for attempt in self.attempts_for(user):
+        for attempt in self.attempts_for(user, limit=window):
             if attempt.kind not in SCORED_KINDS or attempt.status != "scored":
                 continue
             grade = attempt.grade_dict() or {}

@@ -124,6 +124,8 @@ def test_weakest_key_points(history: History):
     _record(history)
     weak = history.weakest_key_points("ana", 5)
     assert [(w.key_point_id, w.seen, w.missed, w.miss_rate) for w in weak] == [("a", 2, 2.0, 1.0)]
+    newest = history.weakest_key_points("ana", 5, window=1)
+    assert [(w.key_point_id, w.seen, w.missed) for w in newest] == [("a", 1, 1.0)], "only the newest attempt"
 
 
 def test_cards_and_pending_state(history: History):
