@@ -219,6 +219,17 @@ def recent_attempts(session: InterviewSession) -> None:
         st.page_link("app_pages/progress.py", label="All attempts and full feedback", icon=":material/insights:")
 
 
+def _try_again_button(container, label: str) -> None:
+    container.button(label, key="btn_again", icon=":material/replay:", on_click=_queue, args=("again",),
+                     help="Asks the question you just answered once more, as a new attempt.",
+                     width="stretch")  # fmt: skip
+
+
+def _summary_button(container) -> None:
+    container.button("Session summary", key="btn_summary", icon=":material/summarize:", on_click=_queue,
+                     args=("summary",), width="stretch")  # fmt: skip
+
+
 def action_buttons(session: InterviewSession) -> None:
     if session.current is None:
         if not session.paused:
@@ -227,11 +238,8 @@ def action_buttons(session: InterviewSession) -> None:
         cols[0].button("Next question", key="btn_next", icon=":material/skip_next:", on_click=_queue,
                        args=("next",), type="primary", width="stretch")  # fmt: skip
         if session.can_try_again():
-            cols[1].button("Try this question again", key="btn_again", icon=":material/replay:", on_click=_queue,
-                           args=("again",), help="Asks the question you just answered once more, as a new attempt.",
-                           width="stretch")  # fmt: skip
-        cols[2].button("Session summary", key="btn_summary", icon=":material/summarize:", on_click=_queue,
-                       args=("summary",), width="stretch")  # fmt: skip
+            _try_again_button(cols[1], "Try this question again")
+        _summary_button(cols[2])
         return
     follow_up = session.current.mode == "followup"
     cols = st.columns(3)
@@ -247,12 +255,8 @@ def action_buttons(session: InterviewSession) -> None:
                        width="stretch")  # fmt: skip
     more = st.columns(2)
     if session.can_try_again():
-        more[0].button("Try the last question again", key="btn_again", icon=":material/replay:", on_click=_queue,
-                       args=("again",), help="Asks the question you just answered once more, as a new attempt.",
-                       width="stretch")  # fmt: skip
-    more[1].button("Session summary", key="btn_summary", icon=":material/summarize:", on_click=_queue,
-                   args=("summary",), width="stretch")  # fmt: skip
-
+        _try_again_button(more[0], "Try the last question again")
+    _summary_button(more[1])
 
 def main() -> None:
     engine = ui.engine()

@@ -438,6 +438,13 @@ def _alembic(target: dict[str, str], action: str, revision: str) -> None:
         engine.dispose()
 
 
+def _down_and_up(target: dict[str, str], revision: str) -> History:
+    """Downgrade to `revision`, upgrade back to head, and open the history again."""
+    _alembic(target, "downgrade", revision)
+    _alembic(target, "upgrade", "head")
+    return open_history(target)
+
+
 def test_migration_0003_adds_the_parent_link_and_keeps_every_attempt(target: dict[str, str]):
     _alembic(target, "upgrade", "0002")
     engine = sa.create_engine(History(**{k: Path(v) if k == "path" else v for k, v in target.items()}).url)
@@ -464,9 +471,7 @@ def test_migration_0003_adds_the_parent_link_and_keeps_every_attempt(target: dic
         assert history.attempt("ana", child).parent_attempt_id == before[0].id
     finally:
         history.close()
-    _alembic(target, "downgrade", "0002")
-    _alembic(target, "upgrade", "head")
-    history = open_history(target)
+    history = _down_and_up(target, "0002")
     try:
         after = history.attempts_for("ana")
         assert len(after) == 4 and all(a.parent_attempt_id is None for a in after), "a downgrade drops only the link"
@@ -575,9 +580,7 @@ def test_filters_are_kept_per_user_and_survive_a_migration_round_trip(target: di
         _record(history, "ana")
     finally:
         history.close()
-    _alembic(target, "downgrade", "0003")
-    _alembic(target, "upgrade", "head")
-    history = open_history(target)
+    history = _down_and_up(target, "0003")
     try:
         assert history.filters("ana") == ([], []), "a downgrade drops only the filters"
         assert len(history.attempts_for("ana")) == 1
