@@ -16,8 +16,8 @@ from pathlib import Path
 
 from rag.errors import PrepError
 from rag.grading.derive import ALTERNATIVE_SEPARATOR, questions_from_reference, split_alternatives
+from rag.passage import Passage
 from rag.questions import Question
-from rag.retrieval import Passage
 
 REFERENCE_SEPARATOR = f" {ALTERNATIVE_SEPARATOR} "
 LABELS = {"correct": True, "incorrect": False}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from rag.grading.base import Grader
 from rag.grading.result import Grade
+from rag.passage import Passage
 from rag.questions import Question
-from rag.retrieval import Passage
 
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache" / "responses.sqlite"
 

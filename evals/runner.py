@@ -33,8 +33,8 @@ from rag.grading.base import Grader
 from rag.grading.result import Grade
 from rag.grading.rubric import default_rubric
 from rag.grading.service import grade_answer
+from rag.passage import Passage
 from rag.questions import Question, load_question_bank
-from rag.retrieval import Passage
 from rag.settings import PROJECT_ROOT, Settings
 
 RUNS_DIR = Path(__file__).resolve().parent / "runs"

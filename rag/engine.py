@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from rag.errors import PrepError, StoreError
+from rag.grading.base import unscored_grade
 from rag.questions import Question
 from rag.settings import Settings
 
 if TYPE_CHECKING:
     from rag.grading.base import Grader
     from rag.grading.result import Grade
-    from rag.retrieval import Passage
+    from rag.passage import Passage
     from rag.store import IngestReport, VectorStore
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,6 @@ def grade_with_fallback(
 
     Returns the grade and whether it came from the fallback. Never raises for a grader failure.
     """
-    from rag.grading.base import unscored_grade
     from rag.grading.service import grade_answer
 
     if passages is None:

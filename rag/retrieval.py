@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from rag.errors import EmptyQueryError, StoreError
+from rag.passage import Passage
 from rag.store import VectorStore
 
 OVERFETCH = 4
-
-
-class Passage(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    section_id: str
-    title: str
-    topic: str
-    text: str
-    score: float
-    source: str = ""
 
 
 def search(store: VectorStore, query: str, k: int = 3, topic: str | None = None) -> list[Passage]:

@@ -11,9 +11,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from rag.coaching import hint_for, pick_follow_up, should_follow_up
+from rag.grading.base import minimum_grade
+from rag.grading.guard import prepare_answer
+from rag.grading.result import Grade
 from rag.history import History, normalise_user, utc_now
 from rag.questions import Level, Question, QuestionBank
 from rag.scheduling import (
@@ -26,10 +29,6 @@ from rag.scheduling import (
     rating_for,
 )
 from rag.summary import RECENT_LIMIT, SUMMARY_EVERY, SessionSummary, summarise
-
-if TYPE_CHECKING:
-    from rag.grading.result import Grade
-
 
 NO_MATCH = "No questions match these filters. Widen the topics or levels in the sidebar."
 NO_OPEN_QUESTION = (
@@ -64,8 +63,6 @@ COMMANDS = {
 
 def command_for(text: str) -> str | None:
     """The command a typed message means ("hint", "skip", "next", "idk"), or None for an answer."""
-    from rag.grading.guard import prepare_answer
-
     normalised = " ".join(re.sub(r"[^\w\s']+", " ", text.lower()).split())
     if normalised in COMMANDS:
         return COMMANDS[normalised]
@@ -89,8 +86,6 @@ class Turn:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def grade(self) -> Grade | None:
-        from rag.grading.result import Grade
-
         return Grade.model_validate_json(self.grade_json) if self.grade_json else None
 
 
@@ -343,8 +338,6 @@ class InterviewSession:
     def dont_know(self, typed: str | None = None) -> Grade | None:
         """ "I don't know": the model answer is shown and the attempt counts as 0 (on a follow-up, too: it is
         stored linked to its parent, and rates no card)."""
-        from rag.grading.base import minimum_grade
-
         question = self.question()
         if question is None or self.current is None:
             return None

@@ -12,8 +12,8 @@ import yaml
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, PassageRef, Verdict
 from rag.grading.rubric import Rubric, default_rubric
 from rag.grading.scoring import compute_score
+from rag.passage import Passage
 from rag.questions import Question
-from rag.retrieval import Passage
 from rag.settings import get_settings
 
 

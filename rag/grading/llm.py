@@ -51,8 +51,8 @@ from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Ver
 from rag.grading.review import Reading, ReviewParams, load_review_params, review, sentence_of_unit
 from rag.grading.rubric import PromptTemplate, Rubric, default_rubric, load_prompt
 from rag.grading.text import Span, split_sentences
+from rag.passage import Passage
 from rag.questions import Question
-from rag.retrieval import Passage
 from rag.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)

@@ -41,8 +41,8 @@ from rag.grading.support import (
     supported_probability,
 )
 from rag.grading.text import Span, analyse, confused_pairs, split_clauses, split_sentences
+from rag.passage import Passage
 from rag.questions import Question
-from rag.retrieval import Passage
 
 CONFIDENCE_DECIMALS = 2
 CREDIT_DECIMALS = 3

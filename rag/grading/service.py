@@ -9,8 +9,9 @@ from rag.errors import ConfigError
 from rag.grading.base import Grader, minimum_grade
 from rag.grading.guard import prepare_answer
 from rag.grading.result import Grade
+from rag.passage import Passage
 from rag.questions import Question
-from rag.retrieval import Passage, search
+from rag.retrieval import search
 from rag.settings import Settings, get_settings
 from rag.store import VectorStore
 

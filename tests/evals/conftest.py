@@ -10,8 +10,8 @@ import pytest
 
 from rag.grading.base import build_grade
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
+from rag.passage import Passage
 from rag.questions import Question
-from rag.retrieval import Passage
 from rag.settings import Settings, get_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
