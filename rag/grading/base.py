@@ -7,8 +7,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
+from rag.datafiles import load_yaml_mapping, validated
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, PassageRef, Verdict
 from rag.grading.rubric import Rubric, default_rubric
 from rag.grading.scoring import compute_score
@@ -27,10 +28,30 @@ class Grader(Protocol):
     def grade(self, question: Question, answer: str, passages: Sequence[Passage]) -> Grade: ...
 
 
+class FeedbackTemplates(BaseModel):
+    """prompts/feedback.yaml: every template the code fills in, each a non-empty string."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    empty: str = Field(min_length=1)
+    dont_know: str = Field(min_length=1)
+    off_topic: str = Field(min_length=1)
+    band: dict[str, str] = Field(min_length=1)
+    misconception: str = Field(min_length=1)
+    misconception_unquoted: str = Field(min_length=1)
+    contradicted: str = Field(min_length=1)
+    contradicted_unquoted: str = Field(min_length=1)
+    partly: str = Field(min_length=1)
+    missed_intro: str = Field(min_length=1)
+    missed_item: str = Field(min_length=1)
+    covered_all: str = Field(min_length=1)
+
+
 @lru_cache(maxsize=4)
 def feedback_templates(path: Path | None = None) -> dict:
+    """The feedback templates as a mapping, validated (a missing or misspelt template is a ConfigError)."""
     path = path or get_settings().prompts_dir / "feedback.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return validated(path, load_yaml_mapping(path), FeedbackTemplates.model_validate).model_dump()
 
 
 def passage_refs(passages: Sequence[Passage]) -> list[PassageRef]:

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rag.datafiles import load_yaml_mapping, validated
 from rag.settings import get_settings
 
 _PUNCT = re.compile(r"[^\w\s']+")
@@ -33,14 +34,33 @@ class PreparedAnswer:
     injection_signals: list[str] = field(default_factory=list)
 
 
+class _GuardFile(BaseModel):
+    """prompts/guard.yaml: "I don't know" phrases and named injection patterns (each a valid regex)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dont_know: list[str] = Field(min_length=1)
+    injection_patterns: dict[str, str] = Field(min_length=1)
+
+    @field_validator("injection_patterns")
+    @classmethod
+    def _compiles(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for name, pattern in patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"injection pattern {name!r} is not a valid regular expression: {exc}") from exc
+        return patterns
+
+
 @lru_cache(maxsize=4)
 def load_guard_rules(path: Path | None = None) -> GuardRules:
     path = path or get_settings().prompts_dir / "guard.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = validated(path, load_yaml_mapping(path), _GuardFile.model_validate)
     return GuardRules(
-        dont_know=frozenset(_normalise_phrase(p) for p in data["dont_know"]),
+        dont_know=frozenset(_normalise_phrase(p) for p in data.dont_know),
         injection_patterns={
-            name: re.compile(pattern, re.IGNORECASE | re.DOTALL) for name, pattern in data["injection_patterns"].items()
+            name: re.compile(pattern, re.IGNORECASE | re.DOTALL) for name, pattern in data.injection_patterns.items()
         },
     )
 

@@ -19,9 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from rag.datafiles import load_yaml_mapping, validated
 from rag.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ class PriceTable(BaseModel):
 @lru_cache(maxsize=4)
 def load_prices(path: Path | None = None) -> PriceTable:
     path = path or get_settings().prompts_dir / "llm_prices.yaml"
-    return PriceTable.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return validated(path, load_yaml_mapping(path), PriceTable.model_validate)
 
 
 def estimate_cost(

@@ -104,3 +104,19 @@ def test_every_point_covered_says_so():
     assert feedback([point("a", "covered"), point("b", "covered")], band="excellent")[-1] == (
         "You covered every key point."
     )
+
+
+def test_a_feedback_file_missing_a_template_is_one_clear_error_naming_it(tmp_path):
+    import pytest
+    import yaml
+
+    from rag.errors import ConfigError
+    from rag.grading.base import feedback_templates
+    from rag.settings import PROJECT_ROOT
+
+    data = yaml.safe_load((PROJECT_ROOT / "prompts" / "feedback.yaml").read_text(encoding="utf-8"))
+    del data["partly"]
+    path = tmp_path / "feedback.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"feedback\.yaml: field 'partly'"):
+        feedback_templates(path)

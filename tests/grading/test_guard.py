@@ -96,3 +96,18 @@ def test_honest_wording_that_looks_like_an_instruction_gets_no_notice(answer):
 )
 def test_text_addressed_to_the_grader_is_still_flagged(attack):
     assert detect_injection(attack)
+
+
+def test_a_bad_guard_file_is_one_clear_error_naming_it(tmp_path):
+    import pytest
+
+    from rag.errors import ConfigError
+    from rag.grading.guard import load_guard_rules
+
+    path = tmp_path / "guard.yaml"
+    path.write_text('dont_know: ["no idea"]\ninjection_patterns:\n  broken: "ignore (previous"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"guard\.yaml.*broken.*not a valid regular expression"):
+        load_guard_rules(path)
+    path.write_text("- just a list\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_guard_rules(path)
