@@ -16,6 +16,8 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
+from scipy import stats
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score
 
 TIER_ORDER = {"empty": 0, "wrong": 1, "partial": 2, "good": 3, "excellent": 4}
 HONEST_KINDS = ("plain", "paraphrase", "misconception")
@@ -80,34 +82,19 @@ def mae(pred: Sequence[float], gold: Sequence[float]) -> float | None:
 
 
 def pearson(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Pearson r; None when either side has no variance or there are fewer than two values."""
+    """Pearson r (scipy); None when either side has no variance or there are fewer than two values."""
     x, y = _clean_pairs(a, b)
-    if len(x) < 2:
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
-    dx, dy = x - x.mean(), y - y.mean()
-    denominator = math.sqrt(float(np.dot(dx, dx)) * float(np.dot(dy, dy)))
-    return _finite(float(np.dot(dx, dy)) / denominator) if denominator > 0 else None
-
-
-def average_ranks(values: Sequence[float]) -> np.ndarray:
-    """1-based ranks; tied values share the mean of the ranks they span."""
-    x = np.asarray(values, dtype=float)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=float)
-    sorted_x = x[order]
-    start = 0
-    while start < len(x):
-        end = start
-        while end + 1 < len(x) and sorted_x[end + 1] == sorted_x[start]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2 + 1
-        start = end + 1
-    return ranks
+    return _finite(float(stats.pearsonr(x, y).statistic))
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Spearman rho (scipy, ties share their mean rank); None as for `pearson`."""
     x, y = _clean_pairs(a, b)
-    return pearson(average_ranks(x), average_ranks(y))
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return _finite(float(stats.spearmanr(x, y).statistic))
 
 
 def round_half_up(values: Sequence[float]) -> np.ndarray:
@@ -117,24 +104,17 @@ def round_half_up(values: Sequence[float]) -> np.ndarray:
 def quadratic_weighted_kappa(
     a: Sequence[float], b: Sequence[float], low: int = 0, high: int = SCORE_MAX
 ) -> float | None:
-    """Cohen's kappa with quadratic weights over the integer categories low..high (inputs rounded half-up)."""
-    x = np.clip(round_half_up(a), low, high) - low
-    y = np.clip(round_half_up(b), low, high) - low
+    """Cohen's kappa with quadratic weights (sklearn) over the integer categories low..high (inputs rounded
+    half-up). Every value in one category on both sides is perfect agreement, 1.0 (sklearn's kappa is undefined)."""
+    x = np.clip(round_half_up(a), low, high)
+    y = np.clip(round_half_up(b), low, high)
     if len(x) != len(y):
         raise ValueError("both sequences must have the same length")
     if not len(x):
         return None
-    k = high - low + 1
-    observed = np.zeros((k, k))
-    np.add.at(observed, (x, y), 1)
-    idx = np.arange(k)
-    weights = (idx[:, None] - idx[None, :]) ** 2 / (k - 1) ** 2
-    expected = np.outer(np.bincount(x, minlength=k), np.bincount(y, minlength=k)) / len(x)
-    expected_disagreement = float((weights * expected).sum())
-    observed_disagreement = float((weights * observed).sum())
-    if expected_disagreement == 0:
-        return 1.0 if observed_disagreement == 0 else 0.0
-    return 1.0 - observed_disagreement / expected_disagreement
+    if len(set(x.tolist()) | set(y.tolist())) == 1:
+        return 1.0
+    return float(cohen_kappa_score(x, y, weights="quadratic", labels=list(range(low, high + 1))))
 
 
 def agreement(pred: Sequence[float], gold: Sequence[float], tolerance: int = 0) -> float | None:
@@ -166,16 +146,10 @@ def krippendorff_alpha_interval(units: Iterable[Sequence[float | None]]) -> floa
     return None if expected == 0 else 1.0 - observed / expected
 
 
-def binary_f1(pred: Sequence[bool], gold: Sequence[bool], positive: bool = True) -> float:
-    p = np.asarray(pred, dtype=bool) == positive
-    g = np.asarray(gold, dtype=bool) == positive
-    tp = int(np.sum(p & g))
-    denominator = int(np.sum(p)) + int(np.sum(g))
-    return 2 * tp / denominator if denominator else 0.0
-
-
 def macro_f1(pred: Sequence[bool], gold: Sequence[bool]) -> float:
-    return (binary_f1(pred, gold, True) + binary_f1(pred, gold, False)) / 2
+    """Macro-F1 over the two classes (sklearn); a class absent from both sides scores 0."""
+    return float(f1_score(np.asarray(gold, dtype=bool), np.asarray(pred, dtype=bool), average="macro",
+                          labels=[True, False], zero_division=0.0))  # fmt: skip
 
 
 def fit_threshold(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
@@ -208,13 +182,10 @@ def label_metrics(scores: Sequence[float], labels: Sequence[bool], threshold: fl
         "share_correct": float(y.mean()) if len(y) else None,
         "accuracy": float(np.mean(pred == y)) if len(y) else None,
         "macro_f1": macro_f1(pred, y),
-        "f1_correct": binary_f1(pred, y, True),
-        "f1_incorrect": binary_f1(pred, y, False),
+        "f1_correct": float(f1_score(y, pred, pos_label=True, zero_division=0.0)),
+        "f1_incorrect": float(f1_score(y, pred, pos_label=False, zero_division=0.0)),
         "always_incorrect_macro_f1": macro_f1(np.zeros(len(y), dtype=bool), y),
-        "confusion": [
-            [int(np.sum(~y & ~pred)), int(np.sum(~y & pred))],
-            [int(np.sum(y & ~pred)), int(np.sum(y & pred))],
-        ],
+        "confusion": confusion_matrix(y, pred, labels=[False, True]).tolist(),
     }
 
 
