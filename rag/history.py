@@ -458,11 +458,6 @@ class History:
         with self._transaction(write=False) as conn:
             return {question_id: card_json for question_id, card_json in conn.execute(query)}
 
-    def save_card(self, user: str, question_id: str, card_json: str, due: str) -> None:
-        with self._transaction() as conn:
-            self._lock_user(conn, user)
-            _upsert_card(conn, user, question_id, card_json, due, utc_now().isoformat())
-
     def pending(self, user: str) -> dict[str, Any] | None:
         """The question the user was last asked and has not answered yet (survives refreshes and restarts)."""
         with self._transaction(write=False) as conn:

@@ -129,7 +129,7 @@ def test_weakest_key_points(history: History):
 
 
 def test_cards_and_pending_state(history: History):
-    history.save_card("ana", "q1", '{"due": "x"}', "2030-01-01T00:00:00+00:00")
+    _record(history, card_update=lambda stored: ('{"due": "x"}', "2030-01-01T00:00:00+00:00"))
     assert history.cards_for("ana") == {"q1": '{"due": "x"}'}
     assert history.pending("ana") is None
     history.set_pending("ana", {"question_id": "q7", "hints": 1})
@@ -558,7 +558,7 @@ def test_settings_choose_the_database(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("PREP_DATABASE_URL", f"sqlite:///{tmp_path}/shared.sqlite3")
     history = History.from_settings(Settings(data_dir=tmp_path, _env_file=None))
     assert history.backend == "sqlite" and history.path == tmp_path / "shared.sqlite3"
-    history.save_card("ana", "q1", "{}", "2030-01-01T00:00:00+00:00")
+    _record(history, card_update=lambda stored: ("{}", "2030-01-01T00:00:00+00:00"))
     assert History(tmp_path / "shared.sqlite3").cards_for("ana") == {"q1": "{}"}
     history.close()
     monkeypatch.setenv("PREP_DATABASE_URL", "")
