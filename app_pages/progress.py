@@ -14,6 +14,7 @@ from app_pages import ui
 from rag.grading.result import Grade
 from rag.grading.rubric import default_rubric
 from rag.history import SCORED_KINDS, Attempt
+from rag.questions import QuestionBank
 from rag.scheduling import due_times
 
 KIND_LABELS = {"answer": "answer", "idk": "I don't know", "skip": "skipped", "followup": "follow-up"}
@@ -27,35 +28,31 @@ PAGE_SIZE = 100
 """Attempts per page of the table; the page's attempts are the ones the picker opens."""
 
 
-def _asked(question_id: str) -> str | None:
-    """The text of the question or follow-up with this id, None when the bank no longer has it."""
+def _asked(question_id: str, bank: QuestionBank | None = None) -> str | None:
+    """The text of the question or follow-up with this id, None when the bank no longer has it.
+
+    Pass `bank` when looking up many ids: each call of the cached `ui.bank()` costs a lookup of its own.
+    """
     try:
-        return ui.bank().get(question_id).question
+        return (bank or ui.bank()).get(question_id).question
     except KeyError:
         return None
 
 
-def _question_text(question_id: str) -> str:
-    return _asked(question_id) or question_id
+def _question_text(question_id: str, bank: QuestionBank | None = None) -> str:
+    return _asked(question_id, bank) or question_id
 
 
 def _frame(attempts: list[Attempt]) -> pd.DataFrame:
     """One row per attempt. The band comes from the score and the rubric, so no stored grade is parsed here."""
-    rubric = default_rubric()
-    bank = ui.bank()  # once: each call of a cached resource costs a lookup, which adds up over 10,000 rows
-    texts: dict[str, str] = {}
+    rubric, bank = default_rubric(), ui.bank()
     rows = []
     for attempt in attempts:
-        if attempt.question_id not in texts:
-            try:
-                texts[attempt.question_id] = bank.get(attempt.question_id).question
-            except KeyError:
-                texts[attempt.question_id] = attempt.question_id
         rows.append(
             {
                 "id": attempt.id,
                 "when": datetime.fromisoformat(attempt.created_at).astimezone().replace(tzinfo=None),
-                "question": texts[attempt.question_id],
+                "question": _question_text(attempt.question_id, bank),
                 "topic": attempt.topic,
                 "level": attempt.level,
                 "kind": KIND_LABELS.get(attempt.kind, attempt.kind),

@@ -17,17 +17,16 @@ def _member_rows(history: History, members: list[str]) -> tuple[pd.DataFrame, pd
     """One row per member (attempts, scored answers, mean score) and one per member and topic (mean score)."""
     overview, by_topic = [], []
     for member in members:
-        means = history.topic_means(member)
-        scored = sum(m.attempts for m in means)
-        mean = sum(m.mean_score * m.attempts for m in means) / scored if scored else None
+        counts = history.progress_counts(member)
         overview.append(
             {
                 "member": member,
-                "attempts": history.count_attempts(member),
-                "scored": scored,
-                "mean score": round(mean, 2) if mean is not None else None,
+                "attempts": counts.attempts,
+                "scored": counts.scored,
+                "mean score": round(counts.mean_score, 2) if counts.mean_score is not None else None,
             }
         )
+        means = history.topic_means(member)
         by_topic.extend(
             {"member": member, "topic": m.topic, "mean score": m.mean_score, "attempts": m.attempts} for m in means
         )

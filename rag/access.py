@@ -56,6 +56,11 @@ def provider_label(name: str) -> str:
     return f"Sign in with {name.replace('_', ' ').title()}" if name else "Sign in"
 
 
+def _blank(section: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """The keys that `section` lacks or leaves blank."""
+    return [key for key in keys if not str(section.get(key) or "").strip()]
+
+
 def auth_problem(auth_secrets: Mapping[str, Any] | None) -> str | None:
     """None when `[auth]` has what `st.login()` needs, else one line saying what to add.
 
@@ -68,18 +73,17 @@ def auth_problem(auth_secrets: Mapping[str, Any] | None) -> str | None:
             "cookie_secret, client_id, client_secret and server_metadata_url to .streamlit/secrets.toml "
             "(see .streamlit/secrets.example.toml)."
         )
-    missing = [key for key in SHARED_KEYS if not str(auth_secrets.get(key) or "").strip()]
+    missing = _blank(auth_secrets, SHARED_KEYS)
     configured = providers(auth_secrets)
     if not configured or "" in configured:  # the default provider's keys sit in [auth] itself
-        missing += [key for key in PROVIDER_KEYS if not str(auth_secrets.get(key) or "").strip()]
+        missing += _blank(auth_secrets, PROVIDER_KEYS)
     if missing:
         return (
             f"Team mode sign-in is not fully set up: add {', '.join(missing)} to the [auth] section of "
             ".streamlit/secrets.toml (see .streamlit/secrets.example.toml)."
         )
     for name in (n for n in configured if n):
-        section = auth_secrets[name]
-        lacking = [key for key in PROVIDER_KEYS if not str(section.get(key) or "").strip()]
+        lacking = _blank(auth_secrets[name], PROVIDER_KEYS)
         if lacking:
             return (
                 f"Team mode sign-in is not fully set up: add {', '.join(lacking)} to the [auth.{name}] section of "

@@ -247,14 +247,17 @@ def bench_history(
         "cpu_count": os.cpu_count(),
         "sqlite_version": sqlite3.sqlite_version,
     }
+
+    def measure(history: History, backend: str) -> None:
+        _drive(history, 1, 2, questions)  # warm: schema migrated, pool filled
+        results[backend] = [_drive(history, k, rounds, questions) for k in candidates]
+        if grade is not None:
+            results[f"{backend}_graded"] = [
+                _drive(history, k, graded_rounds, questions, grade, f"{backend}-{k}") for k in candidates
+            ]
     with tempfile.TemporaryDirectory(prefix="prep-bench-history-") as tmp:
         history = History(Path(tmp) / DB_NAME)
-        _drive(history, 1, 2, questions)  # warm: schema migrated, pool filled
-        results["sqlite"] = [_drive(history, k, rounds, questions) for k in candidates]
-        if grade is not None:
-            results["sqlite_graded"] = [
-                _drive(history, k, graded_rounds, questions, grade, f"sqlite-{k}") for k in candidates
-            ]
+        measure(history, "sqlite")
         history.close()
     server = None
     try:
@@ -265,12 +268,7 @@ def bench_history(
         else:
             results["postgresql_server"] = "given by --postgres-url"
         history = History(url=postgres_url)
-        _drive(history, 1, 2, questions)
-        results["postgresql"] = [_drive(history, k, rounds, questions) for k in candidates]
-        if grade is not None:
-            results["postgresql_graded"] = [
-                _drive(history, k, graded_rounds, questions, grade, f"postgresql-{k}") for k in candidates
-            ]
+        measure(history, "postgresql")
         history.close()
     finally:
         if server is not None:

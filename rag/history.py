@@ -413,11 +413,6 @@ class History:
         return ProgressCounts(int(total or 0), int(count or 0), float(mean) if mean is not None else None,
                               int(questions or 0))  # fmt: skip
 
-    def count_attempts(self, user: str) -> int:
-        query = sa.select(sa.func.count()).select_from(attempts).where(attempts.c.user == user)
-        with self._transaction(write=False) as conn:
-            return int(conn.scalar(query) or 0)
-
     def topic_means(self, user: str) -> list[TopicMean]:
         """Mean score per topic over scored answers and "I don't know"s (skips and follow-ups excluded)."""
         query = (

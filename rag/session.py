@@ -188,7 +188,7 @@ class InterviewSession:
 
     def next_question(self) -> Question | None:
         """ "Next": after a grade, the next question; on a question or follow-up, the same as Skip."""
-        if self.paused or self.current is None:
+        if self.current is None:  # paused on a grade (or nothing matched the filters)
             self.turns.append(Turn("user", "command", text="Next question, please."))
             return self.ask_next()
         self.skip()
@@ -344,13 +344,7 @@ class InterviewSession:
         self.turns.append(Turn("user", "answer" if typed else "command", text=typed or "I don't know."))
         grade = minimum_grade(question, "dont-know", grader="rules", model="dont-know")
         if self.current.mode == "followup":  # stored as a follow-up attempt at 0; the follow-up rates no card
-            self.history.record_attempt(
-                self.user, question_id=question.id, topic=question.topic, level=question.level.value,
-                kind="followup", answer=typed or "", grade_json=grade.model_dump_json(), grader=grade.grader,
-                model=grade.model, score=grade.score, status=grade.status, hints=self.current.hints,
-                parent_attempt_id=self.current.parent_attempt_id,
-                card_update=card_updater(question.id, rating_for(grade.score, "followup"), self.clock()),
-            )  # fmt: skip
+            self._store_follow_up(question, typed or "", grade, fell_back=False)
             self.turns.append(Turn("assistant", "model-answer", text=question.model_answer, question_id=question.id))
             self.pause()
             return None
@@ -402,17 +396,21 @@ class InterviewSession:
             self.pause()
         return turn
 
-    def _record_follow_up(self, question: Question, answer: str, grade: Grade, fell_back: bool) -> Turn:
-        """Store a follow-up answer as itself, linked to the answer that led to it. It updates no card: the
+    def _store_follow_up(self, question: Question, answer: str, grade: Grade, fell_back: bool) -> int:
+        """Store a follow-up attempt as itself, linked to the answer that led to it. It updates no card: the
         parent's card was rated by the main answer (`rating_for` gives follow-ups no rating)."""
         current = self.current
-        attempt_id = self.history.record_attempt(
+        return self.history.record_attempt(
             self.user, question_id=question.id, topic=question.topic, level=question.level.value, kind="followup",
             answer=answer, grade_json=grade.model_dump_json(), grader=grade.grader, model=grade.model,
             score=grade.score if grade.scored else None, status=grade.status, fell_back=fell_back,
             hints=current.hints if current else 0, parent_attempt_id=current.parent_attempt_id if current else None,
             card_update=card_updater(question.id, rating_for(grade.score, "followup"), self.clock()),
         )  # fmt: skip
+
+    def _record_follow_up(self, question: Question, answer: str, grade: Grade, fell_back: bool) -> Turn:
+        """Store a graded follow-up answer, show its grade and pause on it."""
+        attempt_id = self._store_follow_up(question, answer, grade, fell_back)
         turn = Turn("assistant", "followup-grade", question_id=question.id, grade_json=grade.model_dump_json(),
                     fell_back=fell_back, attempt_id=attempt_id)  # fmt: skip
         self.turns.append(turn)

@@ -104,7 +104,7 @@ def test_attempts_round_trip_per_user(history: History):
     assert ana[0].id == first and ana[0].grade_dict()["band"] == "partial"
     assert [a.question_id for a in history.attempts_for("bo")] == ["q2"]
     assert history.attempts_for("ana", limit=1)[0].question_id == "q3"
-    assert history.count_attempts("ana") == 2
+    assert history.progress_counts("ana").attempts == 2
     assert sorted(history.users()) == ["ana", "bo"]
 
 
@@ -203,7 +203,7 @@ def test_two_tabs_of_the_same_user_both_store_every_attempt(history: History, ta
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert history.count_attempts("ana") == 80
+    assert history.progress_counts("ana").attempts == 80
 
 
 def test_two_processes_writing_at_once_both_store_every_attempt(history: History, target: dict[str, str]):
@@ -215,7 +215,7 @@ def test_two_processes_writing_at_once_both_store_every_attempt(history: History
     for proc in procs:
         proc.join(120)
         assert proc.exitcode == 0
-    assert history.count_attempts("ana") == 61
+    assert history.progress_counts("ana").attempts == 61
     assert history.integrity_check() == "ok"
 
 
@@ -237,7 +237,7 @@ def test_concurrent_card_updates_of_one_user_lose_no_update(history: History):
     for thread in threads:
         thread.join(60)
     assert json.loads(history.cards_for("ana")["q1"]) == {"n": 45}
-    assert history.count_attempts("ana") == 45
+    assert history.progress_counts("ana").attempts == 45
 
 
 def test_exports(history: History):
@@ -410,7 +410,7 @@ def test_a_history_file_from_before_alembic_migrates_without_losing_anything(tmp
         assert history.journal_mode() == "wal" and history.integrity_check() == "ok"
         new_id = _record(history, "ana")
         assert new_id == 6, "AUTOINCREMENT carries on after the highest id ever used"
-        assert history.count_attempts("ana") == 4
+        assert history.progress_counts("ana").attempts == 4
     finally:
         history.close()
     with sqlite3.connect(data / DB_NAME) as conn:

@@ -70,7 +70,7 @@ def _content(text: str, words: ContrastWords) -> list[tuple[str, str]]:
     """(stem, word) for the text's content words and negations, in order; negations all read "not"."""
     found = []
     for token in tokenize(text):
-        bare = token.replace("'", "").replace("\u2019", "")
+        bare = token.replace("'", "")  # tokenize() already wrote ’ as '
         if bare in words.negations:
             found.append(("not", "not"))
         elif bare not in words.stopwords and any(ch.isalnum() for ch in bare):
