@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rag.datafiles import validated
 from rag.embeddings import Embedder, get_embedder
 from rag.errors import ConfigError
+from rag.grading.roles import RoleReader
 from rag.grading.text import (
     Analysis,
     Expanded,
@@ -79,6 +80,8 @@ PAD_MULTIPLE = 32
 """Sequence lengths rounded up to this: fewer distinct shapes for the CPU kernels to set up."""
 FLIP_MIN_OVERLAP = 0.5
 STRONG_FLIP_SHARED = 2
+ROLE_CHECK_OVERLAP = 0.5
+"""A clause is parsed for a role swap only when it holds at least this share of the claim part's words."""
 QUESTION_ECHO_SIMILARITY = 0.8
 QUESTION_ECHO_COSINE = 0.9
 CACHE_SIZE = 4096
@@ -125,6 +128,9 @@ class MatchParams(BaseModel):
     bias: float
     thresholds: Thresholds
     score_threshold: float = Field(ge=0, le=10, description="Correct iff score >= this (SciEntsBank 2-way).")
+    role_swaps: bool = Field(
+        default=False, description="A clause that exchanges the claim's agent and patient states its opposite."
+    )
 
     @model_validator(mode="after")
     def _shapes(self) -> MatchParams:
@@ -468,6 +474,13 @@ class Matcher:
         self._claim_cache: OrderedDict[tuple[str, ...], tuple[QuestionView, list[ClaimView]]] = OrderedDict()
         self._spellings: dict[str, str] = {}
         self._cache_lock = threading.Lock()
+        self._roles: RoleReader | None = None
+
+    @property
+    def roles(self) -> RoleReader:
+        if self._roles is None:
+            self._roles = RoleReader(self.lexicon)
+        return self._roles
 
     @property
     def params(self) -> MatchParams:
@@ -732,8 +745,18 @@ class Matcher:
                 hypothetical = answer.hypothetical[index]
                 flips = 0 if hypothetical else polarity_flips(clause, part, self.lexicon, heads_only=heads_only)
                 found = Polarity(flips, overlap, common)
+        checks_roles = self.params.role_swaps and found.overlap >= ROLE_CHECK_OVERLAP and not found.reversed
+        if checks_roles and not answer.hypothetical[index] and self._swaps_roles(claim, answer, index):
+            found = Polarity(found.flips + 1, found.overlap, found.shared)
         known[index] = found
         return found
+
+    def _swaps_roles(self, claim: ClaimView, answer: AnswerView, index: int) -> bool:
+        """True when the clause gives the claim's agent and patient each other's place (rag/grading/roles.py)."""
+        clause = answer.clauses[index]
+        sentence = answer.sentences[answer.clause_sentence[index]]
+        start, end = clause.start - sentence.start, clause.end - sentence.start
+        return self.roles.swapped(claim.text, sentence.text, start, end)
 
     def flipped(self, claim: ClaimView, answer: AnswerView, unit: Unit, *, heads_only: bool = True) -> bool:
         """True when the unit states the claim's opposite: an odd number of flips in a clause that addresses it.

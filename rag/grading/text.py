@@ -37,6 +37,7 @@ class _LexiconFile(BaseModel):
     antonyms: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
     confusables: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
     conditionals: list[StrictStr] = Field(default_factory=list)
+    symmetric_verbs: list[StrictStr] = Field(default_factory=list)
     negating_prefixes: list[StrictStr] = Field(default_factory=list)
     negating_prefix_min_stem: int = Field(default=5, ge=1)
     number_words: dict[StrictStr, int] = Field(default_factory=dict)
@@ -104,6 +105,8 @@ class Lexicon:
     number_words: dict[str, int] = field(default_factory=dict)
     abbreviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
     lowercase_only_abbreviations: frozenset[str] = frozenset()
+    symmetric_verbs: frozenset[str] = frozenset()
+    """Normalised stems of verbs whose two sides can be exchanged ("A connects to B", "B connects to A")."""
     _opposites: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
     """Memo of `opposites`; not an init field, so `dataclasses.replace` gives a changed copy its own."""
 
@@ -199,6 +202,7 @@ def _parse_lexicon(data: dict) -> Lexicon:
         abbreviations={short: tuple(long.split()) for short, long in raw.abbreviations.items()},
         lowercase_only_abbreviations=frozenset(raw.lowercase_only_abbreviations),
         avoidance_words=frozenset(raw.avoidance_words),
+        symmetric_verbs=frozenset(partial.normalise(word) for word in raw.symmetric_verbs),
     )
 
 

@@ -79,6 +79,23 @@ def test_stateless_contradicts_stateful_and_earns_nothing(matcher: Matcher):
     assert "Security groups are stateless" in result.contradiction_evidence
 
 
+ALB_QUESTION = "How does an Application Load Balancer route requests?"
+ALB_FORWARDS = "The ALB forwards requests to the target group."
+
+
+def test_a_clause_that_swaps_the_claims_roles_states_its_opposite(embedder):
+    reading_roles = Matcher(embedder, params=default_params().model_copy(update={"role_swaps": True}))
+    word_overlap_only = Matcher(embedder, params=default_params().model_copy(update={"role_swaps": False}))
+    swapped = "The target group forwards requests to the ALB."
+    blind = match(word_overlap_only, ALB_QUESTION, ALB_FORWARDS, swapped)
+    assert blind.probability >= default_params().thresholds.covered, "the same words earn the point without a parse"
+    result = match(reading_roles, ALB_QUESTION, ALB_FORWARDS, swapped)
+    assert result.probability < default_params().thresholds.partly
+    assert result.contradiction >= default_params().thresholds.contradicted
+    kept = match(reading_roles, ALB_QUESTION, ALB_FORWARDS, "Requests are forwarded by the ALB to the target group.")
+    assert kept.probability >= default_params().thresholds.covered and kept.contradiction == 0
+
+
 def test_matching_negations_still_match(matcher: Matcher):
     result = match(matcher, SQS_QUESTION, SQS_ORDER, "SQS does not guarantee ordering.")
     assert result.probability >= default_params().thresholds.partly
