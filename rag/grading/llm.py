@@ -19,38 +19,55 @@ Structured output: `response_format` `json_schema` first; servers that reject it
 get `{"type": "json_object", "schema": ...}`, then plain `json_object` (`Runnable.with_fallbacks`). The fallback
 is remembered per endpoint for the life of the process. The schema, derived from the `Judgement` reply model,
 is also in the prompt, so every mode sees it.
+
+Its parts: the reply model and schema (llm_reply.py), the quote checks and the judge's reading of credited quotes
+(llm_evidence.py), failures and their reasons (llm_errors.py), the structured-output modes (llm_modes.py).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
 import secrets
-import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableLambda
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rag.errors import PrepError
 from rag.grading.base import build_grade, unscored_grade
-from rag.grading.guard import GuardRules, detect_injection, load_guard_rules
-from rag.grading.judge import CONTRADICTS, ENTAILS, NEITHER, Judge, get_judge
+from rag.grading.guard import detect_injection
+from rag.grading.judge import Judge, get_judge
+from rag.grading.llm_errors import (
+    FormatRejected,
+    LLMFailure,
+    classify_error,
+    is_retryable,
+    shorten,
+    unscored_reason,
+)
+from rag.grading.llm_evidence import (
+    NOTE_INJECTED,
+    NOTE_NO_QUOTE,
+    NOTE_NOT_FOUND,
+    AnswerEvidence,
+    Sample,
+    check_judgement,
+    combine_samples,
+    sanitise_feedback,
+    second_opinion,
+)
 from rag.grading.llm_log import LLMCall, LLMCallLog, redact
-from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
-from rag.grading.review import Reading, ReviewParams, load_review_params, review, sentence_of_unit
+from rag.grading.llm_modes import OUTPUT_MODES, OutputMode, downgrade_mode, output_mode_for
+from rag.grading.llm_reply import parse_reply, response_format_for, response_schema
+from rag.grading.result import Grade, Verdict
+from rag.grading.review import ReviewParams, load_review_params
 from rag.grading.rubric import PromptTemplate, Rubric, default_rubric, load_prompt
-from rag.grading.text import Span, split_sentences
 from rag.passage import Passage
 from rag.questions import Question
 from rag.settings import Settings, get_settings
@@ -60,357 +77,8 @@ logger = logging.getLogger(__name__)
 PROMPT_NAME = "llm_grader"
 DATAMARK = "^"
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
-MAX_FEEDBACK_CHARS = 600
-MIN_FEEDBACK_WORDS = 4
-MAX_QUOTES = 3
-MAX_QUOTE_CHARS = 200
-MIN_QUOTE_WORDS = 3
-MIN_QUOTE_LETTERS = 12
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 8.0
-
-NOTE_NOT_FOUND = "quoted words not found in the answer: no credit"
-NOTE_NO_QUOTE = "no quote from the answer given: no credit"
-NOTE_INJECTED = "quoted words are addressed to the grader, not an answer: no credit"
-NOTE_CONTRADICTION_UNSUPPORTED = "quoted words not found in the answer: no penalty"
-
-OutputMode = Literal["json_schema", "json_object+schema", "json_object"]
-OUTPUT_MODES: tuple[OutputMode, ...] = ("json_schema", "json_object+schema", "json_object")
-_VERDICT_RANK = {Verdict.contradicted: 0, Verdict.missed: 1, Verdict.partly: 2, Verdict.covered: 3}
-_WORD = re.compile(r"[^\W_]+")
-_HTML_TAG = re.compile(r"<[^<>]{0,200}>")
-_FORMAT_REJECTED = re.compile(r"response_format|json_schema|json_object", re.IGNORECASE)
-
-_endpoint_modes: dict[str, int] = {}
-_endpoint_lock = threading.Lock()
-
-
-def forget_output_modes() -> None:
-    """Forget every remembered structured-output fallback (tests; or after changing servers)."""
-    with _endpoint_lock:
-        _endpoint_modes.clear()
-
-
-def output_mode_for(endpoint: str) -> OutputMode:
-    """The structured-output mode this process currently uses for `endpoint`."""
-    with _endpoint_lock:
-        return OUTPUT_MODES[_endpoint_modes.get(endpoint, 0)]
-
-
-def _downgrade_mode(endpoint: str, failed: OutputMode) -> None:
-    """Remember that `endpoint` rejected `failed`: this process starts with the next mode from now on."""
-    index = min(OUTPUT_MODES.index(failed) + 1, len(OUTPUT_MODES) - 1)
-    with _endpoint_lock:
-        _endpoint_modes[endpoint] = max(_endpoint_modes.get(endpoint, 0), index)
-    logger.info("%s rejected response_format %s; using %s from now on", endpoint, failed, OUTPUT_MODES[index])
-
-
-# ---------------------------------------------------------------------------------------------- reply schema
-
-
-class KeyPointJudgement(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key_point_id: str
-    quotes: list[str]
-    verdict: Verdict
-
-
-class MisconceptionJudgement(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    misconception_id: str
-    quote: str
-
-
-class Judgement(BaseModel):
-    """The model's reply: the one definition both of the schema sent to the server and of what a reply must be.
-
-    Parsing is lenient where the schema sent is strict: unknown top-level keys (a "score" the model made up)
-    are ignored, never used, and a reply without feedback or the injection flag still parses.
-    """
-
-    model_config = ConfigDict(extra="ignore")
-
-    verdicts: list[KeyPointJudgement]
-    misconceptions_found: list[MisconceptionJudgement]
-    feedback: str = ""
-    injection_suspected: bool = False
-
-
-_ANNOTATIONS = frozenset({"title", "description", "default"})
-
-
-def _strict(node: Any, defs: dict[str, Any]) -> Any:
-    """A pydantic JSON schema node as strict json_schema mode wants it.
-
-    References are inlined (small servers' grammar converters and the prompt read better without them),
-    annotations dropped, and every object closed with all its properties required.
-    """
-    if isinstance(node, list):
-        return [_strict(item, defs) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if "$ref" in node:
-        return _strict(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
-    out: dict[str, Any] = {"type": node["type"]} if "type" in node else {}
-    for key, value in node.items():
-        if key in _ANNOTATIONS or key in ("$defs", "type", "required", "additionalProperties"):
-            continue
-        if key == "properties":
-            out[key] = {name: _strict(field, defs) for name, field in value.items()}
-        else:
-            out[key] = _strict(value, defs)
-    if out.get("type") == "object":
-        out["required"] = list(out.get("properties", {}))
-        out["additionalProperties"] = False
-    return out
-
-
-def _reply_schema() -> dict[str, Any]:
-    schema = Judgement.model_json_schema()
-    return _strict(schema, schema.get("$defs", {}))
-
-
-_REPLY_SCHEMA = _reply_schema()
-
-
-def response_schema(question: Question, *, bounded: bool = False) -> dict[str, Any]:
-    """The JSON schema of the reply (`Judgement`) for one question: key point and misconception ids are enums.
-
-    `bounded` adds length limits, which llama.cpp turns into grammar rules that stop a small model from rambling
-    (OpenAI's strict mode does not accept them all, so the json_schema mode goes without).
-    """
-    schema = copy.deepcopy(_REPLY_SCHEMA)
-    fields = schema["properties"]
-    verdicts, findings = fields["verdicts"], fields["misconceptions_found"]
-    verdicts["items"]["properties"]["key_point_id"]["enum"] = [kp.id for kp in question.key_points]
-    if question.misconceptions:
-        findings["items"]["properties"]["misconception_id"]["enum"] = [m.id for m in question.misconceptions]
-    if bounded:
-        quotes = verdicts["items"]["properties"]["quotes"]
-        quotes["maxItems"] = MAX_QUOTES
-        quotes["items"]["maxLength"] = MAX_QUOTE_CHARS
-        findings["items"]["properties"]["quote"]["maxLength"] = MAX_QUOTE_CHARS
-        fields["feedback"]["maxLength"] = MAX_FEEDBACK_CHARS
-        verdicts["minItems"] = verdicts["maxItems"] = len(question.key_points)
-        findings["maxItems"] = len(question.misconceptions)
-    return schema
-
-
-def response_format_for(mode: OutputMode, question: Question) -> dict[str, Any]:
-    if mode == "json_schema":
-        schema = response_schema(question)
-        return {"type": "json_schema", "json_schema": {"name": "key_point_grading", "strict": True, "schema": schema}}
-    if mode == "json_object+schema":
-        return {"type": "json_object", "schema": response_schema(question, bounded=True)}
-    return {"type": "json_object"}
-
-
-# ---------------------------------------------------------------------------------------------- evidence check
-
-
-@dataclass(frozen=True)
-class _Word:
-    text: str
-    start: int
-    end: int
-
-
-class AnswerEvidence:
-    """The answer as a word sequence, for checking quotes whatever their case, punctuation, quote marks or datamarks.
-
-    Sentences that match a guard injection pattern are "tainted": quoting them earns nothing.
-    """
-
-    def __init__(self, answer: str, rules: GuardRules | None = None, not_evidence: Sequence[str] = ()) -> None:
-        self.answer = answer
-        self.words = [_Word(m.group().casefold(), m.start(), m.end()) for m in _WORD.finditer(answer)]
-        self._texts = [w.text for w in self.words]
-        self.tainted = _tainted_spans(answer, rules or load_guard_rules())
-        self._not_evidence = {tuple(_words(text)) for text in not_evidence}
-
-    @classmethod
-    def for_question(cls, answer: str, question: Question) -> AnswerEvidence:
-        """Key point and misconception ids are labels from the prompt: quoting one is never evidence."""
-        ids = [kp.id for kp in question.key_points] + [m.id for m in question.misconceptions]
-        return cls(answer, not_evidence=ids)
-
-    def check(self, quote: str) -> Literal["found", "not-found", "too-short", "injected"]:
-        fragments = [f for f in re.split(r"\.\.\.|…", quote) if _WORD.search(f)]
-        words = [w for f in fragments for w in _words(f)]
-        if len(words) < MIN_QUOTE_WORDS or sum(len(w) for w in words) < MIN_QUOTE_LETTERS:
-            return "too-short"
-        if tuple(words) in self._not_evidence:
-            return "not-found"
-        outcome: Literal["found", "injected"] = "found"
-        for fragment in fragments:
-            spans = self._find(_words(fragment))
-            if not spans:
-                return "not-found"
-            if all(self._is_tainted(span) for span in spans):
-                outcome = "injected"
-        return outcome
-
-    def locate_all(self, quotes: Sequence[str]) -> list[Span]:
-        """Where each quote sits in the answer (first occurrence, from its first to its last fragment)."""
-        found = []
-        for quote in quotes:
-            fragments = [f for f in re.split(r"\.\.\.|…", quote) if _WORD.search(f)]
-            places = [self._find(_words(fragment)) for fragment in fragments]
-            if places and all(places):
-                start, end = places[0][0][0], max(places[-1][0][1], places[0][0][1])
-                found.append(Span(start, end, self.answer[start:end]))
-        return found
-
-    def _find(self, needle: list[str]) -> list[tuple[int, int]]:
-        n = len(needle)
-        return [
-            (self.words[i].start, self.words[i + n - 1].end)
-            for i in range(len(self._texts) - n + 1)
-            if self._texts[i : i + n] == needle
-        ]
-
-    def _is_tainted(self, span: tuple[int, int]) -> bool:
-        return any(span[0] < end and start < span[1] for start, end in self.tainted)
-
-
-def _words(text: str) -> list[str]:
-    return [w.casefold() for w in _WORD.findall(text)]
-
-
-def _tainted_spans(answer: str, rules: GuardRules) -> list[tuple[int, int]]:
-    """Whole sentences around every injection-pattern match."""
-    spans = []
-    for pattern in rules.injection_patterns.values():
-        for match in pattern.finditer(answer):
-            before = max(answer.rfind(ch, 0, match.start()) for ch in ".!?\n")
-            after = [i for i in (answer.find(ch, match.end()) for ch in ".!?\n") if i != -1]
-            spans.append((before + 1, min(after) + 1 if after else len(answer)))
-    return spans
-
-
-# ---------------------------------------------------------------------------------------------- failures
-
-
-class LLMFailure(Exception):
-    """One failed attempt, classified. `retryable` decides whether another attempt can help."""
-
-    def __init__(
-        self,
-        kind: str,
-        detail: str,
-        *,
-        retryable: bool,
-        http_status: int | None = None,
-        retry_after: float | None = None,
-        response_text: str = "",
-        usage: tuple[int | None, int | None] = (None, None),
-    ) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-        self.retryable = retryable
-        self.http_status = http_status
-        self.retry_after = retry_after
-        self.response_text = response_text
-        self.usage = usage
-
-
-class FormatRejected(LLMFailure):
-    """The server rejected this mode's `response_format`: the next mode is tried at once (no failed attempt)."""
-
-    def __init__(self, detail: str, **details: Any) -> None:
-        super().__init__("format-unsupported", detail, retryable=False, **details)
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, LLMFailure) and exc.retryable
-
-
-def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(seen) < 8:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    try:
-        value = exc.response.headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (AttributeError, TypeError, ValueError):
-        return None
-
-
-def classify_error(exc: BaseException, mode: OutputMode) -> LLMFailure:
-    """Turn a client exception into an LLMFailure with a plain-words detail."""
-    if isinstance(exc, openai.LengthFinishReasonError):
-        completion = exc.completion
-        text = (completion.choices[0].message.content or "") if completion.choices else ""
-        usage = completion.usage
-        return LLMFailure(
-            "truncated",
-            "the reply was cut off at the max_tokens limit",
-            retryable=True,
-            response_text=text,
-            usage=(usage.prompt_tokens, usage.completion_tokens) if usage else (None, None),
-        )
-    if isinstance(exc, openai.APITimeoutError):
-        return LLMFailure("timeout", "timed out", retryable=True)
-    if isinstance(exc, openai.APIConnectionError):
-        refused = any("refused" in str(e).lower() for e in _cause_chain(exc))
-        detail = "connection refused" if refused else f"connection failed: {_short(str(exc.__cause__ or exc), 120)}"
-        return LLMFailure("connection", detail, retryable=True)
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        body = exc.response.text if exc.response is not None else ""
-        message = _short(re.sub(r"^Error code: \d+ - ", "", getattr(exc, "message", "") or str(exc)))
-        common = {"http_status": status, "response_text": body}
-        if status in (400, 422, 500) and mode != OUTPUT_MODES[-1] and _FORMAT_REJECTED.search(f"{message} {body}"):
-            return FormatRejected(f"HTTP {status}: {message}", **common)
-        if status == 429:
-            return LLMFailure(
-                "rate-limit", "HTTP 429 (rate limited)", retryable=True, retry_after=_retry_after(exc), **common
-            )
-        if status in (401, 403):
-            return LLMFailure("auth", f"the server rejected the API key (HTTP {status})", retryable=False, **common)
-        if status == 404:
-            return LLMFailure("not-found", f"HTTP 404: {message}", retryable=False, **common)
-        if status in (408, 409) or status >= 500:
-            return LLMFailure("server", f"HTTP {status}: {message}", retryable=True, **common)
-        return LLMFailure(
-            "rejected", f"the server rejected the request (HTTP {status}): {message}", retryable=False, **common
-        )
-    if isinstance(exc, AttributeError | TypeError) and re.search(r"'str' object|has no attribute 'choices'", str(exc)):
-        return LLMFailure(
-            "not-openai",
-            "the server replied with text or HTML, not an OpenAI-compatible JSON response; "
-            "check that OPENAI_BASE_URL points at the API (usually ending in /v1), not a web page",
-            retryable=False,
-        )
-    return LLMFailure("unexpected", f"{type(exc).__name__}: {_short(str(exc))}", retryable=True)
-
-
-# ---------------------------------------------------------------------------------------------- samples
-
-
-@dataclass
-class _Sample:
-    """One validated, evidence-checked reply."""
-
-    verdicts: dict[str, KeyPointVerdict]
-    findings: dict[str, list[str]]
-    feedback: str
-    injection_suspected: bool
-    adjusted: bool
 
 
 @dataclass
@@ -422,142 +90,12 @@ class _Outcome:
     passages: Sequence[Passage]
     evidence: AnswerEvidence
     index: int
-    sample: _Sample | None = None
+    sample: Sample | None = None
     failure: LLMFailure | None = None
     """The last attempt's failure; None once an attempt succeeds."""
     attempts: int = 0
     """Attempts in the current output mode (a rejected response_format starts the next mode at 1)."""
     latency_ms: float = 0.0
-
-
-def parse_reply(text: str, finish_reason: str | None = None) -> Judgement:
-    """Strict parse of the raw reply: no partial-JSON repair (a truncated reply must not become a grade)."""
-    body = text.strip()
-    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, re.DOTALL)
-    if fence:
-        body = fence.group(1)
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        if finish_reason == "length":
-            raise LLMFailure("truncated", "the reply was cut off at the max_tokens limit", retryable=True) from exc
-        raise LLMFailure(
-            "malformed", f"the reply was not valid JSON ({exc.msg} at char {exc.pos})", retryable=True
-        ) from exc
-    if not isinstance(data, dict):
-        raise LLMFailure("schema", f"the reply was a JSON {type(data).__name__}, not an object", retryable=True)
-    try:
-        return Judgement.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(reply)"
-        more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise LLMFailure("schema", f"field '{where}': {first['msg']}{more}", retryable=True) from exc
-
-
-def check_judgement(judgement: Judgement, question: Question, evidence: AnswerEvidence) -> _Sample:
-    """Validate ids against the question, then check every quote against the answer."""
-    known = {kp.id: kp for kp in question.key_points}
-    given = [v.key_point_id for v in judgement.verdicts]
-    problems = []
-    if unknown := sorted(set(given) - known.keys()):
-        problems.append(f"key point ids not in the question: {', '.join(unknown)}")
-    if missing := [kp_id for kp_id in known if kp_id not in given]:
-        problems.append(f"no verdict for key points: {', '.join(missing)}")
-    if repeated := sorted({i for i in given if given.count(i) > 1}):
-        problems.append(f"more than one verdict for: {', '.join(repeated)}")
-    misconceptions = {m.id: m for m in question.misconceptions}
-    if unknown_m := sorted({f.misconception_id for f in judgement.misconceptions_found} - misconceptions.keys()):
-        problems.append(f"misconception ids not in the question: {', '.join(unknown_m)}")
-    if problems:
-        raise LLMFailure("schema", "; ".join(problems), retryable=True)
-
-    adjusted = False
-    verdicts: dict[str, KeyPointVerdict] = {}
-    for item in judgement.verdicts:
-        kp = known[item.key_point_id]
-        verdict = item.verdict
-        outcomes = {quote: evidence.check(quote) for quote in item.quotes if quote.strip()}
-        good = [q.strip() for q, outcome in outcomes.items() if outcome == "found"]
-        note = ""
-        if verdict is not Verdict.missed and not good:
-            if verdict is Verdict.contradicted:
-                note = NOTE_CONTRADICTION_UNSUPPORTED
-            elif not outcomes or set(outcomes.values()) == {"too-short"}:
-                note = NOTE_NO_QUOTE
-            elif "injected" in outcomes.values() and "not-found" not in outcomes.values():
-                note = NOTE_INJECTED
-            else:
-                note = NOTE_NOT_FOUND
-            verdict = Verdict.missed
-            adjusted = True
-        verdicts[kp.id] = KeyPointVerdict(
-            key_point_id=kp.id,
-            text=kp.text,
-            weight=kp.weight,
-            verdict=verdict,
-            evidence=good if verdict is not Verdict.missed else [],
-            note=note,
-        )
-    findings: dict[str, list[str]] = {}
-    for finding in judgement.misconceptions_found:
-        if evidence.check(finding.quote) == "found":
-            findings.setdefault(finding.misconception_id, []).append(finding.quote.strip())
-        else:
-            adjusted = True
-    return _Sample(verdicts, findings, judgement.feedback, judgement.injection_suspected, adjusted)
-
-
-def combine_samples(
-    question: Question, samples: Sequence[_Sample]
-) -> tuple[list[KeyPointVerdict], list[MisconceptionFinding]]:
-    """Majority verdict per key point (ties go to the lower credit); misconceptions found by a majority."""
-    total = len(samples)
-    verdicts = []
-    for kp in question.key_points:
-        votes = Counter(s.verdicts[kp.id].verdict for s in samples)
-        winner, count = max(votes.items(), key=lambda item: (item[1], -_VERDICT_RANK[item[0]]))
-        agreeing = [s.verdicts[kp.id] for s in samples if s.verdicts[kp.id].verdict is winner]
-        evidence = list(dict.fromkeys(q for v in agreeing for q in v.evidence))
-        notes = [v.note for v in agreeing if v.note]
-        if total > 1:
-            notes.append(f"{count} of {total} samples agreed")
-        verdicts.append(
-            agreeing[0].model_copy(
-                update={
-                    "evidence": evidence,
-                    "note": "; ".join(notes),
-                    "confidence": round(count / total, 3) if total > 1 else None,
-                }
-            )
-        )
-    findings = []
-    for misconception in question.misconceptions:
-        found_in = [s.findings[misconception.id] for s in samples if misconception.id in s.findings]
-        if len(found_in) * 2 > total:
-            findings.append(
-                MisconceptionFinding(
-                    misconception_id=misconception.id,
-                    claim=misconception.claim,
-                    correction=misconception.correction,
-                    evidence=list(dict.fromkeys(q for quotes in found_in for q in quotes)),
-                )
-            )
-    return verdicts, findings
-
-
-def sanitise_feedback(text: str) -> str | None:
-    """Model feedback fit to show: no HTML, at most 600 characters, nothing that reads like a grade demand."""
-    text = " ".join(_HTML_TAG.sub(" ", text or "").split())
-    if len(text.split()) < MIN_FEEDBACK_WORDS or detect_injection(text):
-        return None
-    if len(text) > MAX_FEEDBACK_CHARS:
-        cut = text.rfind(" ", 0, MAX_FEEDBACK_CHARS - 1)
-        text = text[: cut if cut > MAX_FEEDBACK_CHARS // 2 else MAX_FEEDBACK_CHARS - 1].rstrip(" ,;:") + "…"
-    return text
-
-
-# ---------------------------------------------------------------------------------------------- grader
 
 
 def _is_openai_host(base_url: str | None) -> bool:
@@ -605,39 +143,6 @@ class LLMGrader:
         if self._judge is None:
             self._judge = get_judge()
         return self._judge
-
-    def second_opinion(
-        self, question: Question, evidence: AnswerEvidence, verdicts: Sequence[KeyPointVerdict]
-    ) -> tuple[list[KeyPointVerdict], dict[str, int]]:
-        """The verdicts after the judge's review of every credited quote, and how many it checked and disputed.
-
-        The judge reads the whole sentence that holds a quote (the model may quote a fragment); of several
-        quotes for one point, the sentence it reads most clearly as stating the point counts. Without
-        selected review thresholds the judge only counts: credit is unchanged.
-        """
-        params = self.review_params
-        credited = [v for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly) and v.evidence]
-        sentences = split_sentences(evidence.answer)
-        located = {
-            id(v): [sentence_of_unit(evidence.answer, sentences, span) for span in evidence.locate_all(v.evidence)]
-            for v in credited
-        }
-        pairs = [(question.question, v.text, span.text) for v in credited for span in located[id(v)]]
-        rows = iter(self.judge.probabilities(pairs))
-        readings: dict[int, Reading] = {}
-        disputed = 0
-        for verdict in credited:
-            judged = [(span, next(rows)) for span in located[id(verdict)]]
-            if not judged:
-                continue
-            span, row = max(judged, key=lambda pair: pair[1][ENTAILS])
-            disputed += not row[ENTAILS] >= max(row[CONTRADICTS], row[NEITHER])
-            readings[id(verdict)] = Reading((), np.zeros((0, 3)), span, row)
-        if params is not None:
-            no_reading = Reading((), np.zeros((0, 3)))
-            # Readings of quotes carry no near sentences, so only the credited-sentence rules can act.
-            verdicts, _ = review(verdicts, [], [readings.get(id(v), no_reading) for v in verdicts], (), (), params)
-        return list(verdicts), {"checked": len(credited), "disputed": disputed}
 
     def _make_chat_model(self) -> BaseChatModel:
         from langchain_openai import ChatOpenAI
@@ -725,18 +230,18 @@ class LLMGrader:
 
     # -- the pipeline: attempts, retries, fallbacks
 
-    def _pipeline(self, start: OutputMode) -> Runnable[_Outcome, _Sample]:
+    def _pipeline(self, start: OutputMode) -> Runnable[_Outcome, Sample]:
         """Attempts in `start` mode retried with backoff; a rejected response_format falls back to the next mode.
 
         The retries wait in `_attempt`, not in tenacity: that wait honours Retry-After and uses `self.sleep`.
         """
 
-        def attempts_in(mode: OutputMode) -> Runnable[_Outcome, _Sample]:
-            def attempt(outcome: _Outcome) -> _Sample:
+        def attempts_in(mode: OutputMode) -> Runnable[_Outcome, Sample]:
+            def attempt(outcome: _Outcome) -> Sample:
                 return self._attempt(outcome, mode)
 
             return RunnableLambda(attempt, name=f"llm_grade_{mode}").with_retry(
-                retry_if_exception_type=_retryable,
+                retry_if_exception_type=is_retryable,
                 stop_after_attempt=1 + self.settings.llm_max_retries,
                 wait_exponential_jitter=False,
             )
@@ -744,7 +249,7 @@ class LLMGrader:
         first, *rest = (attempts_in(mode) for mode in OUTPUT_MODES[OUTPUT_MODES.index(start) :])
         return first.with_fallbacks(rest, exceptions_to_handle=(FormatRejected,)) if rest else first
 
-    def _attempt(self, outcome: _Outcome, mode: OutputMode) -> _Sample:
+    def _attempt(self, outcome: _Outcome, mode: OutputMode) -> Sample:
         """One logged call in `mode` and the checks of its reply; raises LLMFailure.
 
         A retry of a failed attempt first waits `retry_delay`.
@@ -790,7 +295,7 @@ class LLMGrader:
         outcome.failure = failure
         if failure is not None:
             if isinstance(failure, FormatRejected):
-                _downgrade_mode(self.endpoint, mode)
+                downgrade_mode(self.endpoint, mode)
             raise failure
         assert sample is not None
         return sample
@@ -805,35 +310,12 @@ class LLMGrader:
             outcome.failure = exc
         return outcome
 
-    def _reason(self, outcome: _Outcome) -> str:
-        failure = outcome.failure
-        assert failure is not None
-        tries = f"after {outcome.attempts} attempt{'s' if outcome.attempts != 1 else ''}"
-        if not failure.retryable:
-            tries = "(not retried)"
-        if failure.kind == "connection":
-            return f"LLM server unreachable at {self.endpoint} ({failure.detail}) {tries}"
-        if failure.kind == "timeout":
-            return f"LLM server at {self.endpoint} did not answer within {self.settings.llm_timeout:g}s {tries}"
-        if failure.kind in ("rate-limit", "server", "auth", "not-found", "rejected", "format-unsupported"):
-            return f"LLM server at {self.endpoint} failed: {failure.detail} {tries}"
-        if failure.kind == "truncated":
-            return (
-                f"the LLM's reply was cut off at max_tokens={self.settings.llm_max_tokens} before the JSON was "
-                f"complete {tries}"
-            )
-        if failure.kind == "malformed":
-            return f"the LLM's reply was not usable: {failure.detail} {tries}"
-        if failure.kind == "schema":
-            return f"the LLM's reply did not match the grading schema: {failure.detail} {tries}"
-        return f"the LLM grader failed: {failure.detail} {tries}"
-
     def grade(self, question: Question, answer: str, passages: Sequence[Passage] = ()) -> Grade:
         """Never raises and never returns a 0 for a failure: an unusable LLM gives an unscored grade with the reason."""
         try:
             return self._grade(question, answer, passages)
         except Exception as exc:
-            reason = self._redact(f"internal error in the LLM grader: {type(exc).__name__}: {_short(str(exc))}")
+            reason = self._redact(f"internal error in the LLM grader: {type(exc).__name__}: {shorten(str(exc))}")
             logger.warning(reason)
             return unscored_grade(question, reason, grader=self.name, model=self.model, passages=passages)
 
@@ -845,7 +327,14 @@ class LLMGrader:
         samples = [o.sample for o in outcomes if o.sample is not None]
         if len(samples) * 2 <= total:
             failed = next(o for o in outcomes if o.failure is not None)
-            reason = self._reason(failed)
+            assert failed.failure is not None
+            reason = unscored_reason(
+                failed.failure,
+                failed.attempts,
+                endpoint=self.endpoint,
+                timeout=self.settings.llm_timeout,
+                max_tokens=self.settings.llm_max_tokens,
+            )
             if total > 1:
                 reason = f"{total - len(samples)} of {total} samples failed; first: {reason}"
             grade = unscored_grade(
@@ -856,7 +345,7 @@ class LLMGrader:
         agreement: dict[str, int] | None = None
         credited_before = {v.key_point_id for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly)}
         try:
-            verdicts, agreement = self.second_opinion(question, evidence, verdicts)
+            verdicts, agreement = second_opinion(self.judge, self.review_params, question, evidence, verdicts)
         except PrepError as exc:  # a missing or unverified judge must not cost the candidate the grade
             logger.warning("the judge's second opinion is unavailable: %s", exc)
         guard_signals = detect_injection(answer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -14,7 +15,10 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from werkzeug import Request, Response
 
-from rag.grading.llm import LLMGrader, forget_output_modes
+from rag.grading.llm import LLMGrader
+from rag.grading.llm_log import LOG_FILENAME
+from rag.grading.llm_modes import forget_output_modes
+from rag.grading.result import KeyPointVerdict
 from rag.questions import KeyPoint, Misconception, Question
 from rag.settings import Settings
 
@@ -116,6 +120,17 @@ def llm_settings(tmp_path: Path) -> Settings:
         llm_max_tokens=256,
         _env_file=None,
     )
+
+
+def by_id(grade) -> dict[str, KeyPointVerdict]:
+    return {v.key_point_id: v for v in grade.key_points}
+
+
+def log_rows(settings) -> list[dict[str, Any]]:
+    """The rows of the LLM call log, oldest first."""
+    with sqlite3.connect(settings.data_dir / LOG_FILENAME) as connection:
+        connection.row_factory = sqlite3.Row
+        return [dict(r) for r in connection.execute("SELECT * FROM llm_calls ORDER BY id")]
 
 
 class SleepRecorder:

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.grading.llm import AnswerEvidence, LLMGrader
+from rag.grading.llm import LLMGrader
+from rag.grading.llm_evidence import AnswerEvidence
 from rag.grading.llm_log import summarise_calls
 from rag.grading.result import Verdict
 from rag.grading.service import grade_answer, make_grader
