@@ -30,6 +30,16 @@ class Level(StrEnum):
     architect = "architect"
 
 
+def distinct_wordings(wordings: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """Stripped wordings, refused when one is under 3 words or two repeat (case-insensitive)."""
+    short = [w for w in wordings if len(w.split()) < 3]
+    if short:
+        raise ValueError(f"a paraphrase states {what} in at least 3 words: {short[0]!r}")
+    if len({w.strip().lower() for w in wordings}) < len(wordings):
+        raise ValueError("paraphrases repeat")
+    return tuple(w.strip() for w in wordings)
+
+
 class KeyPoint(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,12 +69,7 @@ class KeyPoint(BaseModel):
     @field_validator("paraphrases")
     @classmethod
     def _distinct_wordings(cls, wordings: tuple[str, ...]) -> tuple[str, ...]:
-        short = [w for w in wordings if len(w.split()) < 3]
-        if short:
-            raise ValueError(f"a paraphrase states the whole point in at least 3 words: {short[0]!r}")
-        if len({w.strip().lower() for w in wordings}) < len(wordings):
-            raise ValueError("paraphrases repeat")
-        return tuple(w.strip() for w in wordings)
+        return distinct_wordings(wordings, "the whole point")
 
     @model_validator(mode="after")
     def _paraphrases_differ_from_the_text(self) -> KeyPoint:
@@ -140,6 +145,22 @@ class Misconception(BaseModel):
     id: str = Field(pattern=ID_PATTERN)
     claim: str = Field(min_length=3, description="The wrong statement as a candidate would say it.")
     correction: str = Field(min_length=3)
+    paraphrases: tuple[str, ...] = Field(
+        default=(),
+        max_length=4,
+        description="Other wordings of the same wrong claim (spoken, note-style); any of them is the misconception.",
+    )
+
+    @field_validator("paraphrases")
+    @classmethod
+    def _distinct_wordings(cls, wordings: tuple[str, ...]) -> tuple[str, ...]:
+        return distinct_wordings(wordings, "the whole claim")
+
+    @model_validator(mode="after")
+    def _paraphrases_differ_from_the_claim(self) -> Misconception:
+        if self.claim.strip().lower() in {w.lower() for w in self.paraphrases}:
+            raise ValueError("a paraphrase repeats the misconception's claim")
+        return self
 
 
 class Question(BaseModel):

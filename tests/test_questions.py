@@ -99,6 +99,30 @@ def test_every_key_point_of_the_real_bank_has_paraphrases(question_bank):
     assert all(1 <= len(kp.paraphrases) <= 2 for q in question_bank.follow_ups for kp in q.key_points)
 
 
+@pytest.mark.parametrize(
+    ("paraphrases", "error"),
+    [
+        (["Too short"], "at least 3 words"),
+        (["SGs drop replies unless you allow them.", "sgs drop replies unless you allow them."], "repeat"),
+        (["Security groups are stateless."], "repeats the misconception's claim"),
+    ],
+)
+def test_misconception_paraphrases_are_validated(tmp_path, paraphrases: list[str], error: str):
+    misconception = {
+        "id": "m-stateless",
+        "claim": "Security groups are stateless.",
+        "correction": "They are stateful.",
+        "paraphrases": paraphrases,
+    }
+    with pytest.raises(QuestionBankError, match=error):
+        load_question_bank(write_bank(tmp_path, [{**GOOD, "misconceptions": [misconception]}]), ["sg"])
+
+
+def test_every_misconception_of_the_real_bank_has_paraphrases(question_bank):
+    every = [m for q in question_bank.all_questions() for m in q.misconceptions]
+    assert every and all(3 <= len(m.paraphrases) <= 4 for m in every)
+
+
 def test_a_follow_up_is_a_question_of_its_own_that_inherits_from_its_parent(tmp_path):
     bank = load_question_bank(write_bank(tmp_path, [GOOD]), ["sg"])
     follow_up = bank.get("q-one--nacl")

@@ -131,6 +131,9 @@ class MatchParams(BaseModel):
     role_swaps: bool = Field(
         default=False, description="A clause that exchanges the claim's agent and patient states its opposite."
     )
+    misconception_paraphrases: bool = Field(
+        default=False, description="A misconception is also recognised by its listed paraphrases."
+    )
 
     @model_validator(mode="after")
     def _shapes(self) -> MatchParams:

@@ -144,24 +144,36 @@ class OfflineGrader:
         if not view.units:
             return None
         paraphrases = [(kp.id, text) for kp in question.key_points for text in kp.paraphrases]
+        wordings = [
+            (i, text)
+            for i, m in enumerate(question.misconceptions)
+            for text in ((m.claim, *m.paraphrases) if self.params.misconception_paraphrases else (m.claim,))
+        ]
         question_view, claims = self.matcher.view_claims(
             question.question,
             [kp.text for kp in question.key_points]
-            + [m.claim for m in question.misconceptions]
+            + [text for _, text in wordings]
             + [m.correction for m in question.misconceptions]
             + [text for _, text in paraphrases],
         )
-        n_points, n_misconceptions = len(question.key_points), len(question.misconceptions)
+        n_points, n_wordings = len(question.key_points), len(wordings)
         point_claims = list(zip([kp.id for kp in question.key_points], claims[:n_points], strict=True))
-        misconception_claims = list(
-            zip([m.id for m in question.misconceptions], claims[n_points : n_points + n_misconceptions], strict=True)
-        )
-        corrections = claims[n_points + n_misconceptions : n_points + 2 * n_misconceptions]
+        wording_claims = claims[n_points : n_points + n_wordings]
+        corrections = claims[n_points + n_wordings : n_points + n_wordings + len(question.misconceptions)]
+        misconception_wordings = [
+            (question.misconceptions[i].id, claim, corrections[i])
+            for (i, _), claim in zip(wordings, wording_claims, strict=True)
+        ]
+        misconception_claims = [
+            (question.misconceptions[i].id, claim)
+            for (i, text), claim in zip(wordings, wording_claims, strict=True)
+            if text == question.misconceptions[i].claim
+        ]
         paraphrase_claims = list(
-            zip([kp_id for kp_id, _ in paraphrases], claims[n_points + 2 * n_misconceptions :], strict=True)
+            zip([kp_id for kp_id, _ in paraphrases], claims[n_points + n_wordings + len(corrections) :], strict=True)
         )
         findings, misconception_units = self._misconceptions(
-            question, question_view, point_claims, misconception_claims, corrections, view
+            question, question_view, point_claims, misconception_wordings, view
         )
         point_matches = self.matcher.match_claims(question_view, point_claims, view, misconception_units)
         by_point = {match.claim_id: match for match in point_matches}
@@ -398,11 +410,14 @@ class OfflineGrader:
         question: Question,
         question_view: QuestionView,
         point_claims: list[tuple[str, ClaimView]],
-        misconception_claims: list[tuple[str, ClaimView]],
-        corrections: Sequence[ClaimView],
+        misconception_wordings: list[tuple[str, ClaimView, ClaimView]],
         view: AnswerView,
     ) -> tuple[list[MisconceptionFinding], frozenset[int]]:
         """Misconceptions the answer states, and the units that state them (they earn no key point).
+
+        `misconception_wordings`: (misconception id, one wording of it, its correction) for the claim and each
+        paraphrase; a misconception is found once, by the first wording that the answer states.
+        Paraphrases are matched only with `misconception_paraphrases` in the matcher's parameters.
 
         A unit within one sentence states a misconception when it matches the claim with the claim's
         polarity, matches neither a key point nor the misconception's correction better, is at least
@@ -418,16 +433,20 @@ class OfflineGrader:
         correction's ("records stay until the retention period ends"), which the probability's token
         recall reads and a whole-unit cosine blurs.
         """
-        if not misconception_claims:
+        if not misconception_wordings:
             return [], frozenset()
         thresholds = self.params.thresholds
         across_sentences = frozenset(u for u, unit in enumerate(view.units) if not unit.within_sentence)
         point_matches = self.matcher.match_claims(question_view, point_claims, view)
-        matches = self.matcher.match_claims(question_view, misconception_claims, view, across_sentences)
+        matches = self.matcher.match_claims(
+            question_view, [(claim_id, claim) for claim_id, claim, _ in misconception_wordings], view, across_sentences
+        )
         findings, units = [], set()
         by_id = {m.id: m for m in question.misconceptions}
-        for (claim_id, claim), correction, match in zip(misconception_claims, corrections, matches, strict=True):
+        for (claim_id, claim, correction), match in zip(misconception_wordings, matches, strict=True):
             if match.best_unit is None or match.probability < thresholds.misconception:
+                continue
+            if any(finding.misconception_id == claim_id for finding in findings):
                 continue
             unit = match.best_unit
             kept = [

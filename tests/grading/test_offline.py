@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from rag.grading.base import Grader
-from rag.grading.matching import Matcher
+from rag.grading.matching import Matcher, default_params
 from rag.grading.offline import OfflineGrader, graded_credit
 from rag.grading.result import Verdict
 from rag.grading.rubric import default_rubric
@@ -124,6 +124,25 @@ def test_stateless_is_caught_as_the_misconception_and_earns_no_stateful_point(gr
 def test_a_paraphrased_misconception_is_caught_too(grader: OfflineGrader, sg_question):
     grade = grader.grade(sg_question, "Security groups don't track connections, so you open return ports yourself.", [])
     assert "sg-stateless" in [m.misconception_id for m in grade.misconceptions]
+
+
+def test_a_misconception_stated_as_one_of_its_paraphrases_is_caught(embedder, sg_question):
+    params = default_params().model_copy(update={"misconception_paraphrases": True})
+    grader = OfflineGrader(matcher=Matcher(embedder, params=params))
+    claim_only = Misconception(
+        id="sg-logs-drops",
+        claim="Security groups write a log entry for every blocked packet.",
+        correction="Security groups keep no logs; VPC Flow Logs record accepted and rejected traffic.",
+    )
+    worded = claim_only.model_copy(
+        update={"paraphrases": ("Every dropped connection gets recorded by the security group itself.",)}
+    )
+    answer = "When debugging we read the dropped connections the security group itself recorded."
+    without = grader.grade(sg_question.model_copy(update={"misconceptions": (claim_only,)}), answer, [])
+    assert without.misconceptions == [], "the claim's own wording is too far from the answer"
+    found = grader.grade(sg_question.model_copy(update={"misconceptions": (worded,)}), answer, [])
+    assert [m.misconception_id for m in found.misconceptions] == ["sg-logs-drops"]
+    assert found.misconceptions[0].claim == claim_only.claim, "the finding names the claim, not the paraphrase"
 
 
 def test_the_correct_statement_earns_the_point_without_a_misconception(grader: OfflineGrader, sg_question):
