@@ -19,14 +19,18 @@ EXPECTED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d
 DIMENSIONS = 384
 
 
-def model_dir() -> Path:
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
+def package_dir(package: str, what: str) -> Path:
+    """The folder of an installed package that ships model files, or a ModelIntegrityError saying how to install it."""
+    spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         raise ModelIntegrityError(
-            f"the embedding model package '{MODEL_PACKAGE}' is not installed; run `make install` "
-            "(pip install -r requirements.txt)"
+            f"the {what} package '{package}' is not installed; run `make install` (pip install -r requirements.txt)"
         )
-    return Path(spec.origin).resolve().parent / "model"
+    return Path(spec.origin).resolve().parent
+
+
+def model_dir() -> Path:
+    return package_dir(MODEL_PACKAGE, "embedding model") / "model"
 
 
 def file_sha256(path: Path) -> str:

