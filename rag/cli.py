@@ -192,6 +192,12 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         line("embedding model", True, f"all-MiniLM-L6-v2 checksum verified ({model_dir()})")
     except PrepError as exc:
         line("embedding model", False, str(exc))
+    from rag.grading.roles import verify_parser
+
+    try:
+        line("parser", True, f"en_core_web_sm checksums verified ({verify_parser()})")
+    except PrepError as exc:
+        line("parser", False, str(exc))
     try:
         from rag.store import open_client
 

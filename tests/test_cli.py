@@ -220,3 +220,15 @@ def test_doctor_reports_an_index_whose_ingest_did_not_finish(monkeypatch, capsys
         get_settings.cache_clear()
     row = next(line for line in capsys.readouterr().out.splitlines() if line.split()[1:2] == ["index"])
     assert row.startswith("ERR") and "did not finish" in row
+
+
+def test_doctor_checks_the_parsers_weights(monkeypatch, capsys):
+    from rag.cli import main
+    from rag.grading import roles
+
+    main(["doctor"])
+    assert any(line.startswith("ok") and "parser" in line for line in capsys.readouterr().out.splitlines())
+    monkeypatch.setitem(roles.PARSER_SHA256, "parser/model", "0" * 64)
+    assert main(["doctor"]) == 1
+    parser_line = next(line for line in capsys.readouterr().out.splitlines() if " parser " in line)
+    assert parser_line.startswith("ERR") and "refusing to load unverified" in parser_line

