@@ -80,7 +80,7 @@ PAD_MULTIPLE = 32
 """Sequence lengths rounded up to this: fewer distinct shapes for the CPU kernels to set up."""
 FLIP_MIN_OVERLAP = 0.5
 STRONG_FLIP_SHARED = 2
-ROLE_CHECK_OVERLAP = 0.5
+ROLE_CHECK_OVERLAP = 0.75
 """A clause is parsed for a role swap only when it holds at least this share of the claim part's words."""
 QUESTION_ECHO_SIMILARITY = 0.8
 QUESTION_ECHO_COSINE = 0.9
