@@ -16,6 +16,7 @@ checksum-verified like the embedding model; only its tagger and parser run.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -168,15 +169,15 @@ class RoleReader:
         self.lexicon = lexicon or load_lexicon()
         self._parser = parser
         self._parse = lru_cache(maxsize=8192)(self._parse_uncached)
-
-    @property
-    def parser(self) -> Any:
-        if self._parser is None:
-            self._parser = load_parser()
-        return self._parser
+        self._lock = threading.Lock()
 
     def _parse_uncached(self, text: str) -> Any:
-        return self.parser(text)
+        # One parse at a time: the app's sessions share one grader, and spaCy does not promise that a
+        # pipeline may run in several threads at once.
+        with self._lock:
+            if self._parser is None:
+                self._parser = load_parser()
+            return self._parser(text)
 
     def attachments(self, text: str, start: int = 0, end: int | None = None) -> dict[str, frozenset]:
         return attachments(self._parse(text), self.lexicon, start, end)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from rag.errors import ModelIntegrityError
@@ -67,3 +69,15 @@ def test_a_parser_whose_weights_differ_is_refused(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(roles.PARSER_SHA256, "parser/model", "0" * 64)
     with pytest.raises(ModelIntegrityError, match="refusing to load unverified"):
         roles.load_parser.__wrapped__()
+
+
+def test_threads_sharing_one_reader_get_the_serial_answers():
+    reader = RoleReader()
+    pairs = [
+        ("Lambda polls messages from the SQS queue.", "The SQS queue polls messages from Lambda."),
+        ("Lambda polls messages from the SQS queue.", "Messages are polled from the SQS queue by Lambda."),
+        ("CloudWatch alarms trigger SNS notifications.", "SNS alarms trigger CloudWatch notifications."),
+    ] * 4
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda pair: reader.swapped(*pair), pairs))
+    assert answers == [True, False, True] * 4
