@@ -130,21 +130,32 @@ def _attachments_of(
     return found
 
 
-def attachments(doc: Any, lexicon: Lexicon, start: int = 0, end: int | None = None) -> dict[str, frozenset]:
-    """Per term stem (nouns between character offsets `start` and `end`): the attachments it has there."""
+TermAttachments = tuple[tuple[int, str, frozenset[Attachment]], ...]
+"""Per noun of a parsed text, in order: (its character offset, its term stem, its attachments)."""
+
+
+def term_attachments(doc: Any, lexicon: Lexicon) -> TermAttachments:
+    """The attachments of every noun of a parsed text that is a content word."""
 
     def stem(word: str) -> str | None:
         lower = word.lower()
         return lexicon.normalise(lower) if lexicon.is_content(lower) else None
 
-    found: dict[str, set[Attachment]] = {}
+    found = []
     for token in doc:
-        if token.pos_ not in TERM_POS or not (start <= token.idx < (end if end is not None else len(doc.text) + 1)):
-            continue
-        term = stem(token.text)
+        term = stem(token.text) if token.pos_ in TERM_POS else None
         if term:
-            found.setdefault(term, set()).update(_attachments_of(token, stem, lexicon.symmetric_verbs))
-    return {term: frozenset(values) for term, values in found.items()}
+            found.append((token.idx, term, frozenset(_attachments_of(token, stem, lexicon.symmetric_verbs))))
+    return tuple(found)
+
+
+def by_term(nouns: TermAttachments, start: int = 0, end: int | None = None) -> dict[str, frozenset[Attachment]]:
+    """Per term stem, the attachments of its nouns between character offsets `start` and `end`."""
+    found: dict[str, frozenset[Attachment]] = {}
+    for offset, term, attached in nouns:
+        if start <= offset and (end is None or offset < end):
+            found[term] = found.get(term, frozenset()) | attached
+    return found
 
 
 def swapped(claim: dict[str, frozenset], answer: dict[str, frozenset]) -> bool:
@@ -168,19 +179,21 @@ class RoleReader:
     def __init__(self, lexicon: Lexicon | None = None, parser: Any = None) -> None:
         self.lexicon = lexicon or load_lexicon()
         self._parser = parser
-        self._parse = lru_cache(maxsize=8192)(self._parse_uncached)
+        self._term_attachments = lru_cache(maxsize=8192)(self._read)
         self._lock = threading.Lock()
 
-    def _parse_uncached(self, text: str) -> Any:
+    def _read(self, text: str) -> TermAttachments:
         # One parse at a time: the app's sessions share one grader, and spaCy does not promise that a
         # pipeline may run in several threads at once.
         with self._lock:
             if self._parser is None:
                 self._parser = load_parser()
-            return self._parser(text)
+            doc = self._parser(text)
+        return term_attachments(doc, self.lexicon)
 
-    def attachments(self, text: str, start: int = 0, end: int | None = None) -> dict[str, frozenset]:
-        return attachments(self._parse(text), self.lexicon, start, end)
+    def attachments(self, text: str, start: int = 0, end: int | None = None) -> dict[str, frozenset[Attachment]]:
+        """Per term stem of `text` (its nouns between `start` and `end`), the attachments it has there."""
+        return by_term(self._term_attachments(text), start, end)
 
     def swapped(self, claim: str, sentence: str, start: int = 0, end: int | None = None) -> bool:
         """True when the sentence, in its words between `start` and `end` (a clause), swaps two of the claim's terms."""
