@@ -32,7 +32,10 @@ from rag.settings import PROJECT_ROOT, get_settings
 
 DEFAULT_CSV = PROJECT_ROOT.parent / "shared" / "datasets" / "scientsbank" / "scientsbank_2way.csv"
 TRAIN_SPLIT = "train"
-FEATURE_SOURCES = tuple(PROJECT_ROOT / "rag" / "grading" / name for name in ("text.py", "matching.py", "derive.py"))
+FEATURE_SOURCES = tuple(
+    PROJECT_ROOT / "rag" / "grading" / name
+    for name in ("stemming.py", "lexicon.py", "text.py", "clauses.py", "matching.py", "derive.py")
+)
 GRANULARITY = "sentence"
 L2 = 1e-3
 FOLDS = 5

@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.grading.clauses import split_sentences
 from rag.grading.judge import CONTRADICTS, ENTAILS, NEITHER
-from rag.grading.text import Lexicon, split_sentences
+from rag.grading.lexicon import Lexicon
 from rag.questions import Question
 
 DATASETS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"

@@ -38,11 +38,11 @@ from evals.split import load_split
 from evals.suites import flagged, suite_cases
 from evals.train_judge import is_dev_group
 from rag.grading.judge import Judge
+from rag.grading.lexicon import load_lexicon
 from rag.grading.matching import save_params_section
 from rag.grading.offline import Assessment, OfflineGrader
 from rag.grading.result import Grade, Verdict
 from rag.grading.review import Reading, ReviewParams
-from rag.grading.text import load_lexicon
 from rag.questions import Question, load_question_bank
 from rag.settings import PROJECT_ROOT
 

@@ -22,10 +22,11 @@ from evals.gate import markdown_rows
 from evals.judge_data import antonym_swap, hedge, keyword_list, role_swap, stable_rng
 from evals.split import load_split
 from rag.grading.base import Grader
+from rag.grading.clauses import split_sentences
 from rag.grading.guard import prepare_answer
+from rag.grading.lexicon import Lexicon, load_lexicon
 from rag.grading.result import Grade, Verdict
 from rag.grading.service import grade_answer
-from rag.grading.text import Lexicon, load_lexicon, split_sentences
 from rag.questions import Question
 from rag.settings import Settings
 

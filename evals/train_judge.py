@@ -41,7 +41,7 @@ from rag.grading.judge import (
     pair_text,
     trained_state,
 )
-from rag.grading.text import load_lexicon
+from rag.grading.lexicon import load_lexicon
 from rag.questions import load_question_bank
 from rag.settings import PROJECT_ROOT
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from rag.grading.text import Span, analyse, split_clauses, split_sentences
+from rag.grading.clauses import Span, split_clauses, split_sentences
+from rag.grading.text import analyse
 from rag.questions import KeyPoint, Question
 
 ALTERNATIVE_SEPARATOR = "||"

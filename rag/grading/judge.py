@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from rag.embeddings import model_dir, verify_model, verify_sha256
 from rag.errors import ModelIntegrityError
-from rag.grading.text import porter_stem, tokenize
+from rag.grading.stemming import porter_stem, tokenize
 
 JUDGE_DIR = Path(__file__).with_name("judge")
 WEIGHTS_FILE = "judge.safetensors"

@@ -15,13 +15,13 @@ from typing import Literal
 
 import numpy as np
 
+from rag.grading.clauses import Span, split_sentences
 from rag.grading.guard import GuardRules, detect_injection, load_guard_rules
 from rag.grading.judge import CONTRADICTS, ENTAILS, NEITHER, Judge
 from rag.grading.llm_errors import LLMFailure
 from rag.grading.llm_reply import MAX_FEEDBACK_CHARS, Judgement
 from rag.grading.result import KeyPointVerdict, MisconceptionFinding, Verdict
 from rag.grading.review import Reading, ReviewParams, review, sentence_of_unit
-from rag.grading.text import Span, split_sentences
 from rag.questions import Question
 
 MIN_FEEDBACK_WORDS = 4

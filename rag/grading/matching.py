@@ -37,21 +37,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rag.datafiles import validated
 from rag.embeddings import Embedder, get_embedder
 from rag.errors import ConfigError
+from rag.grading.clauses import Span, split_clauses, split_sentences
+from rag.grading.lexicon import Lexicon, american_spelling, load_lexicon
 from rag.grading.roles import RoleReader
-from rag.grading.text import (
-    Analysis,
-    Expanded,
-    Lexicon,
-    Span,
-    american_spelling,
-    analyse,
-    antonym_flips,
-    expand_abbreviations,
-    load_lexicon,
-    polarity_flips,
-    split_clauses,
-    split_sentences,
-)
+from rag.grading.text import Analysis, Expanded, analyse, antonym_flips, expand_abbreviations, polarity_flips
 
 PARAMS_PATH = Path(__file__).with_name("offline_params.json")
 

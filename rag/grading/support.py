@@ -27,8 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rag.grading.clauses import Span
 from rag.grading.result import KeyPointVerdict, Verdict
-from rag.grading.text import Span
 from rag.questions import Question
 
 DERIVED_TOPIC = "derived"

@@ -27,9 +27,9 @@ def test_selection_prints_a_setting_within_the_grid_and_leaves_the_params_alone(
 def test_fewer_candidates_cuts_every_reading_to_the_nearest_sentences():
     import numpy as np
 
+    from rag.grading.clauses import Span
     from rag.grading.offline import Assessment
     from rag.grading.review import Reading
-    from rag.grading.text import Span
 
     spans = tuple(Span(i, i + 1, "x") for i in range(3))
     reading = Reading(spans, np.eye(3))

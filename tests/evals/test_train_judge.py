@@ -12,7 +12,7 @@ from evals.split import load_split
 from evals.train_judge import is_dev_group, main, training_data
 from rag.errors import ModelIntegrityError
 from rag.grading.judge import CARD_FILE, CONTRADICTS, ENTAILS, NEITHER, WEIGHTS_FILE, Judge, verify_weights
-from rag.grading.text import load_lexicon
+from rag.grading.lexicon import load_lexicon
 
 needs_datasets = pytest.mark.skipif(not DATASETS_DIR.is_dir(), reason=f"{DATASETS_DIR} is not available")
 

@@ -11,13 +11,14 @@ import sys
 import pytest
 
 from rag.grading.base import Grader
+from rag.grading.clauses import split_sentences
+from rag.grading.lexicon import load_lexicon
 from rag.grading.matching import Matcher, default_params
 from rag.grading.offline import OfflineGrader, graded_credit
 from rag.grading.result import Verdict
 from rag.grading.rubric import default_rubric
 from rag.grading.scoring import compute_score
 from rag.grading.service import grade_answer, make_grader
-from rag.grading.text import load_lexicon, split_sentences
 from rag.questions import KeyPoint, Misconception, Question
 from rag.settings import PROJECT_ROOT
 from tests.grading.conftest import without_paraphrases

@@ -2,9 +2,9 @@
 
 import numpy as np
 
+from rag.grading.clauses import Span, split_sentences
 from rag.grading.result import KeyPointVerdict, Verdict
 from rag.grading.review import Reading, ReviewParams, candidate_sentences, review, sentence_of_unit
-from rag.grading.text import Span, split_sentences
 from rag.questions import Misconception
 
 PARAMS = ReviewParams(candidates=2, veto_contradicts=0.7, veto_neither=0.8, contradicted=0.8, misconception=0.8)

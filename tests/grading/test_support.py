@@ -3,10 +3,10 @@
 import pytest
 from pydantic import ValidationError
 
+from rag.grading.clauses import Span
 from rag.grading.derive import questions_from_reference
 from rag.grading.result import KeyPointVerdict, Verdict
 from rag.grading.support import Support, SupportParams, apply_support, is_derived, supported_probability
-from rag.grading.text import Span
 
 PARAMS = SupportParams(low=0.1, high=0.5, entails=0.3, nearest=2)
 COVERED, PARTLY = 0.625, 0.425
