@@ -1,10 +1,10 @@
 """Practice history: every attempt, per user, plus the spaced-repetition card of each question.
 
-The store is any SQLAlchemy database this module supports: by default one SQLite file under the data directory
-(WAL mode), or PostgreSQL when `PREP_DATABASE_URL` is set, so several app replicas share one history. Every
-public call takes a pooled connection and runs inside one transaction, so two browser tabs (two threads), two
+The store is any database `rag.database` supports: by default one SQLite file under the data directory (WAL
+mode), or PostgreSQL when `PREP_DATABASE_URL` is set, so several app replicas share one history. Every public
+call takes a pooled connection and runs inside one transaction, so two browser tabs (two threads), two
 processes or two replicas can write at the same time, and a crash mid-write leaves the last committed state.
-The schema is managed by the Alembic migrations in `rag/migrations/`, applied when a History first opens a
+`rag.database` migrates the schema (the Alembic migrations in `rag/migrations/`) when a History first opens a
 database in this process.
 """
 
@@ -13,9 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -24,11 +21,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Connection, Engine
 
+from rag.database import (
+    NewerSchemaError,
+    UnusableDatabaseError,
+    display_url,
+    dispose_engine,
+    engine_for,
+    migrated_engine,
+    parse_database_url,
+    sqlite_url,
+    transaction,
+)
 from rag.errors import PrepError
 from rag.grading.llm_log import redact
 
@@ -38,11 +45,6 @@ if TYPE_CHECKING:
 DB_NAME = "history.sqlite3"
 MAX_NAME_CHARS = 64
 MAX_STORED_ANSWER_CHARS = 200_000
-BUSY_TIMEOUT_MS = 15_000
-CONNECT_TIMEOUT_S = 10
-MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
-MIGRATION_LOCK_KEY = 0x5052_4550  # "PREP": replicas starting together migrate one at a time (PostgreSQL)
-SUPPORTED_URL = "postgresql+psycopg://user:password@host:5432/dbname"
 SCORED_KINDS = ("answer", "idk")
 """Kinds that count towards scores, topic means and the scheduler; skips and follow-ups do not."""
 
@@ -171,7 +173,10 @@ class History:
     def __init__(self, path: Path | None = None, *, url: str | None = None) -> None:
         if (path is None) == (url is None):
             raise ValueError("History needs exactly one of a SQLite file path or a database URL")
-        self.url: URL = sqlite_url(Path(path)) if path is not None else parse_database_url(url or "")
+        try:
+            self.url: URL = sqlite_url(Path(path)) if path is not None else parse_database_url(url or "")
+        except UnusableDatabaseError as exc:
+            raise HistoryError(str(exc)) from exc
         self.path: Path | None = Path(self.url.database or "") if self.backend == "sqlite" else None
         """The SQLite file (also when given as a sqlite:/// URL); None on a database server."""
         self.where = str(self.path) if self.path is not None else display_url(self.url)
@@ -195,52 +200,40 @@ class History:
 
     def close(self) -> None:
         """Close this process's pooled connections to the database (a later call opens new ones)."""
-        _dispose_engine(self.url)
+        dispose_engine(self.url)
 
     def _engine(self) -> Engine:
         try:
-            return _engine_for(self.url)
-        except sa.exc.SQLAlchemyError as exc:
+            return engine_for(self.url)
+        except (sa.exc.SQLAlchemyError, UnusableDatabaseError) as exc:
             raise self._error(exc) from exc
 
     def _ready_engine(self) -> Engine:
         """The engine, after the schema has been migrated to the newest revision (once per process)."""
-        engine = self._engine()
-        key = _key(self.url)
-        if key in _MIGRATED:
-            return engine
-        with _LOCK:
-            if key not in _MIGRATED:
-                try:
-                    _migrate(engine)
-                except sa.exc.SQLAlchemyError as exc:
-                    raise self._error(exc) from exc
-                except _alembic_errors() as exc:
-                    raise HistoryError(
-                        f"the history database {self.where} was written by a newer version of this app ({exc}); "
-                        "upgrade the app or point PREP_DATA_DIR / PREP_DATABASE_URL elsewhere"
-                    ) from exc
-                _MIGRATED.add(key)
-        return engine
+        try:
+            return migrated_engine(self.url)
+        except (sa.exc.SQLAlchemyError, UnusableDatabaseError) as exc:
+            raise self._error(exc) from exc
 
     @contextmanager
     def _transaction(self, write: bool = True) -> Iterator[Connection]:
-        """One connection and one transaction; any exception rolls everything back.
-
-        On SQLite a write transaction starts with BEGIN IMMEDIATE, so it takes the file's write lock before it
-        reads (no deadlock when two writers would otherwise both upgrade a read lock).
-        """
+        """One connection and one transaction (`rag.database.transaction`): any exception rolls everything back."""
         engine = self._ready_engine()
         try:
-            with engine.connect() as conn:
-                conn.execution_options(history_write=write)
-                with conn.begin():
-                    yield conn
-        except sa.exc.SQLAlchemyError as exc:
+            with transaction(engine, write) as conn:
+                yield conn
+        except (sa.exc.SQLAlchemyError, UnusableDatabaseError) as exc:
             raise self._error(exc) from exc
 
-    def _error(self, exc: sa.exc.SQLAlchemyError) -> HistoryError:
+    def _error(self, exc: sa.exc.SQLAlchemyError | UnusableDatabaseError) -> HistoryError:
         """One line saying what is wrong with the database and what to do about it."""
+        if isinstance(exc, NewerSchemaError):
+            return HistoryError(
+                f"the history database {self.where} was written by a newer version of this app ({exc}); "
+                "upgrade the app or point PREP_DATA_DIR / PREP_DATABASE_URL elsewhere"
+            )
+        if isinstance(exc, UnusableDatabaseError):
+            return HistoryError(str(exc))
         detail = _first_line(exc)
         if self.path is not None:
             if isinstance(exc, sa.exc.DatabaseError) and ("not a database" in detail or "malformed" in detail):
@@ -549,7 +542,7 @@ class History:
         try:
             with self._engine().connect() as conn:
                 return str(conn.exec_driver_sql("PRAGMA integrity_check").scalar())
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, UnusableDatabaseError) as exc:
             raise self._error(exc) from exc
 
 
@@ -610,162 +603,8 @@ def _attempt(row: sa.RowMapping) -> Attempt:
     )
 
 
-# Database URLs and engines
-
-
-def sqlite_url(path: Path) -> URL:
-    return URL.create("sqlite+pysqlite", database=str(path))
-
-
-def parse_database_url(value: str) -> URL:
-    """A supported SQLAlchemy URL, or a HistoryError saying what to write instead.
-
-    `postgresql://` and `postgres://` without a driver mean psycopg 3, the PostgreSQL driver this app installs.
-    """
-    try:
-        url = sa.make_url(value.strip())
-    except sa.exc.ArgumentError as exc:
-        raise HistoryError(
-            f"PREP_DATABASE_URL={redact(value)!r} is not a database URL; write {SUPPORTED_URL}, "
-            "or leave it unset for SQLite in PREP_DATA_DIR"
-        ) from exc
-    backend, _, driver = url.drivername.partition("+")
-    if backend == "postgres":
-        backend = "postgresql"
-    if backend == "postgresql" and driver in ("", "psycopg"):
-        url = url.set(drivername="postgresql+psycopg")
-    elif backend == "sqlite" and driver in ("", "pysqlite"):
-        url = url.set(drivername="sqlite+pysqlite")
-        if not url.database or url.database == ":memory:":
-            raise HistoryError(
-                f"PREP_DATABASE_URL={display_url(url)!r} names no SQLite file; give a path "
-                "(sqlite:////srv/prep/history.sqlite3) or leave it unset for SQLite in PREP_DATA_DIR"
-            )
-    else:
-        raise HistoryError(
-            f"PREP_DATABASE_URL={display_url(url)!r} uses {url.drivername}, which this app does not support; "
-            f"write {SUPPORTED_URL}, or leave it unset for SQLite in PREP_DATA_DIR"
-        )
-    if url.get_backend_name() == "postgresql" and not url.database:
-        raise HistoryError(f"PREP_DATABASE_URL={display_url(url)!r} names no database; write {SUPPORTED_URL}")
-    return url
-
-
-def display_url(url: URL | str) -> str:
-    """The URL with its password hidden, for messages and `python -m rag doctor`."""
-    if isinstance(url, str):
-        try:
-            url = sa.make_url(url)
-        except sa.exc.ArgumentError:
-            return redact(url)
-    if "password" in url.query:  # libpq also takes the password as ?password=...
-        url = url.update_query_dict({"password": "***"})
-    return url.render_as_string(hide_password=True)
-
-
-_LOCK = threading.Lock()
-_ENGINES: dict[str, Engine] = {}
-_MIGRATED: set[str] = set()
-
-
-def _key(url: URL) -> str:
-    return url.render_as_string(hide_password=False)
-
-
-def _engine_for(url: URL) -> Engine:
-    """One engine (one connection pool) per database per process, shared by every History on it."""
-    key = _key(url)
-    engine = _ENGINES.get(key)
-    if engine is not None:
-        return engine
-    with _LOCK:
-        engine = _ENGINES.get(key)
-        if engine is None:
-            engine = _create_engine(url)
-            _ENGINES[key] = engine
-    return engine
-
-
-def _create_engine(url: URL) -> Engine:
-    if url.get_backend_name() == "sqlite":
-        file = Path(url.database or "")
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise HistoryError(f"cannot create the folder of the history database {file} ({exc}); "
-                               "check PREP_DATA_DIR") from exc  # fmt: skip
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_connected)
-        event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_S}
-    # pre-ping: a connection the server dropped (restart, failover, idle timeout) is replaced, not handed out
-    return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
-
-
-def _sqlite_connected(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-    """Each new SQLite connection: SQLAlchemy's begin event opens transactions (the driver's own are off),
-    WAL mode (kept in the file; readers never block the writer), a busy timeout and foreign keys."""
-    dbapi_connection.isolation_level = None
-    mode = dbapi_connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
-        raise HistoryError(f"the SQLite history database cannot use WAL mode (got {mode})")
-    dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    dbapi_connection.execute("PRAGMA foreign_keys = ON")
-    dbapi_connection.execute("PRAGMA synchronous = NORMAL")
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    """Writers take the write lock at BEGIN (see `History._transaction`); everything else begins deferred."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("history_write") else "BEGIN")
-
-
-def _migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision, in one transaction that holds the database's write lock
-    (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so processes opening it together migrate once."""
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.connect() as conn:
-        conn.execution_options(history_write=True)
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-
-
-def _alembic_errors() -> tuple[type[Exception], ...]:
-    from alembic.util.exc import CommandError
-
-    return (CommandError,)
-
-
-def _dispose_engine(url: URL) -> None:
-    with _LOCK:
-        engine = _ENGINES.pop(_key(url), None)
-        _MIGRATED.discard(_key(url))
-    if engine is not None:
-        engine.dispose()
-
-
 def _first_line(exc: sa.exc.SQLAlchemyError) -> str:
     """The driver's message without SQLAlchemy's SQL dump, first line only, credentials redacted."""
     original = getattr(exc, "orig", None) or exc
     lines = str(original).strip().splitlines()
     return redact(lines[0] if lines else type(original).__name__)
-
-
-def _after_fork_in_child() -> None:
-    """A forked child must not reuse its parent's pooled connections."""
-    global _LOCK
-    _LOCK = threading.Lock()
-    for engine in _ENGINES.values():
-        engine.dispose(close=False)
-    _ENGINES.clear()
-    _MIGRATED.clear()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

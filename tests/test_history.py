@@ -70,7 +70,7 @@ def head_revision() -> str:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from rag.history import MIGRATIONS_DIR
+    from rag.database import MIGRATIONS_DIR
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -419,11 +419,11 @@ def test_a_history_file_from_before_alembic_migrates_without_losing_anything(tmp
 
 
 def _alembic(target: dict[str, str], action: str, revision: str) -> None:
-    """Run an Alembic upgrade or downgrade on the test's database, as `rag.history` does (no alembic.ini)."""
+    """Run an Alembic upgrade or downgrade on the test's database, as `rag.database` does (no alembic.ini)."""
     from alembic import command
     from alembic.config import Config
 
-    from rag.history import MIGRATIONS_DIR, sqlite_url
+    from rag.database import MIGRATIONS_DIR, sqlite_url
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -496,30 +496,6 @@ def test_a_database_from_a_newer_app_version_is_refused_clearly(target: dict[str
 def test_an_answer_with_nul_characters_is_stored_without_them(history: History):
     attempt_id = _record(history, answer="before\x00after")
     assert history.attempt("ana", attempt_id).answer == "beforeafter"
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("mysql://root:hunter2@db:3306/prep", "mysql"),
-        ("not a url at all", "not a database URL"),
-        ("postgresql+psycopg2://u:hunter2@db/prep", r"uses postgresql\+psycopg2"),
-        ("postgresql+psycopg://u:hunter2@db:5432", "names no database"),
-        ("sqlite://", "names no SQLite file"),
-    ],
-)
-def test_an_unsupported_database_url_is_one_line_saying_what_to_write(url: str, expected: str):
-    with pytest.raises(HistoryError, match=expected) as caught:
-        History(url=url)
-    message = str(caught.value)
-    assert "hunter2" not in message and "\n" not in message
-    assert "PREP_DATABASE_URL" in message
-
-
-def test_postgres_url_without_a_driver_means_psycopg():
-    assert History(url="postgresql://u:p@db/prep").url.drivername == "postgresql+psycopg"
-    assert History(url="postgres://u:p@db/prep").where == "postgresql+psycopg://u:***@db/prep"
-    assert "hunter2" not in History(url="postgresql://db/prep?user=u&password=hunter2").where
 
 
 def test_missing_postgres_binaries_say_how_to_install_them(monkeypatch):

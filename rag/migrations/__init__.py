@@ -1,1 +1,1 @@
-"""Alembic migrations of the history database, run by `rag.history.History` when it first opens a database."""
+"""Alembic migrations of the history database, run by `rag.database` when a History first opens a database."""
