@@ -120,8 +120,12 @@ def test_unknown_fields_and_missing_files_are_config_errors(tmp_path: Path):
         load_lexicon(tmp_path / "absent.yaml")
 
 
-def test_lexicon_lives_in_prompts():
-    assert (PROJECT_ROOT / "prompts" / "offline_lexicon.yaml").is_file()
+def test_an_edited_copy_of_the_lexicon_changes_what_the_grader_reads(tmp_path):
+    text = (PROJECT_ROOT / "prompts" / "offline_lexicon.yaml").read_text(encoding="utf-8")
+    edited = tmp_path / "offline_lexicon.yaml"
+    edited.write_text(text.replace("stateless", "stateloose"), encoding="utf-8")
+    assert "stateloose" in load_lexicon(edited).opposites("stateful")
+    assert "stateloose" not in load_lexicon().opposites("stateful")
 
 
 def test_a_copy_of_the_lexicon_with_other_antonyms_keeps_no_memo_of_the_old_ones(lexicon):
