@@ -381,7 +381,6 @@ def test_grading_quality_reports_sit_in_the_team_section_not_with_the_candidates
     sections = access.sections(access.local_viewer("tess", "candidate"))
     assert set(sections) == {"Practice", "Team"}
     assert access.EVAL_REPORTS in sections["Team"] and access.EVAL_REPORTS not in sections["Practice"]
-    assert '"app_pages/eval_reports.py", "Grading quality reports"' in (PROJECT_ROOT / "app.py").read_text()
 
 
 def test_a_repeat_is_labelled_with_its_last_score_and_day():
