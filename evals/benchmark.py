@@ -165,7 +165,7 @@ def default_granularity() -> str:
     """How reference answers are cut into key points: as the offline grader's parameters were fitted
     (offline_params.json, fitted_on.granularity), else one key point per sentence."""
     try:
-        from rag.grading.matching import default_params
+        from rag.grading.match_params import default_params
 
         fitted_on = getattr(default_params(), "fitted_on", None)
     except (PrepError, ImportError):

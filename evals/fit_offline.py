@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from rag.grading.derive import questions_from_reference
-from rag.grading.matching import CANDIDATE_FEATURES, PARAMS_PATH, Matcher
+from rag.grading.match_params import CANDIDATE_FEATURES, PARAMS_PATH
+from rag.grading.matching import Matcher
 from rag.grading.result import Verdict
 from rag.grading.rubric import default_rubric
 from rag.settings import PROJECT_ROOT, get_settings
@@ -34,7 +35,17 @@ DEFAULT_CSV = PROJECT_ROOT.parent / "shared" / "datasets" / "scientsbank" / "sci
 TRAIN_SPLIT = "train"
 FEATURE_SOURCES = tuple(
     PROJECT_ROOT / "rag" / "grading" / name
-    for name in ("stemming.py", "lexicon.py", "text.py", "clauses.py", "matching.py", "derive.py")
+    for name in (
+        "stemming.py",
+        "lexicon.py",
+        "text.py",
+        "clauses.py",
+        "match_params.py",
+        "token_encoder.py",
+        "views.py",
+        "matching.py",
+        "derive.py",
+    )
 )
 GRANULARITY = "sentence"
 L2 = 1e-3

@@ -39,7 +39,8 @@ from evals.suites import flagged, suite_cases
 from evals.train_judge import is_dev_group
 from rag.grading.judge import Judge
 from rag.grading.lexicon import load_lexicon
-from rag.grading.matching import save_params_section
+from rag.grading.match_params import load_params, save_params_section
+from rag.grading.matching import Matcher
 from rag.grading.offline import Assessment, OfflineGrader
 from rag.grading.result import Grade, Verdict
 from rag.grading.review import Reading, ReviewParams
@@ -50,6 +51,9 @@ T = TypeVar("T", bound=tuple[Any, ...])
 MAX_CANDIDATES = 3
 FALSE_FLAG_LIMIT = 0.03
 PARAPHRASE_FLOOR = 0.9
+GENERATED_FALSE_FLAG_SLACK = 0.005
+GENERATED_GOOD = ("paraphrase", "model")
+"""Generated answers that state only true things: key-point paraphrases and model answers."""
 ROUNDS = 2
 GRID = {
     "candidates": (1, 2, 3),
@@ -135,6 +139,7 @@ def figures(grader: OfflineGrader, cases: Sequence[Case], params: ReviewParams |
                 if c.kind == "paraphrase"
             ]
         )
+        result["generated_false_flags"] = mean([flagged(g) for c, g in suites if c.kind in GENERATED_GOOD])
         result["hedge_score"] = mean([g.score or 0.0 for c, g in suites if c.kind == "hedge"])
         result["keyword_score"] = mean([g.score or 0.0 for c, g in suites if c.kind == "keywords"])
     science = [(c, g) for c, g in zip(cases, grades, strict=True) if c.group == "scientsbank"]
@@ -156,7 +161,8 @@ def objective(f: dict[str, float]) -> float:
 
 
 def allowed(f: dict[str, float], baseline: dict[str, float]) -> bool:
-    """Within the limits: false flags, paraphrases covered, and paraphrased answers scoring alike.
+    """Within the limits: false flags (team good answers; generated true statements, at most half a point
+    above the baseline), paraphrases covered, and paraphrased answers scoring alike.
 
     Paraphrase groups are few (about two dozen tuning groups), so the last limit allows one more group
     than the baseline to spread beyond one point, and no more.
@@ -164,6 +170,8 @@ def allowed(f: dict[str, float], baseline: dict[str, float]) -> bool:
     one_group = 1.0 / max(1.0, baseline.get("team_paraphrase_groups", 1.0))
     return (
         f.get("team_false_flags", 0) <= max(FALSE_FLAG_LIMIT, baseline.get("team_false_flags", 0))
+        and f.get("generated_false_flags", 0)
+        <= baseline.get("generated_false_flags", 0) + GENERATED_FALSE_FLAG_SLACK + 1e-9
         and f.get("paraphrase_covered", 1) >= min(PARAPHRASE_FLOOR, baseline.get("paraphrase_covered", 1))
         and f.get("team_paraphrase_within_1", 1) >= baseline.get("team_paraphrase_within_1", 1) - one_group - 1e-6
     )
@@ -222,12 +230,19 @@ def first_per_group(planned: Sequence[T], limit: int | None) -> list[T]:
     return kept
 
 
-def selection_cases(grader: OfflineGrader, datasets_dir: Path, limit: int | None) -> list[Case]:
+Planned = tuple[str, tuple[Question, ...], str, dict]
+"""(group, questions, answer, the other Case fields) of one selection answer, before it is read."""
+
+
+def planned_cases(datasets_dir: Path, groups: Sequence[str] = ("team", "suite", "scientsbank")) -> list[Planned]:
+    """The selection answers of `groups`: team answers and generated suites of the tuning questions (with
+    their model answers as generated good answers), SciEntsBank train answers to the judge's held-out
+    questions."""
     bank = load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
     split = load_split()
     tuning = [q for q in bank.questions if split.part(q.id) == "tuning"]
-    planned: list[tuple[str, tuple[Question, ...], str, dict]] = []
-    for eval_set in load_sets([], [q.id for q in bank.questions]):
+    planned: list[Planned] = []
+    for eval_set in load_sets([], [q.id for q in bank.questions]) if "team" in groups else ():
         for loaded in eval_set.records:
             record = loaded.record
             if split.part(record.question_id) == "tuning":
@@ -238,10 +253,14 @@ def selection_cases(grader: OfflineGrader, datasets_dir: Path, limit: int | None
                     "paraphrase_group": record.group,
                 }
                 planned.append(("team", (bank.get(record.question_id),), record.answer, extra))
-    for case in suite_cases(tuning, load_lexicon()):
-        if case["suite"] in ("swap", "paraphrase", "hedge", "keywords"):
-            extra = {"kind": case["suite"], "point": case.get("point")}
-            planned.append(("suite", (case["question"],), case["answer"], extra))
+    if "suite" in groups:
+        for case in suite_cases(tuning, load_lexicon()):
+            if case["suite"] in ("swap", "paraphrase", "hedge", "keywords"):
+                extra = {"kind": case["suite"], "point": case.get("point")}
+                planned.append(("suite", (case["question"],), case["answer"], extra))
+        planned.extend(("suite", (q,), q.model_answer, {"kind": "model"}) for q in tuning)
+    if "scientsbank" not in groups:
+        return planned
     bench = read_benchmark(datasets_dir / "scientsbank" / "scientsbank_2way.csv", ["train"])
     questions: dict[tuple, tuple[Question, ...]] = {}
     for row in bench.rows:
@@ -251,7 +270,11 @@ def selection_cases(grader: OfflineGrader, datasets_dir: Path, limit: int | None
         if key not in questions:
             questions[key] = question_alternatives(f"sel-{len(questions)}", row.question, row.references)
         planned.append(("scientsbank", questions[key], row.answer, {"label": row.label}))
-    planned = first_per_group(planned, limit)
+    return planned
+
+
+def read_cases(grader: OfflineGrader, planned: Sequence[Planned]) -> list[Case]:
+    """Each planned answer assessed once by the matcher and the judge (up to MAX_CANDIDATES sentences per claim)."""
     cases = []
     for group, qs, answer, extra in tqdm(planned, desc="reading selection answers", unit="answer", file=sys.stderr):
         assessments = tuple(
@@ -267,13 +290,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, metavar="N", help="at most N answers per selection group (tests)")
     parser.add_argument("--no-write", action="store_true", help="print the choice, leave offline_params.json alone")
     parser.add_argument("--judge", type=Path, metavar="DIR", help="judge folder (default: the committed one)")
+    parser.add_argument("--params", type=Path, metavar="FILE.json",
+                        help="matcher parameters to select for (default: rag/grading/offline_params.json)")
     parser.add_argument("--trace", type=Path, metavar="FILE.jsonl", help="write every setting tried and its figures")
     parser.add_argument("--cases", type=Path, metavar="FILE.pickle",
                         help="reuse the readings saved here by an earlier run with the same judge, or save them")
     args = parser.parse_args(argv)
 
-    grader = OfflineGrader(judge=Judge(args.judge) if args.judge else None)
-    cases = saved_or_read(args.cases, lambda: selection_cases(grader, args.datasets, args.limit))
+    matcher = Matcher(params=load_params(args.params)) if args.params else None
+    grader = OfflineGrader(matcher=matcher, judge=Judge(args.judge) if args.judge else None)
+    cases = saved_or_read(
+        args.cases, lambda: read_cases(grader, first_per_group(planned_cases(args.datasets), args.limit))
+    )
     baseline = figures(grader, cases, None)
     print(json.dumps({"without review": baseline}), file=sys.stderr)
     trace: list[dict] = []
@@ -292,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(json.dumps(chosen.model_dump(), indent=2))
     if not args.no_write:
-        print(f"wrote {save_params_section('review', chosen.model_dump())}", file=sys.stderr)
+        print(f"wrote {save_params_section('review', chosen.model_dump(), args.params)}", file=sys.stderr)
     return 0
 
 

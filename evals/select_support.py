@@ -13,7 +13,9 @@ The matcher, the judge's review and the support readings run once per answer; ev
 is replayed with the grader's own `conclude`.
 
 Rule: the setting with the best SAF Pearson whose macro-F1 on each SemEval set stays within
-F1_TOLERANCE of the grader without support. With `--write` it goes to `reference_support` in
+F1_TOLERANCE of the grader without support. The grid includes `min_points`, the fewest reference
+sentences a question needs to get support at all (SemEval references are mostly one sentence, SAF's
+several). With `--write` it goes to `reference_support` in
 rag/grading/offline_params.json with the figures it was chosen on. The chosen setting is also reported on
 each half of the SAF questions, to show the figure is not carried by a few questions.
 """
@@ -39,17 +41,20 @@ from evals.judge_data import DATASETS_DIR
 from evals.metrics import fit_threshold
 from evals.select_review import first_per_group, saved_or_read
 from evals.train_judge import is_dev_group
-from rag.grading.matching import save_params_section
+from rag.grading.match_params import save_params_section
 from rag.grading.offline import Assessment, OfflineGrader
 from rag.grading.support import SupportParams
 from rag.questions import Question
 
 NEAREST = 2
-F1_TOLERANCE = 0.005
+F1_TOLERANCE = 0.001
+"""A SemEval train F1 may fall by rounding noise only: at 0.005 a setting passed here and lost 0.007-0.014
+on every SciEntsBank test split (docs/decisions.md)."""
 GRID = {
     "low": (0.0, 0.1, 0.2, 0.3, 0.4),
     "high": (0.5, 0.6, 0.7, 0.8, 0.9),
     "weight": (0.25, 0.5, 0.75, 1.0),
+    "min_points": (1, 2, 3, 4),
 }
 GATE_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
 """Judge entails thresholds tried with `--judge-gate` (besides 0, the gate off)."""
@@ -113,19 +118,39 @@ def selection_cases(
     return cases
 
 
-def scores(grader: OfflineGrader, cases: Sequence[Case], params: SupportParams | None) -> np.ndarray:
-    out = []
-    for case in cases:
-        grades = [
-            grader.conclude(q, a, grader.review_params, support_params=params)
+def alternative_scores(grader: OfflineGrader, cases: Sequence[Case], params: SupportParams | None) -> list[list[float]]:
+    """Per case, the score against each of its question alternatives (one per reference answer)."""
+    return [
+        [
+            grader.conclude(q, a, grader.review_params, support_params=params).score or 0.0
             for q, a in zip(case.questions, case.assessments, strict=True)
         ]
-        out.append(max(g.score or 0.0 for g in grades))
-    return np.asarray(out)
+        for case in cases
+    ]
+
+
+def combined_scores(
+    cases: Sequence[Case], with_support: list[list[float]], without: list[list[float]], min_points: int
+) -> np.ndarray:
+    """Each case's best score when only alternatives of at least `min_points` key points get support."""
+    return np.asarray([
+        max(
+            w if len(q.key_points) >= min_points else o
+            for q, w, o in zip(case.questions, alt_with, alt_without, strict=True)
+        )
+        for case, alt_with, alt_without in zip(cases, with_support, without, strict=True)
+    ])
+
+
+def scores(grader: OfflineGrader, cases: Sequence[Case], params: SupportParams | None) -> np.ndarray:
+    return np.asarray([max(alternatives) for alternatives in alternative_scores(grader, cases, params)])
 
 
 def figures(grader: OfflineGrader, cases: Sequence[Case], params: SupportParams | None) -> dict[str, float]:
-    values = scores(grader, cases, params)
+    return figures_of(cases, scores(grader, cases, params))
+
+
+def figures_of(cases: Sequence[Case], values: np.ndarray) -> dict[str, float]:
     groups = np.asarray([c.group for c in cases])
     gold = np.asarray([c.gold for c in cases])
     result: dict[str, float] = {}
@@ -181,16 +206,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     cases = saved_or_read(
         args.cases, lambda: selection_cases(grader, args.datasets, args.limit, args.judge_gate, args.semeval)
     )
-    baseline = figures(grader, cases, None)
+    without = alternative_scores(grader, cases, None)
+    baseline = figures_of(cases, np.asarray([max(alternatives) for alternatives in without]))
     print(json.dumps({"without support": baseline}), file=sys.stderr)
     best: tuple[float, SupportParams, dict[str, float]] | None = None
     gates = (0.0, *GATE_GRID) if args.judge_gate else (0.0,)
-    settings = [s for s in itertools.product(*GRID.values(), gates) if s[1] > s[0]]
+    grid = {name: values for name, values in GRID.items() if name != "min_points"}
+    settings = [s for s in itertools.product(*grid.values(), gates) if s[1] > s[0]]
     for low, high, weight, entails in tqdm(settings, desc="trying settings", unit="setting", file=sys.stderr):
-        params = SupportParams(low=low, high=high, entails=entails, nearest=NEAREST, weight=weight)
-        found = figures(grader, cases, params)
-        if "saf_pearson" in found and allowed(found, baseline) and (best is None or found["saf_pearson"] > best[0]):
-            best = (found["saf_pearson"], params, found)
+        read = SupportParams(low=low, high=high, entails=entails, nearest=NEAREST, weight=weight)
+        with_support = alternative_scores(grader, cases, read)
+        for min_points in GRID["min_points"]:
+            params = read.model_copy(update={"min_points": min_points})
+            found = figures_of(cases, combined_scores(cases, with_support, without, min_points))
+            if "saf_pearson" in found and allowed(found, baseline) and (
+                best is None or found["saf_pearson"] > best[0]
+            ):
+                best = (found["saf_pearson"], params, found)
     if best is None or best[0] <= baseline.get("saf_pearson", 1.0):
         print("no setting beats the grader without support within the limits; support stays off", file=sys.stderr)
         return 1

@@ -15,59 +15,42 @@ the unit states the claim. Polarity is handled by rules, because embeddings bare
 whose clause negates the claim or uses an antonym ("stateless" for "stateful") can never earn the
 claim, it can only contradict it. Misconceptions go through the same alignment, and a unit that
 states a misconception earns no key point.
+
+The fitted model's parameters live in match_params.py, the token vectors come from token_encoder.py,
+and the views the matcher builds and the results it returns are defined in views.py.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import re
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rag.datafiles import validated
 from rag.embeddings import Embedder, get_embedder
-from rag.errors import ConfigError
 from rag.grading.clauses import Span, split_clauses, split_sentences
 from rag.grading.lexicon import Lexicon, american_spelling, load_lexicon
+from rag.grading.match_params import CANDIDATE_FEATURES, MatchParams, default_params
 from rag.grading.roles import RoleReader
-from rag.grading.text import Analysis, Expanded, analyse, antonym_flips, expand_abbreviations, polarity_flips
-
-PARAMS_PATH = Path(__file__).with_name("offline_params.json")
-
-CANDIDATE_FEATURES: tuple[str, ...] = (
-    "cos_claim_unit",
-    "cos_question_unit",
-    "cos_claim_question",
-    "token_recall_novel",
-    "token_recall_content",
-    "stem_recall_novel",
-    "stem_recall_all",
-    "focus",
-    "token_precision",
-    "novel_share",
-    "token_recall_distinct",
-    "token_recall_distinct_sq",
+from rag.grading.text import Expanded, analyse, antonym_flips, expand_abbreviations, polarity_flips
+from rag.grading.token_encoder import Encoded, TokenEncoder
+from rag.grading.views import (
+    AnswerView,
+    ClaimMatch,
+    ClaimView,
+    Polarity,
+    QuestionView,
+    Unit,
+    UnitScore,
+    build_units,
+    pack_chunks,
+    sentence_index,
 )
-"""Every feature the matcher can compute; the params file names the ones the fitted model uses."""
 
 DECIMALS = 4
-WHOLE_ANSWER_MAX_CLAUSES = 4
-WHOLE_ANSWER_MAX_SENTENCES = 2
-MAX_TOKENS = 256
-MAX_CHUNK_CHARS = 900
-PAD_MULTIPLE = 32
-"""Sequence lengths rounded up to this: fewer distinct shapes for the CPU kernels to set up."""
-FLIP_MIN_OVERLAP = 0.5
 STRONG_FLIP_SHARED = 2
 ROLE_CHECK_OVERLAP = 0.75
 """A clause is parsed for a role swap only when it holds at least this share of the claim part's words."""
@@ -80,306 +63,6 @@ _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 
 def _round(values: np.ndarray) -> np.ndarray:
     return np.round(values.astype(np.float64), DECIMALS)
-
-
-# ---------------------------------------------------------------------------------------------- parameters
-
-
-class Thresholds(BaseModel):
-    """Probability cut-offs that turn match probabilities into verdicts and findings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    covered: float = Field(ge=0, le=1)
-    partly: float = Field(ge=0, le=1)
-    contradicted: float = Field(ge=0, le=1, description="Match of a unit that states the claim's opposite.")
-    misconception: float = Field(ge=0, le=1)
-    misconception_margin: float = Field(
-        ge=-1, le=1, description="How much closer (cosine) the unit must be to the misconception than to any key point."
-    )
-    off_topic: float = Field(ge=0, le=1, description="Below this best match everywhere, the answer is off topic.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Thresholds:
-        if self.partly > self.covered:
-            raise ValueError("the 'partly' threshold must not exceed the 'covered' threshold")
-        return self
-
-
-class MatchParams(BaseModel):
-    """The fitted logistic model and the thresholds, stored in offline_params.json."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    version: int
-    features: tuple[str, ...] = Field(min_length=1)
-    weights: tuple[float, ...]
-    bias: float
-    thresholds: Thresholds
-    score_threshold: float = Field(ge=0, le=10, description="Correct iff score >= this (SciEntsBank 2-way).")
-    role_swaps: bool = Field(
-        default=False, description="A clause that exchanges the claim's agent and patient states its opposite."
-    )
-    misconception_paraphrases: bool = Field(
-        default=False, description="A misconception is also recognised by its listed paraphrases."
-    )
-
-    @model_validator(mode="after")
-    def _shapes(self) -> MatchParams:
-        unknown = [name for name in self.features if name not in CANDIDATE_FEATURES]
-        if unknown:
-            raise ValueError(f"unknown features {unknown}; refit with `python -m evals.fit_offline`")
-        if len(self.weights) != len(self.features):
-            raise ValueError("one weight per feature is needed")
-        return self
-
-    @property
-    def columns(self) -> list[int]:
-        return [CANDIDATE_FEATURES.index(name) for name in self.features]
-
-
-def load_params(path: Path | None = None) -> MatchParams:
-    path = path or PARAMS_PATH
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path} is missing; run `python -m evals.fit_offline` to create it") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
-    return validated(path, data, MatchParams.model_validate)
-
-
-def save_params_section(name: str, value: dict, path: Path | None = None) -> Path:
-    """Replace one section (e.g. `review`) of offline_params.json, keeping the rest as it is."""
-    path = path or PARAMS_PATH
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data[name] = value
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    return path
-
-
-@lru_cache(maxsize=1)
-def default_params() -> MatchParams:
-    return load_params()
-
-
-# ---------------------------------------------------------------------------------------------- encoding
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """Contextual token vectors of a text (without [CLS]/[SEP]) and the text's sentence vector."""
-
-    hidden: np.ndarray
-    """Raw last-layer states, one row per token: means of these are MiniLM's sentence vectors."""
-    tokens: np.ndarray
-    """The same rows, L2-normalised, for token-to-token cosines."""
-    starts: np.ndarray
-    ends: np.ndarray
-    pooled: np.ndarray
-
-
-def quantized_copy(transformer: Any) -> Any:
-    """An int8 copy of the model's linear layers (dynamic quantization), leaving the original untouched.
-
-    On this 2-core CPU it runs MiniLM about 1.6x faster; the grader's features are fitted on its output.
-    """
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(
-            copy.deepcopy(transformer), {torch.nn.Linear}, dtype=torch.qint8
-        ).eval()
-
-
-class TokenEncoder:
-    """One MiniLM forward pass per batch of texts, keeping the token vectors that `Embedder.embed` pools away.
-
-    Uses the embedder's checksum-verified model, by default an int8 copy of it (`quantized_copy`); with
-    `quantized=False` the pooled vector equals `Embedder.embed` (mean over all tokens including
-    [CLS]/[SEP], then L2 normalisation). Retrieval always uses the embedder's own float model.
-    """
-
-    def __init__(self, embedder: Embedder, *, quantized: bool = True) -> None:
-        self.model = embedder.model
-        self.tokenizer = self.model.tokenizer
-        original = self.model[0].auto_model
-        self.hidden_size = int(original.config.hidden_size)
-        self.transformer = quantized_copy(original) if quantized else original
-        self._lock = threading.Lock()
-
-    def encode(self, texts: Sequence[str]) -> list[Encoded]:
-        if not texts:
-            return []
-        import torch
-
-        with self._lock, torch.inference_mode():
-            batch = self.tokenizer(
-                list(texts),
-                padding=True,
-                truncation=True,
-                max_length=MAX_TOKENS,
-                return_tensors="pt",
-                return_offsets_mapping=True,
-                pad_to_multiple_of=PAD_MULTIPLE,
-            )
-            offsets = batch.pop("offset_mapping").numpy()
-            mask = batch["attention_mask"]
-            hidden = self.transformer(**batch).last_hidden_state
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1), dim=1)
-            hidden_np, pooled_np, lengths = hidden.numpy(), pooled.numpy(), mask.sum(1).numpy()
-        results = []
-        for i in range(len(texts)):
-            rows = hidden_np[i, 1 : int(lengths[i]) - 1].astype(np.float32)
-            norms = np.linalg.norm(rows, axis=1, keepdims=True)
-            results.append(
-                Encoded(
-                    hidden=rows,
-                    tokens=rows / np.maximum(norms, 1e-12),
-                    starts=offsets[i, 1 : int(lengths[i]) - 1, 0].astype(np.int64),
-                    ends=offsets[i, 1 : int(lengths[i]) - 1, 1].astype(np.int64),
-                    pooled=pooled_np[i].astype(np.float32),
-                )
-            )
-        return results
-
-
-# ---------------------------------------------------------------------------------------------- views
-
-
-@dataclass(frozen=True)
-class Unit:
-    """A candidate piece of evidence: one clause, two adjacent clauses, or the whole short answer."""
-
-    span: Span
-    clauses: tuple[int, ...]
-    within_sentence: bool = True
-
-
-def _sentence_index(sentences: Sequence[Span], span: Span) -> int:
-    return next((i for i, s in enumerate(sentences) if s.start <= span.start < s.end), -1)
-
-
-def build_units(text: str, clauses: Sequence[Span], sentences: Sequence[Span] = ()) -> list[Unit]:
-    """Clauses, windows of two adjacent clauses, and the whole answer when it is short.
-
-    Short means three or four clauses in one or two sentences, the shape of a one-line answer. Three
-    sentences, or three bullets, are separate statements: read as one unit they would half-match a
-    key point that names a bit of each.
-    `sentences` tells which windows cross a sentence boundary (misconceptions are not read across one).
-    """
-
-    def sentence_of(span: Span) -> int:
-        return _sentence_index(sentences, span)
-
-    units = [Unit(span, (i,)) for i, span in enumerate(clauses)]
-    for i in range(len(clauses) - 1):
-        start, end = clauses[i].start, clauses[i + 1].end
-        same = sentence_of(clauses[i]) == sentence_of(clauses[i + 1])
-        units.append(Unit(Span(start, end, text[start:end]), (i, i + 1), same))
-    spanned = len({sentence_of(c) for c in clauses})
-    if 2 < len(clauses) <= WHOLE_ANSWER_MAX_CLAUSES and spanned <= WHOLE_ANSWER_MAX_SENTENCES:
-        start, end = clauses[0].start, clauses[-1].end
-        same = spanned == 1
-        units.append(Unit(Span(start, end, text[start:end]), tuple(range(len(clauses))), same))
-    return units
-
-
-@dataclass(frozen=True)
-class AnswerView:
-    """The answer cut into clauses and units, with each unit's tokens and vector."""
-
-    text: str
-    sentences: tuple[Span, ...]
-    clauses: tuple[Span, ...]
-    clause_analyses: tuple[Analysis, ...]
-    clause_sentence: tuple[int, ...]
-    """The index of the sentence each clause belongs to."""
-    units: tuple[Unit, ...]
-    unit_stems: tuple[frozenset[str], ...]
-    unit_tokens: tuple[np.ndarray, ...]
-    """Per unit: the indices of its rows in `tokens`."""
-    unit_content_tokens: tuple[np.ndarray, ...]
-    unit_masks: np.ndarray
-    """Units x tokens: True where the token lies in the unit (the vectorised form of `unit_tokens`)."""
-    segment_starts: np.ndarray
-    """The first token of each segment: the tokens cut at every unit's first and last token."""
-    unit_segments: np.ndarray
-    """Units x segments: True where the segment lies in the unit (every unit is a run of whole segments)."""
-    tokens: np.ndarray
-    vectors: np.ndarray
-    """One L2-normalised vector per unit."""
-    hypothetical: tuple[bool, ...] = ()
-    """Per clause: its sentence opens with a condition."""
-    memo: dict = field(default_factory=dict, compare=False, repr=False)
-    """Per-claim results already computed for this answer (clause polarities, unit scores)."""
-
-
-@dataclass(frozen=True)
-class ClaimView:
-    """A key point or misconception claim, with its words split by whether the question already has them."""
-
-    text: str
-    stems: frozenset[str]
-    novel: frozenset[str]
-    parts: tuple[Analysis, ...]
-    vector: np.ndarray
-    tokens: np.ndarray
-    novel_tokens: np.ndarray
-    content_tokens: np.ndarray
-    distinct_tokens: np.ndarray
-    """Novel tokens that also have no near-synonym in the question ("organisational" for "Organizations")."""
-
-
-@dataclass(frozen=True)
-class QuestionView:
-    text: str
-    stems: frozenset[str]
-    vector: np.ndarray
-
-
-@dataclass(frozen=True)
-class Polarity:
-    """Antonym swaps plus negation mismatch (`flips`) and how much of the claim part the clause addresses."""
-
-    flips: int
-    overlap: float
-    shared: int = 0
-    """Words the clause and the claim part have in common (antonyms not counted)."""
-
-    @property
-    def reversed(self) -> bool:
-        return self.flips % 2 == 1 and self.overlap >= FLIP_MIN_OVERLAP
-
-
-@dataclass(frozen=True)
-class UnitScore:
-    unit: int
-    probability: float
-    flipped: bool
-    cosine: float
-    stating: bool
-    """May earn the claim (see `Matcher.stating_mask`)."""
-
-
-@dataclass(frozen=True)
-class ClaimMatch:
-    """How the answer relates to one claim.
-
-    `probability`: the best unit that states the claim with the claim's polarity.
-    `contradiction`: the best unit that addresses the claim with the opposite polarity.
-    """
-
-    claim_id: str
-    probability: float
-    contradiction: float
-    evidence: tuple[str, ...]
-    contradiction_evidence: tuple[str, ...]
-    best_unit: int | None
-    contradicting_unit: int | None
-    unit_scores: tuple[UnitScore, ...] = field(repr=False, default=())
 
 
 def _unit_rank(answer: AnswerView, probability: float, unit: int) -> tuple[float, int, int]:
@@ -396,22 +79,6 @@ def _segments(unit_tokens: Sequence[np.ndarray], n_tokens: int) -> tuple[np.ndar
         if len(tokens) and n_tokens:
             spans[index] = (starts >= tokens[0]) & (starts <= tokens[-1])
     return starts, spans
-
-
-def pack_chunks(text: str, sentences: Sequence[Span], max_chars: int = MAX_CHUNK_CHARS) -> list[Span]:
-    """Consecutive sentences packed into spans of at most `max_chars` (a longer sentence stands alone).
-
-    One sequence per chunk keeps padding low and gives tokens their neighbouring sentences as
-    context; MAX_CHUNK_CHARS keeps a chunk under MiniLM's 256-token window.
-    """
-    chunks: list[Span] = []
-    for sentence in sentences:
-        if chunks and sentence.end - chunks[-1].start <= max_chars:
-            start = chunks[-1].start
-            chunks[-1] = Span(start, sentence.end, text[start : sentence.end])
-        else:
-            chunks.append(sentence)
-    return chunks
 
 
 def _word_spans(text: str) -> list[tuple[int, int, str]]:
@@ -435,9 +102,6 @@ def _token_words(encoded: Encoded, text: str) -> list[str | None]:
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
-
-
-# ---------------------------------------------------------------------------------------------- matcher
 
 
 def single_threaded_blas() -> None:
@@ -566,9 +230,9 @@ class Matcher:
             sentences=tuple(sentences),
             clauses=tuple(clauses),
             clause_analyses=tuple(analyse(c.text, self.lexicon) for c in clauses),
-            clause_sentence=tuple(_sentence_index(sentences, c) for c in clauses),
+            clause_sentence=tuple(sentence_index(sentences, c) for c in clauses),
             hypothetical=tuple(
-                self.lexicon.is_hypothetical(sentences[_sentence_index(sentences, c)].text) for c in clauses
+                self.lexicon.is_hypothetical(sentences[sentence_index(sentences, c)].text) for c in clauses
             ),
             units=tuple(units),
             unit_stems=tuple(frozenset(analyse(u.span.text, self.lexicon).stems) for u in units),

@@ -18,7 +18,8 @@ from rag.grading.base import build_grade, minimum_grade
 from rag.grading.clauses import Span, split_clauses, split_sentences
 from rag.grading.guard import braced_injections, detect_injection
 from rag.grading.judge import ENTAILS
-from rag.grading.matching import AnswerView, ClaimMatch, ClaimView, Matcher, MatchParams, QuestionView
+from rag.grading.match_params import MatchParams
+from rag.grading.matching import Matcher
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
 from rag.grading.review import (
     MAX_SENTENCE_CHARS,
@@ -37,11 +38,12 @@ from rag.grading.support import (
     SupportParams,
     apply_support,
     could_raise,
-    is_derived,
     support_params_of,
+    supported,
     supported_probability,
 )
 from rag.grading.text import analyse, confused_pairs
+from rag.grading.views import AnswerView, ClaimMatch, ClaimView, QuestionView
 from rag.passage import Passage
 from rag.questions import Question
 
@@ -202,7 +204,7 @@ class OfflineGrader:
                 candidates,
             )
         supports: list[Support | None] = []
-        if is_derived(question) and support_params is not None:
+        if support_params is not None and supported(question, support_params):
             supports = self.reference_supports(
                 question, view, point_claims, verdicts, support_params, judge_all=judge_every_support
             )
@@ -241,7 +243,7 @@ class OfflineGrader:
                 assessment.misconception_readings,
                 review_params,
             )
-        if assessment.supports and support_params is not None:
+        if assessment.supports and supported(question, support_params):
             verdicts = apply_support(
                 verdicts,
                 assessment.supports,
@@ -440,7 +442,10 @@ class OfflineGrader:
         across_sentences = frozenset(u for u, unit in enumerate(view.units) if not unit.within_sentence)
         point_matches = self.matcher.match_claims(question_view, point_claims, view)
         matches = self.matcher.match_claims(
-            question_view, [(claim_id, claim) for claim_id, claim, _ in misconception_wordings], view, across_sentences
+            question_view,
+            [(claim_id, claim) for claim_id, claim, _ in misconception_wordings],
+            view,
+            across_sentences,
         )
         findings, units = [], set()
         by_id = {m.id: m for m in question.misconceptions}

@@ -66,7 +66,7 @@ def review_params_of(match_params: object) -> ReviewParams | None:
 
 def load_review_params() -> ReviewParams | None:
     """The review thresholds in offline_params.json."""
-    from rag.grading.matching import default_params
+    from rag.grading.match_params import default_params
 
     return review_params_of(default_params())
 

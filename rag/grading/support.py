@@ -13,10 +13,11 @@ of the answer (or the whole answer) whose MiniLM embedding is closest to it, on 
 
 A point gains credit this way only where it is more than the matcher's (the support never lowers
 credit) and never when the point is contradicted; it moves the share `weight` of the way from the
-matcher's credit to the support's (1: all the way). With `entails` 0 the judge is not asked. The
-thresholds live in offline_params.json (`reference_support`), chosen by `python -m evals.select_support`
-on selection data only; without that entry the support is off. What was chosen, and what it cannot tell
-apart, is in docs/decisions.md.
+matcher's credit to the support's (1: all the way). Only a question derived into at least `min_points`
+key points gets it: a one-sentence reference is one claim, which the matcher reads as it reads any.
+With `entails` 0 the judge is not asked. The thresholds live in offline_params.json
+(`reference_support`), chosen by `python -m evals.select_support` on selection data only; without that
+entry the support is off. What was chosen, and what it cannot tell apart, is in docs/decisions.md.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class SupportParams(BaseModel):
     weight: float = Field(
         default=1.0, gt=0, le=1, description="Share of the way from the matcher's credit to the support's."
     )
+    min_points: int = Field(
+        default=1, ge=1, le=20, description="Only questions derived into at least this many key points get support."
+    )
     selected_on: str = ""
     selection: dict[str, Any] = Field(default_factory=dict)
 
@@ -79,6 +83,11 @@ def support_params_of(match_params: object) -> SupportParams | None:
 
 def is_derived(question: Question) -> bool:
     return question.topic == DERIVED_TOPIC
+
+
+def supported(question: Question, params: SupportParams | None) -> bool:
+    """Support applies: a derived question with at least `min_points` key points (reference sentences)."""
+    return params is not None and is_derived(question) and len(question.key_points) >= params.min_points
 
 
 def own_credit(verdict: KeyPointVerdict) -> float:

@@ -6,7 +6,7 @@ import pytest
 
 from evals import select_support
 from evals.judge_data import DATASETS_DIR
-from rag.grading.matching import PARAMS_PATH
+from rag.grading.match_params import PARAMS_PATH
 from rag.grading.support import SupportParams
 
 pytestmark = pytest.mark.skipif(not DATASETS_DIR.is_dir(), reason=f"{DATASETS_DIR} is not available")

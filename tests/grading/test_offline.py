@@ -13,7 +13,8 @@ import pytest
 from rag.grading.base import Grader
 from rag.grading.clauses import split_sentences
 from rag.grading.lexicon import load_lexicon
-from rag.grading.matching import Matcher, default_params
+from rag.grading.match_params import default_params
+from rag.grading.matching import Matcher
 from rag.grading.offline import OfflineGrader, graded_credit
 from rag.grading.result import Verdict
 from rag.grading.rubric import default_rubric
