@@ -13,6 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 from rag.errors import PrepError
 from rag.grading.derive import ALTERNATIVE_SEPARATOR, questions_from_reference, split_alternatives
@@ -22,8 +23,9 @@ from rag.questions import Question
 REFERENCE_SEPARATOR = f" {ALTERNATIVE_SEPARATOR} "
 LABELS = {"correct": True, "incorrect": False}
 ANSWER_COLUMNS = ("answer", "student_answer")
-GRANULARITIES = ("sentence", "clause", "whole")
-DEFAULT_GRANULARITY = "sentence"
+Granularity = Literal["sentence", "clause", "whole"]
+GRANULARITIES: tuple[str, ...] = get_args(Granularity)
+DEFAULT_GRANULARITY: Granularity = "sentence"
 
 
 class BenchmarkError(PrepError):

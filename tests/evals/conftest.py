@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from evals.config import BenchmarkRunConfig, TeamRunConfig
 from rag.grading.base import build_grade
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
 from rag.passage import Passage
@@ -64,21 +65,21 @@ def two_passages(question: Question) -> list[Passage]:
     ]
 
 
-def team_config(**overrides) -> dict:
-    config = {
+def team_config(**overrides) -> TeamRunConfig:
+    fields = {
         "kind": "team", "grader": "offline", "model": "fake-1", "repeats": 2,
         "sets": [str(FIXTURES / "team-tiny.jsonl")], "questions_file": str(FIXTURES / "bank.yaml"),
         "passages": "store", "order_check": True, "seed": 13, "concurrency": 1, "cache": False,
     }
-    config.update(overrides)
-    return config
+    fields.update(overrides)
+    return TeamRunConfig(**fields)
 
 
-def bench_config(path: Path = FIXTURES / "bench.csv", **overrides) -> dict:
-    config = {
+def bench_config(path: Path = FIXTURES / "bench.csv", **overrides) -> BenchmarkRunConfig:
+    fields = {
         "kind": "benchmark", "grader": "offline", "model": "fake-1", "repeats": 1, "dataset": str(path),
         "splits": None, "limit": None, "threshold": None, "order_check": False, "seed": 13, "concurrency": 1,
         "cache": False,
     }
-    config.update(overrides)
-    return config
+    fields.update(overrides)
+    return BenchmarkRunConfig(**fields)

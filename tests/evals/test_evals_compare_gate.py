@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from evals.cli import main
 from evals.compare import compare_runs, item_moves
-from evals.gate import GRADERS, TARGETS, THRESHOLDS_FILE, load_results, load_thresholds
-from evals.runner import execute_benchmark, execute_team
+from evals.gate import GRADERS, TARGETS, THRESHOLDS_FILE, evaluate, load_results, load_thresholds
+from evals.runner import benchmark_plan, execute_run, team_plan
 from rag.settings import PROJECT_ROOT
 
-from .conftest import FakeGrader, bench_config, team_config, two_passages
+from .conftest import FIXTURES, FakeGrader, bench_config, team_config, two_passages
+
+SPEED_THRESHOLDS_FILE = THRESHOLDS_FILE.with_name("speed_thresholds.yaml")
 
 
 @pytest.fixture
 def two_runs(tmp_path, settings) -> tuple[Path, Path]:
     old, new = tmp_path / "old", tmp_path / "new"
-    execute_team(old, team_config(), FakeGrader(), settings, two_passages, show_progress=False)
+    execute_run(old, team_plan(team_config(), two_passages), FakeGrader(), settings, show_progress=False)
     # the new grader gives full credit to anything mentioning "something": the wrong answers move up
-    execute_team(
-        new, team_config(), FakeGrader(bonus="something", model="fake-2"), settings, two_passages, show_progress=False
+    execute_run(
+        new, team_plan(team_config(), two_passages), FakeGrader(bonus="something", model="fake-2"), settings,
+        show_progress=False,
     )
     return old, new
 
@@ -66,7 +73,7 @@ def test_gate_passes_and_fails(two_runs, capsys):
 def benchmark_run(tmp_path: Path, settings) -> tuple[Path, Path]:
     """A finished benchmark run of the fake grader, and where its thresholds file goes."""
     run = tmp_path / "run"
-    execute_benchmark(run, bench_config(), FakeGrader(), settings, show_progress=False)
+    execute_run(run, benchmark_plan(bench_config()), FakeGrader(), settings, show_progress=False)
     return run, tmp_path / "thresholds.yaml"
 
 
@@ -99,7 +106,7 @@ def test_targets_are_reported_but_never_fail_the_gate(tmp_path, settings, capsys
 
 def test_gate_warns_when_nothing_applies(tmp_path, settings, capsys):
     run = tmp_path / "run"
-    execute_benchmark(run, bench_config(), FakeGrader(), settings, show_progress=False)
+    execute_run(run, benchmark_plan(bench_config()), FakeGrader(), settings, show_progress=False)
     assert main(["gate", str(run)]) == 0
     assert "no gate" in capsys.readouterr().err
 
@@ -126,7 +133,7 @@ def test_gate_on_an_unfinished_run_says_so(tmp_path, capsys):
     assert "did not finish; resume it with --resume" in capsys.readouterr().err
 
 
-def test_make_test_gates_enforce_no_wall_clock_speed_and_make_bench_enforces_the_target():
+def test_make_test_gates_enforce_no_wall_clock_speed_and_the_target_is_the_bench_floor():
     def speed_gates(families: dict) -> list[str]:
         return [
             family
@@ -137,7 +144,49 @@ def test_make_test_gates_enforce_no_wall_clock_speed_and_make_bench_enforces_the
 
     thresholds = load_thresholds()
     assert speed_gates({k: v for k, v in thresholds.items() if k != TARGETS}) == []
-    bench = load_thresholds(THRESHOLDS_FILE.with_name("speed_thresholds.yaml"))
+    bench = load_thresholds(SPEED_THRESHOLDS_FILE)
     target = thresholds[TARGETS]["scientsbank"]["offline"]["answers_per_second_min"]
     assert bench["scientsbank"]["offline"]["answers_per_second_min"] == target
-    assert "speed_thresholds.yaml" in (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
+
+
+def make_bench_commands(runs_dir: Path) -> dict[str, list[str]]:
+    """The `python -m evals` commands `make bench` runs with EVAL_RUNS=runs_dir (a dry run: nothing is executed)."""
+    dry_run = subprocess.run(
+        ["make", "--no-print-directory", "-n", "bench", f"EVAL_RUNS={runs_dir}"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    commands = [shlex.split(line)[3:] for line in dry_run.stdout.splitlines() if " -m evals " in line]
+    return {args[0]: args for args in commands}
+
+
+def test_make_bench_speed_gate_passes_a_fast_run_and_fails_a_slow_one(tmp_path, settings, capsys, monkeypatch):
+    commands = make_bench_commands(tmp_path)
+    benchmark, gate = commands["benchmark"], commands["gate"]
+    run = Path(benchmark[benchmark.index("--out") + 1])
+    assert Path(gate[-1]) == run and "--grader" in benchmark and benchmark[benchmark.index("--grader") + 1] == "offline"
+    # the fake grader on a file named as `make bench`'s dataset is, to the gate, `make bench`'s SciEntsBank run
+    dataset = tmp_path / Path(benchmark[1]).name
+    shutil.copy(FIXTURES / "bench.csv", dataset)
+    execute_run(run, benchmark_plan(bench_config(dataset)), FakeGrader(), settings, show_progress=False)
+    results = load_results(run)
+    assert isinstance(results["metrics"]["cost"]["answers_per_second"], float)
+    floor = load_thresholds(SPEED_THRESHOLDS_FILE)["scientsbank"]["offline"]["answers_per_second_min"]
+
+    def gate_at(answers_per_second: float) -> tuple[int, str]:
+        results["metrics"]["cost"]["answers_per_second"] = answers_per_second
+        (run / "results.json").write_text(json.dumps(results), encoding="utf-8")
+        code = main(gate)  # as `make bench` runs it, from the project root
+        out, err = capsys.readouterr()
+        assert "warning" not in err, err
+        return code, out
+
+    monkeypatch.chdir(PROJECT_ROOT)
+    code, out = gate_at(floor)
+    assert code == 0 and "all 1 gate(s) pass" in out
+    assert next(line for line in out.splitlines() if "answers_per_second_min" in line).endswith("pass")
+    code, out = gate_at(floor * 0.9)
+    assert code == 1 and "1 of 1 gate(s) failed" in out
+    assert next(line for line in out.splitlines() if "answers_per_second_min" in line).endswith("FAIL")
+    # `make test` and `make evals` gate with evals/thresholds.yaml: the same slow run's speed is a target only
+    speed = [row for row in evaluate(results, load_thresholds(), str(run)) if row.gate == "answers_per_second_min"]
+    assert [(row.enforced, row.status) for row in speed] == [(False, "target unmet")]

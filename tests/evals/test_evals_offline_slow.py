@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from evals.runner import execute_benchmark, execute_team
+from evals.runner import benchmark_plan, execute_run, team_plan
 from evals.sets import SETS_DIR, load_sets
 from rag.settings import PROJECT_ROOT, get_settings
 
@@ -47,10 +47,8 @@ def test_offline_grader_on_a_team_slice(tmp_path, question_bank, guide_store, gu
     sets_path, n = team_slice(tmp_path, question_bank)
     config = team_config(sets=[sets_path], questions_file=str(PROJECT_ROOT / "corpus" / "questions.yaml"),
                          model=offline_grader.model)
-    results = execute_team(
-        tmp_path / "run", config, offline_grader, guide_settings,
-        lambda question: retrieve_passages(question, guide_store, guide_settings.retrieval_k), show_progress=False,
-    )
+    plan = team_plan(config, lambda question: retrieve_passages(question, guide_store, guide_settings.retrieval_k))
+    results = execute_run(tmp_path / "run", plan, offline_grader, guide_settings, show_progress=False)
     m = results["metrics"]
     assert m["n_items"] == n
     assert m["unscored_rate"] == 0
@@ -65,7 +63,7 @@ def test_offline_grader_on_a_team_slice(tmp_path, question_bank, guide_store, gu
 @pytest.mark.skipif(not SCIENTSBANK.is_file(), reason=f"{SCIENTSBANK} is not available")
 def test_offline_grader_on_a_scientsbank_slice(tmp_path, offline_grader):
     config = bench_config(SCIENTSBANK, limit=40, splits=["train", "test-unseen-questions"])
-    results = execute_benchmark(tmp_path, config, offline_grader, get_settings(), show_progress=False)
+    results = execute_run(tmp_path, benchmark_plan(config), offline_grader, get_settings(), show_progress=False)
     m = results["metrics"]
     assert m["n_items"] == 80 and m["unscored_rate"] == 0
     assert m["threshold"]["fitted_on"] == "train split (40 answers)"

@@ -9,7 +9,8 @@ import pytest
 
 from evals.cache import ResponseCache
 from evals.cli import build_parser, cmd_benchmark, cmd_run
-from evals.runner import PROGRESS_FILE, execute_benchmark, execute_team, load_progress
+from evals.rundir import PROGRESS_FILE, load_progress
+from evals.runner import benchmark_plan, execute_run, team_plan
 
 from .conftest import FIXTURES, FakeGrader, bench_config, team_config, two_passages
 
@@ -29,7 +30,7 @@ class InterruptingGrader(FakeGrader):
 
 
 def test_team_run_writes_results_and_reports(tmp_path, fake_grader, settings):
-    results = execute_team(tmp_path, team_config(), fake_grader, settings, two_passages, show_progress=False)
+    results = execute_run(tmp_path, team_plan(team_config(), two_passages), fake_grader, settings, show_progress=False)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["kind"] == "team"
     assert saved["config"]["repeats"] == 2 and saved["config"]["grader"] == "offline"
@@ -53,7 +54,7 @@ def test_team_run_writes_results_and_reports(tmp_path, fake_grader, settings):
 
 
 def test_report_html_is_self_contained_with_charts(tmp_path, fake_grader, settings):
-    execute_team(tmp_path, team_config(), fake_grader, settings, two_passages, show_progress=False)
+    execute_run(tmp_path, team_plan(team_config(), two_passages), fake_grader, settings, show_progress=False)
     page = (tmp_path / "report.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.IGNORECASE)
     assert "<script" not in page.lower() and "@import" not in page
@@ -65,7 +66,7 @@ def test_report_html_is_self_contained_with_charts(tmp_path, fake_grader, settin
 
 
 def test_benchmark_run_reports_threshold_fitted_on_train(tmp_path, fake_grader, settings):
-    results = execute_benchmark(tmp_path, bench_config(), fake_grader, settings, show_progress=False)
+    results = execute_run(tmp_path, benchmark_plan(bench_config()), fake_grader, settings, show_progress=False)
     assert results["metrics"]["threshold"]["fitted_on"].startswith("train split (4 answers)")
     assert results["metrics"]["splits"]["test-unseen-questions"]["macro_f1"] == 1.0
     md = (tmp_path / "report.md").read_text()
@@ -77,13 +78,15 @@ def test_benchmark_run_reports_threshold_fitted_on_train(tmp_path, fake_grader, 
 def test_interrupted_run_resumes_without_regrading(tmp_path, settings):
     config = team_config()
     with pytest.raises(KeyboardInterrupt):
-        execute_team(tmp_path, config, InterruptingGrader(after=8), settings, two_passages, show_progress=False)
+        execute_run(tmp_path, team_plan(config, two_passages), InterruptingGrader(after=8), settings,
+                    show_progress=False)
     done_before = load_progress(tmp_path / PROGRESS_FILE)
     assert 0 < len(done_before) < 3 * N_ITEMS
     assert not (tmp_path / "results.json").exists()
 
     resumed = FakeGrader()
-    results = execute_team(tmp_path, config, resumed, settings, two_passages, resume=True, show_progress=False)
+    results = execute_run(tmp_path, team_plan(config, two_passages), resumed, settings, resume=True,
+                          show_progress=False)
     lines = (tmp_path / PROGRESS_FILE).read_text().splitlines()
     keys = [(r["item_id"], r["repeat"], r["variant"]) for r in map(json.loads, lines)]
     assert len(keys) == len(set(keys)) == 3 * N_ITEMS
@@ -96,17 +99,19 @@ def test_cache_answers_normal_runs_but_never_repeats(tmp_path, settings):
     cache = ResponseCache(tmp_path / "cache.sqlite")
     config = team_config(grader="llm", repeats=1, order_check=False, cache=True)
     first = FakeGrader(name="llm")
-    execute_team(tmp_path / "a", config, first, settings, two_passages, cache=cache, show_progress=False)
+    execute_run(tmp_path / "a", team_plan(config, two_passages), first, settings, cache=cache, show_progress=False)
     assert first.calls == NON_EMPTY
 
     second = FakeGrader(name="llm")
-    results = execute_team(tmp_path / "b", config, second, settings, two_passages, cache=cache, show_progress=False)
+    results = execute_run(tmp_path / "b", team_plan(config, two_passages), second, settings, cache=cache,
+                          show_progress=False)
     assert second.calls == 0
     assert results["metrics"]["cost"]["cache_hit_rate"] == pytest.approx(NON_EMPTY / N_ITEMS)
 
     repeated = FakeGrader(name="llm")
     config = team_config(grader="llm", repeats=3, order_check=False, cache=True)
-    results = execute_team(tmp_path / "c", config, repeated, settings, two_passages, cache=cache, show_progress=False)
+    results = execute_run(tmp_path / "c", team_plan(config, two_passages), repeated, settings, cache=cache,
+                          show_progress=False)
     assert repeated.calls == 3 * NON_EMPTY
     assert results["metrics"]["cost"]["cache_hit_rate"] == 0.0
 
@@ -130,7 +135,7 @@ def test_grader_errors_are_recorded_not_raised(tmp_path, settings):
                 raise RuntimeError("boom")
             return super().grade(question, answer, passages)
 
-    results = execute_team(tmp_path, team_config(), Broken(), settings, two_passages, show_progress=False)
+    results = execute_run(tmp_path, team_plan(team_config(), two_passages), Broken(), settings, show_progress=False)
     errors = [r for item in results["items"] for r in item["runs"] if r["status"] == "error"]
     assert errors and errors[0]["unscored_reason"] == "RuntimeError: boom"
     assert results["metrics"]["unscored_rate"] > 0
@@ -168,10 +173,10 @@ def without_timings(items: list[dict]) -> list[list[dict]]:
 
 
 def test_concurrent_run_matches_sequential(tmp_path, settings):
-    sequential = execute_team(tmp_path / "seq", team_config(), FakeGrader(), settings, two_passages,
-                              show_progress=False)
-    parallel = execute_team(tmp_path / "par", team_config(concurrency=4), FakeGrader(), settings, two_passages,
-                            show_progress=False)
+    sequential = execute_run(tmp_path / "seq", team_plan(team_config(), two_passages), FakeGrader(), settings,
+                             show_progress=False)
+    parallel = execute_run(tmp_path / "par", team_plan(team_config(concurrency=4), two_passages), FakeGrader(),
+                           settings, show_progress=False)
     assert without_timings(sequential["items"]) == without_timings(parallel["items"])
 
 
@@ -183,8 +188,8 @@ def test_a_grader_that_always_fails_stops_the_run(tmp_path, settings):
             raise ConnectionError("server down")
 
     with pytest.raises(GradingError, match="failed on the first 5 answers: ConnectionError: server down"):
-        execute_team(tmp_path, team_config(grader="llm"), Down(name="llm"), settings, two_passages,
-                     show_progress=False)
+        execute_run(tmp_path, team_plan(team_config(grader="llm"), two_passages), Down(name="llm"), settings,
+                    show_progress=False)
 
 
 def test_llm_cost_from_the_call_log(tmp_path):
