@@ -40,6 +40,7 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("evals.judge_report",),
     ("evals.select_review",),
     ("evals.select_support",),
+    ("evals.select_misconceptions",),
     ("evals.train_judge",),
     ("evals.fit_offline",),
 )
