@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -15,15 +16,18 @@ T = TypeVar("T")
 
 
 def load_yaml_mapping(path: Path, missing_hint: str = "restore it from git") -> dict:
-    """The YAML mapping in `path`; a missing file, bad YAML or a non-mapping is a ConfigError naming the file."""
+    """The mapping in a YAML file (or a JSON file, by its `.json` suffix); a missing file, a parse error or a
+    non-mapping is a ConfigError naming the file."""
+    kind = "JSON" if path.suffix == ".json" else "YAML"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if kind == "JSON" else yaml.safe_load(text)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path} is missing; {missing_hint}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid {kind}: {exc}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a YAML mapping")
+        raise ConfigError(f"{path} must hold a {kind} mapping")
     return data
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rag.datafiles import validated
-from rag.errors import ConfigError
+from rag.datafiles import load_yaml_mapping, validated
 
 PARAMS_PATH = Path(__file__).with_name("offline_params.json")
 
@@ -88,12 +87,7 @@ class MatchParams(BaseModel):
 
 def load_params(path: Path | None = None) -> MatchParams:
     path = path or PARAMS_PATH
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path} is missing; run `python -m evals.fit_offline` to create it") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    data = load_yaml_mapping(path, "run `python -m evals.fit_offline` to create it")
     return validated(path, data, MatchParams.model_validate)
 
 
