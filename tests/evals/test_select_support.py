@@ -41,3 +41,15 @@ def test_selection_reads_each_group_and_replays_settings_without_writing(capsys)
         assert chosen.entails == 0.0
     else:
         assert code == 1 and "support stays off" in capsys.readouterr().err
+
+
+def test_alternatives_below_min_points_keep_their_score_without_support():
+    from rag.grading.derive import questions_from_reference
+
+    (short,) = questions_from_reference("a", "Q?", "One sentence.")
+    (long,) = questions_from_reference("b", "Q?", "First point here. Second point here. Third point here.")
+    case = select_support.Case("saf", "k", (short, long), (None, None), 1.0)
+    with_support, without = [[6.0, 5.0]], [[2.0, 3.0]]
+    assert select_support.combined_scores([case], with_support, without, 1).tolist() == [6.0]
+    assert select_support.combined_scores([case], with_support, without, 2).tolist() == [5.0]
+    assert select_support.combined_scores([case], with_support, without, 4).tolist() == [3.0]

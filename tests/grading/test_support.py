@@ -6,7 +6,14 @@ from pydantic import ValidationError
 from rag.grading.clauses import Span
 from rag.grading.derive import questions_from_reference
 from rag.grading.result import KeyPointVerdict, Verdict
-from rag.grading.support import Support, SupportParams, apply_support, is_derived, supported_probability
+from rag.grading.support import (
+    Support,
+    SupportParams,
+    apply_support,
+    is_derived,
+    supported,
+    supported_probability,
+)
 
 PARAMS = SupportParams(low=0.1, high=0.5, entails=0.3, nearest=2)
 COVERED, PARTLY = 0.625, 0.425
@@ -84,6 +91,23 @@ def test_with_the_gate_off_support_counts_without_the_judge():
 def test_only_questions_built_from_a_reference_are_derived():
     (question,) = questions_from_reference("q1", "What happens to the diameter?", "It decreases by a factor of 10.")
     assert is_derived(question)
+
+
+def test_support_needs_a_derived_question_with_at_least_min_points_key_points(question_bank):
+    (one,) = questions_from_reference("q1", "What happens to the diameter?", "It decreases by a factor of 10.")
+    (three,) = questions_from_reference(
+        "q2",
+        "What happens to the diameter?",
+        "The diameter decreases by a factor of ten. Collisions are still detected by every station. "
+        "The minimum frame size has to stay the same.",
+    )
+    assert len(three.key_points) == 3
+    params = SupportParams(low=0.2, high=0.5, entails=0.0, nearest=2)
+    assert supported(one, params) and supported(three, params)
+    assert not supported(one, params.model_copy(update={"min_points": 2}))
+    assert supported(three, params.model_copy(update={"min_points": 3}))
+    assert not supported(one, None)
+    assert not supported(question_bank.questions[0], params)
 
 
 @pytest.fixture(scope="module")
