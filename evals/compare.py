@@ -7,7 +7,8 @@ from typing import Any
 
 from evals.gate import load_results
 from evals.metrics import first_score
-from evals.report import fmt, gate_label, md_section, md_table, short
+from evals.report_content import fmt, gate_label, short
+from evals.report_markdown import md_section, md_table
 
 SKIPPED_KEYS = {"bands", "spreads", "confusion", "per_topic", "by_kind", "resumed", "fitted_on", "usage_note"}
 LOWER_IS_BETTER = {
