@@ -17,12 +17,11 @@ import numpy as np
 from rag.grading.base import build_grade, minimum_grade
 from rag.grading.clauses import Span, split_clauses, split_sentences
 from rag.grading.guard import braced_injections, detect_injection
-from rag.grading.judge import ENTAILS
 from rag.grading.match_params import MatchParams
 from rag.grading.matching import Matcher
+from rag.grading.misconceptions import find_misconceptions
 from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
 from rag.grading.review import (
-    MAX_SENTENCE_CHARS,
     Reading,
     ReviewParams,
     candidate_sentences,
@@ -33,17 +32,15 @@ from rag.grading.review import (
 from rag.grading.rubric import Rubric, default_rubric
 from rag.grading.scoring import graded_credit
 from rag.grading.support import (
-    SIMILARITY_DECIMALS,
     Support,
     SupportParams,
     apply_support,
-    could_raise,
+    reference_supports,
     support_params_of,
     supported,
     supported_probability,
 )
-from rag.grading.text import analyse, confused_pairs
-from rag.grading.views import AnswerView, ClaimMatch, ClaimView, QuestionView
+from rag.grading.views import AnswerView, ClaimMatch, ClaimView
 from rag.passage import Passage
 from rag.questions import Question
 
@@ -175,8 +172,14 @@ class OfflineGrader:
         paraphrase_claims = list(
             zip([kp_id for kp_id, _ in paraphrases], claims[n_points + n_wordings + len(corrections) :], strict=True)
         )
-        findings, misconception_units = self._misconceptions(
-            question, question_view, point_claims, misconception_wordings, view
+        findings, misconception_units = find_misconceptions(
+            self.matcher,
+            question,
+            question_view,
+            point_claims,
+            misconception_wordings,
+            view,
+            thresholds=self.params.thresholds,
         )
         point_matches = self.matcher.match_claims(question_view, point_claims, view, misconception_units)
         by_point = {match.claim_id: match for match in point_matches}
@@ -205,8 +208,16 @@ class OfflineGrader:
             )
         supports: list[Support | None] = []
         if support_params is not None and supported(question, support_params):
-            supports = self.reference_supports(
-                question, view, point_claims, verdicts, support_params, judge_all=judge_every_support
+            supports = reference_supports(
+                question,
+                view,
+                point_claims,
+                verdicts,
+                support_params,
+                embedder=self.matcher.embedder,
+                judge_probabilities=lambda pairs: self.judge.probabilities(pairs),
+                credit=lambda support: self.support_credit(support, support_params),
+                judge_all=judge_every_support,
             )
         return Assessment(
             verdicts=tuple(verdicts),
@@ -270,63 +281,6 @@ class OfflineGrader:
         probability = supported_probability(support.similarity, params, thresholds.covered, thresholds.partly)
         graded = graded_credit(probability, thresholds.covered, thresholds.partly, self.rubric)
         return round(float(graded), CREDIT_DECIMALS)
-
-    def reference_supports(
-        self,
-        question: Question,
-        view: AnswerView,
-        point_claims: Sequence[tuple[str, ClaimView]],
-        verdicts: Sequence[KeyPointVerdict],
-        params: SupportParams,
-        *,
-        judge_all: bool = False,
-    ) -> list[Support | None]:
-        """Each derived key point's nearest span by sentence embedding, and the judge's entails where it matters.
-
-        Candidates per point: the `params.nearest` sentences holding its nearest units (by the matcher's
-        unit vectors, so a long answer costs a bounded number of embeddings) and the whole answer (cut at
-        MAX_SENTENCE_CHARS for the judge). The judge reads them only when the support would give the
-        point more credit than the matcher did.
-        """
-        if not view.text.strip():
-            return [None] * len(point_claims)
-        unit_spans = [unit.span for unit in view.units]
-        nearest = [
-            [
-                s
-                for s in candidate_sentences(
-                    view.text, view.sentences, unit_spans, view.vectors @ claim.vector, params.nearest
-                )
-                if s.text.strip()
-            ]
-            for _, claim in point_claims
-        ]
-        whole_span = Span(0, len(view.text), view.text)
-        texts = [claim.text for _, claim in point_claims]
-        spans = list(dict.fromkeys([*(s for found in nearest for s in found), whole_span]))
-        vectors = self.matcher.embedder.embed([*texts, *(" ".join(s.text.split()) for s in spans)])
-        claim_vectors, span_vectors = vectors[: len(texts)], vectors[len(texts) :]
-        index = {span: i for i, span in enumerate(spans)}
-        supports: list[Support | None] = []
-        requests: list[tuple[int, list[str]]] = []
-        for k, (found, verdict) in enumerate(zip(nearest, verdicts, strict=True)):
-            options = [*found, whole_span]
-            similarities = [
-                round(float(claim_vectors[k] @ span_vectors[index[s]]), SIMILARITY_DECIMALS) for s in options
-            ]
-            best = max(range(len(options)), key=lambda i: (similarities[i], -i))
-            support = Support(similarity=similarities[best], span=options[best])
-            if judge_all or (params.entails > 0 and could_raise(verdict, self.support_credit(support, params))):
-                requests.append((k, [s.text[:MAX_SENTENCE_CHARS] for s in options]))
-            supports.append(support)
-        pairs = [(question.question, texts[k], text) for k, read in requests for text in read]
-        rows = self.judge.probabilities(pairs) if pairs else np.zeros((0, 3))
-        at = 0
-        for k, read in requests:
-            entails = float(rows[at : at + len(read), ENTAILS].max())
-            at += len(read)
-            supports[k] = replace(supports[k], entails=entails)
-        return supports
 
     def judge_readings(
         self,
@@ -407,102 +361,6 @@ class OfflineGrader:
         for start, end in [*spans, *braced_injections(answer)]:
             answer = answer[:start] + " " * (end - start) + answer[end:]
         return answer
-
-    def _misconceptions(
-        self,
-        question: Question,
-        question_view: QuestionView,
-        point_claims: list[tuple[str, ClaimView]],
-        misconception_wordings: list[tuple[str, ClaimView, ClaimView]],
-        view: AnswerView,
-    ) -> tuple[list[MisconceptionFinding], frozenset[int]]:
-        """Misconceptions the answer states, and the units that state them (they earn no key point).
-
-        `misconception_wordings`: (misconception id, one wording of it, its correction) for the claim and each
-        paraphrase; a misconception is found once, by the first wording that the answer states.
-        Paraphrases are matched only with `misconception_paraphrases` in the matcher's parameters.
-
-        A unit within one sentence states a misconception when it matches the claim with the claim's
-        polarity, matches neither a key point nor the misconception's correction better, is at least
-        `misconception_margin` closer (cosine) to the claim than to every key point it does not
-        reverse (any negated shared word counts, however little of the key point the unit repeats:
-        "consumers don't need to be idempotent" is no rival reading of "consumers must be
-        idempotent"), negates none of the claim's words, and does not swap a commonly confused term
-        ("CloudTrail" for "CloudWatch").
-        Answers that explain why the misconception is wrong sit near the claim too, but nearer to the
-        correction or to a key point. The correction is compared by match probability, not by cosine:
-        a claim and its correction share most of their words, so what tells them apart is whether the
-        unit has the claim's distinctive words ("deletes a record as soon as it is read") or the
-        correction's ("records stay until the retention period ends"), which the probability's token
-        recall reads and a whole-unit cosine blurs.
-        """
-        if not misconception_wordings:
-            return [], frozenset()
-        thresholds = self.params.thresholds
-        across_sentences = frozenset(u for u, unit in enumerate(view.units) if not unit.within_sentence)
-        point_matches = self.matcher.match_claims(question_view, point_claims, view)
-        matches = self.matcher.match_claims(
-            question_view,
-            [(claim_id, claim) for claim_id, claim, _ in misconception_wordings],
-            view,
-            across_sentences,
-        )
-        findings, units = [], set()
-        by_id = {m.id: m for m in question.misconceptions}
-        for (claim_id, claim, correction), match in zip(misconception_wordings, matches, strict=True):
-            if match.best_unit is None or match.probability < thresholds.misconception:
-                continue
-            if any(finding.misconception_id == claim_id for finding in findings):
-                continue
-            unit = match.best_unit
-            kept = [
-                pm.unit_scores[unit]
-                for (_, point), pm in zip(point_claims, point_matches, strict=True)
-                if self.matcher.polarity(point, view, view.units[unit], heads_only=False).flips % 2 == 0
-            ]
-            if any(score.probability > match.probability for score in kept):
-                continue
-            if self.matcher.unit_probabilities(question_view, correction, view)[unit] > match.probability:
-                continue
-            rivals = [score.cosine for score in kept]
-            if rivals and match.unit_scores[unit].cosine < max(rivals) + thresholds.misconception_margin:
-                continue
-            if self._names_other_term(claim, view, unit) or self.matcher.flipped(
-                claim, view, view.units[unit], heads_only=False
-            ):
-                continue
-            misconception = by_id[claim_id]
-            findings.append(
-                MisconceptionFinding(
-                    misconception_id=claim_id,
-                    claim=misconception.claim,
-                    correction=misconception.correction,
-                    evidence=list(match.evidence),
-                )
-            )
-            stated = {i for i, clause in enumerate(view.clauses) if clause.text in match.evidence}
-            units.update(u for u, candidate in enumerate(view.units) if stated.intersection(candidate.clauses))
-        return findings, frozenset(units)
-
-    def _names_other_term(self, claim: ClaimView, view: AnswerView, unit: int) -> bool:
-        """The unit, or its sentence before it, names a term confused with one of the claim's ("CloudTrail"
-        for "CloudWatch").
-
-        The sentence is read from its start because "it" often stands for a term named earlier in it;
-        a term named after the unit ("... so for our own events we'd use SNS") is not what "it" means.
-        """
-        lexicon = self.matcher.lexicon
-        claim_words = [word for part in claim.parts for word in part.words]
-        end = view.units[unit].span.end
-        sentences = sorted({view.clause_sentence[i] for i in view.units[unit].clauses})
-        return any(
-            confused_pairs(
-                analyse(view.text[view.sentences[i].start : min(view.sentences[i].end, end)], lexicon).words,
-                claim_words,
-                lexicon,
-            )
-            for i in sentences
-        )
 
     def _verdict(self, point_id: str, text: str, weight: int, match: ClaimMatch) -> KeyPointVerdict:
         thresholds = self.params.thresholds

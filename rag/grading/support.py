@@ -22,14 +22,19 @@ entry the support is off. What was chosen, and what it cannot tell apart, is in 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rag.embeddings import Embedder
 from rag.grading.clauses import Span
+from rag.grading.judge import ENTAILS
 from rag.grading.result import KeyPointVerdict, Verdict
+from rag.grading.review import MAX_SENTENCE_CHARS, candidate_sentences
+from rag.grading.views import AnswerView, ClaimView
 from rag.questions import Question
 
 DERIVED_TOPIC = "derived"
@@ -109,6 +114,68 @@ def passes_gate(support: Support, params: SupportParams) -> bool:
 def supported_probability(similarity: float, params: SupportParams, covered: float, partly: float) -> float:
     """The similarity on the match-probability scale: `low` at the partly threshold, `high` at covered."""
     return partly + (similarity - params.low) * (covered - partly) / (params.high - params.low)
+
+
+def reference_supports(
+    question: Question,
+    view: AnswerView,
+    point_claims: Sequence[tuple[str, ClaimView]],
+    verdicts: Sequence[KeyPointVerdict],
+    params: SupportParams,
+    *,
+    embedder: Embedder,
+    judge_probabilities: Callable[[list[tuple[str, str, str]]], np.ndarray],
+    credit: Callable[[Support], float],
+    judge_all: bool = False,
+) -> list[Support | None]:
+    """Each derived key point's nearest span by sentence embedding, and the judge's entails where it matters.
+
+    Candidates per point: the `params.nearest` sentences holding its nearest units (by the matcher's
+    unit vectors, so a long answer costs a bounded number of embeddings) and the whole answer (cut at
+    MAX_SENTENCE_CHARS for the judge). The judge reads them only when the support would give the
+    point more credit than the matcher did.
+
+    `judge_probabilities`: the judge's (entails, contradicts, neither) rows for (question, claim, text)
+    triples, called only when there is something to read; `credit`: the credit a support alone would give
+    its point; `judge_all`: the judge reads every point's candidates (the selection tool's replay).
+    """
+    if not view.text.strip():
+        return [None] * len(point_claims)
+    unit_spans = [unit.span for unit in view.units]
+    nearest = [
+        [
+            s
+            for s in candidate_sentences(
+                view.text, view.sentences, unit_spans, view.vectors @ claim.vector, params.nearest
+            )
+            if s.text.strip()
+        ]
+        for _, claim in point_claims
+    ]
+    whole_span = Span(0, len(view.text), view.text)
+    texts = [claim.text for _, claim in point_claims]
+    spans = list(dict.fromkeys([*(s for found in nearest for s in found), whole_span]))
+    vectors = embedder.embed([*texts, *(" ".join(s.text.split()) for s in spans)])
+    claim_vectors, span_vectors = vectors[: len(texts)], vectors[len(texts) :]
+    index = {span: i for i, span in enumerate(spans)}
+    supports: list[Support | None] = []
+    requests: list[tuple[int, list[str]]] = []
+    for k, (found, verdict) in enumerate(zip(nearest, verdicts, strict=True)):
+        options = [*found, whole_span]
+        similarities = [round(float(claim_vectors[k] @ span_vectors[index[s]]), SIMILARITY_DECIMALS) for s in options]
+        best = max(range(len(options)), key=lambda i: (similarities[i], -i))
+        support = Support(similarity=similarities[best], span=options[best])
+        if judge_all or (params.entails > 0 and could_raise(verdict, credit(support))):
+            requests.append((k, [s.text[:MAX_SENTENCE_CHARS] for s in options]))
+        supports.append(support)
+    pairs = [(question.question, texts[k], text) for k, read in requests for text in read]
+    rows = judge_probabilities(pairs) if pairs else np.zeros((0, 3))
+    at = 0
+    for k, read in requests:
+        entails = float(rows[at : at + len(read), ENTAILS].max())
+        at += len(read)
+        supports[k] = replace(supports[k], entails=entails)
+    return supports
 
 
 def apply_support(

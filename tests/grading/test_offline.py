@@ -13,7 +13,6 @@ import pytest
 from rag.grading.base import Grader
 from rag.grading.clauses import split_sentences
 from rag.grading.lexicon import load_lexicon
-from rag.grading.match_params import default_params
 from rag.grading.matching import Matcher
 from rag.grading.offline import OfflineGrader, graded_credit
 from rag.grading.result import Verdict
@@ -126,25 +125,6 @@ def test_stateless_is_caught_as_the_misconception_and_earns_no_stateful_point(gr
 def test_a_paraphrased_misconception_is_caught_too(grader: OfflineGrader, sg_question):
     grade = grader.grade(sg_question, "Security groups don't track connections, so you open return ports yourself.", [])
     assert "sg-stateless" in [m.misconception_id for m in grade.misconceptions]
-
-
-def test_a_misconception_stated_as_one_of_its_paraphrases_is_caught(embedder, sg_question):
-    params = default_params().model_copy(update={"misconception_paraphrases": True})
-    grader = OfflineGrader(matcher=Matcher(embedder, params=params))
-    claim_only = Misconception(
-        id="sg-logs-drops",
-        claim="Security groups write a log entry for every blocked packet.",
-        correction="Security groups keep no logs; VPC Flow Logs record accepted and rejected traffic.",
-    )
-    worded = claim_only.model_copy(
-        update={"paraphrases": ("Every dropped connection gets recorded by the security group itself.",)}
-    )
-    answer = "When debugging we read the dropped connections the security group itself recorded."
-    without = grader.grade(sg_question.model_copy(update={"misconceptions": (claim_only,)}), answer, [])
-    assert without.misconceptions == [], "the claim's own wording is too far from the answer"
-    found = grader.grade(sg_question.model_copy(update={"misconceptions": (worded,)}), answer, [])
-    assert [m.misconception_id for m in found.misconceptions] == ["sg-logs-drops"]
-    assert found.misconceptions[0].claim == claim_only.claim, "the finding names the claim, not the paraphrase"
 
 
 def test_the_correct_statement_earns_the_point_without_a_misconception(grader: OfflineGrader, sg_question):
@@ -393,37 +373,7 @@ def test_swapped_capacity_unit_sizes_earn_nothing(grader: OfflineGrader, questio
     assert swapped.score < right.score
 
 
-# ---------------------------------------------------------------------------------------------- misconception rules
-
-
-def test_a_key_point_the_sentence_negates_is_no_rival_to_the_misconception(grader: OfflineGrader, question_bank):
-    """The sentence repeats little of "consumers must be idempotent" but negates its word "idempotent"."""
-    answer = (
-        "SNS topic for OrderPlaced, fanned out to a queue per service. Lambda event source mappings poll each queue "
-        "in batches, and with partial batch responses only failed messages get retried. DLQ after a few receives. "
-        "Since SNS and SQS guarantee exactly-once delivery, the consumers don't need to be idempotent, which keeps "
-        "the code simple."
-    )
-    grade = grader.grade(question_bank.get("order-processing-event-driven"), answer)
-    assert [m.misconception_id for m in grade.misconceptions] == ["no-idempotency"]
-    assert "idempotent" in grade.misconceptions[0].evidence[0]
-
-
-def test_a_confused_term_named_after_the_misconception_does_not_excuse_it(grader: OfflineGrader, question_bank):
-    """ "it" means EventBridge, named before it; SNS, named after it, is what the candidate uses instead."""
-    question = question_bank.get("eventbridge-vs-sns")
-    stated = grader.grade(
-        question,
-        "EventBridge routes events from a bus through rules. But it only handles events that AWS services emit, "
-        "so for our own application events we'd use SNS.",
-    )
-    assert "eventbridge-aws-only" in [m.misconception_id for m in stated.misconceptions]
-    corrected = grader.grade(
-        question,
-        "SNS pushes to subscribers. EventBridge also takes our own application events, not only the events AWS "
-        "services emit.",
-    )
-    assert corrected.misconceptions == []
+# ---------------------------------------------------------------------------------------------- reading
 
 
 def test_an_abbreviation_earns_more_than_unread_and_evidence_keeps_the_candidates_words(embedder, question_bank):
@@ -440,24 +390,6 @@ def test_an_abbreviation_earns_more_than_unread_and_evidence_keeps_the_candidate
     assert read.verdict in (Verdict.covered, Verdict.partly)
     assert (read.credit or 0) > (unread.credit or 0)
     assert read.evidence[0] == "3 AZs for everything"
-
-
-def test_the_correction_is_told_apart_by_match_probability_not_cosine(grader: OfflineGrader, question_bank):
-    """The claim and its correction are both about Fargate, ECS and EKS, so their cosines with either sentence
-    are close; the words each sentence shares with the claim or with the correction tell them apart."""
-    question = question_bank.get("ecs-vs-eks-choice")
-    stated = grader.grade(
-        question,
-        "EKS gives you the Kubernetes ecosystem. One thing to keep in mind: Fargate is ECS-only, so with EKS you'll "
-        "always be managing EC2 node groups.",
-    )
-    assert "fargate-ecs-only" in [m.misconception_id for m in stated.misconceptions]
-    corrected = grader.grade(
-        question,
-        "EKS gives you the Kubernetes ecosystem. Fargate runs EKS pods as well as ECS tasks, so with EKS you "
-        "don't have to manage EC2 node groups.",
-    )
-    assert "fargate-ecs-only" not in [m.misconception_id for m in corrected.misconceptions]
 
 
 def test_no_internet_states_what_bypassing_the_internet_states(grader: OfflineGrader, question_bank):
