@@ -57,7 +57,7 @@ FEATURES = ("cos_claim_unit", "token_recall_distinct", "stem_recall_novel", "tok
 # A contradiction needs the match a covered point needs. A misconception needs a clearly better match
 # (a false one costs a correct answer 2.5 points), must match the claim at least as well as its correction,
 # and must sit MISCONCEPTION_MARGIN closer (cosine) to the claim than to every key point (see
-# OfflineGrader._misconceptions). Set by hand on the question bank's 80 model answers
+# rag.grading.misconceptions.find_misconceptions). Set by hand on the question bank's 80 model answers
 # (none may state a misconception) and 20 hand-written paraphrases of its misconceptions.
 MISCONCEPTION_THRESHOLD = 0.75
 MISCONCEPTION_MARGIN = 0.03
