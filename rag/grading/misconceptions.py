@@ -6,7 +6,6 @@ and as nothing better: not a key point, not the misconception's correction, not 
 
 from __future__ import annotations
 
-from rag.grading.match_params import Thresholds
 from rag.grading.matching import Matcher
 from rag.grading.result import MisconceptionFinding
 from rag.grading.text import analyse, confused_pairs
@@ -21,15 +20,13 @@ def find_misconceptions(
     point_claims: list[tuple[str, ClaimView]],
     misconception_wordings: list[tuple[str, ClaimView, ClaimView]],
     view: AnswerView,
-    *,
-    thresholds: Thresholds | None = None,
 ) -> tuple[list[MisconceptionFinding], frozenset[int]]:
     """Misconceptions the answer states, and the units that state them (they earn no key point).
 
     `misconception_wordings`: (misconception id, one wording of it, its correction) for the claim and each
     paraphrase; a misconception is found once, by the first wording that the answer states.
-    Paraphrases are matched only with `misconception_paraphrases` in the matcher's parameters.
-    `thresholds`: the `misconception` threshold and `misconception_margin`; by default the matcher's.
+    Paraphrases are matched only with `misconception_paraphrases` in the matcher's parameters, and the
+    `misconception` threshold and `misconception_margin` are the matcher's too.
 
     A unit within one sentence states a misconception when it matches the claim with the claim's
     polarity, matches neither a key point nor the misconception's correction better, is at least
@@ -47,8 +44,7 @@ def find_misconceptions(
     """
     if not misconception_wordings:
         return [], frozenset()
-    if thresholds is None:
-        thresholds = matcher.params.thresholds
+    thresholds = matcher.params.thresholds
     across_sentences = frozenset(u for u, unit in enumerate(view.units) if not unit.within_sentence)
     point_matches = matcher.match_claims(question_view, point_claims, view)
     matches = matcher.match_claims(

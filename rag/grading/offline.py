@@ -179,7 +179,6 @@ class OfflineGrader:
             point_claims,
             misconception_wordings,
             view,
-            thresholds=self.params.thresholds,
         )
         point_matches = self.matcher.match_claims(question_view, point_claims, view, misconception_units)
         by_point = {match.claim_id: match for match in point_matches}

@@ -62,14 +62,15 @@ def test_finds_what_the_grader_finds_and_the_units_that_state_it(grader: Offline
         assert any(view.clauses[c].text in findings[0].evidence for c in view.units[unit].clauses)
 
 
-def test_the_thresholds_passed_are_the_ones_applied(grader: OfflineGrader, question_bank):
+def test_the_matchers_own_thresholds_are_the_ones_applied(grader: OfflineGrader, embedder, question_bank):
     question = question_bank.get("order-processing-event-driven")
     inputs = detection_inputs(grader.matcher, question, IDEMPOTENCY_ANSWER)
-    thresholds = grader.params.thresholds
-    found = find_misconceptions(grader.matcher, question, *inputs)
-    assert find_misconceptions(grader.matcher, question, *inputs, thresholds=thresholds) == found
-    off = thresholds.model_copy(update={"misconception": 1.01})
-    assert find_misconceptions(grader.matcher, question, *inputs, thresholds=off) == ([], frozenset())
+    assert find_misconceptions(grader.matcher, question, *inputs)[0]
+    params = grader.params
+    off = Matcher(embedder, params=params.model_copy(
+        update={"thresholds": params.thresholds.model_copy(update={"misconception": 1.01})}
+    ))
+    assert find_misconceptions(off, question, *detection_inputs(off, question, IDEMPOTENCY_ANSWER)) == ([], frozenset())
 
 
 def test_a_confused_term_counts_in_the_unit_or_before_it_in_its_sentence(grader: OfflineGrader):
