@@ -32,11 +32,10 @@ from evals.judge_data import DATASETS_DIR
 from evals.select_review import (
     GENERATED_FALSE_FLAG_SLACK,
     GENERATED_GOOD,
-    Case,
-    Planned,
     figures,
     first_per_group,
     planned_cases,
+    read_cases,
 )
 from rag.grading.judge import get_judge
 from rag.grading.match_params import MatchParams, default_params, save_params_section
@@ -90,16 +89,6 @@ def choose(results: dict[Setting, dict[str, float]], baseline: Setting) -> Setti
     )
 
 
-def read(grader: OfflineGrader, planned: Sequence[Planned]) -> list[Case]:
-    """Each answer assessed as the grader assesses it (the judge reads only what the shipped review uses)."""
-    judged, candidates = grader._judge_work(grader.review_params)
-    return [
-        Case(group=group, questions=qs, assessments=tuple(grader.assess(q, answer, judged, candidates) for q in qs),
-             **extra)
-        for group, qs, answer, extra in planned
-    ]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m evals.select_misconceptions", description=__doc__.split("\n\n")[0]
@@ -126,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for setting in tqdm(settings, desc="settings", unit="setting", file=sys.stderr):
         matcher = Matcher(embedder=shared.embedder, lexicon=shared.lexicon, params=variant(base, setting))
         grader = OfflineGrader(matcher=matcher, judge=judge)
-        found = figures(grader, read(grader, planned), grader.review_params)
+        cases = read_cases(grader, planned, grader.judge_work(grader.review_params))
+        found = figures(grader, cases, grader.review_params)
         results[setting] = {name: found[name] for name in REPORTED if name in found}
         print(json.dumps({"setting": setting, **results[setting]}), file=sys.stderr)
     chosen = choose(results, baseline)

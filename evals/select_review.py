@@ -273,12 +273,16 @@ def planned_cases(datasets_dir: Path, groups: Sequence[str] = ("team", "suite", 
     return planned
 
 
-def read_cases(grader: OfflineGrader, planned: Sequence[Planned]) -> list[Case]:
-    """Each planned answer assessed once by the matcher and the judge (up to MAX_CANDIDATES sentences per claim)."""
+def read_cases(
+    grader: OfflineGrader, planned: Sequence[Planned], judge_work: tuple[bool, int] = (True, MAX_CANDIDATES)
+) -> list[Case]:
+    """Each planned answer assessed once by the matcher and the judge; `judge_work` (whether the judge reads,
+    and how many sentences per claim) defaults to every sentence any review setting may need."""
+    judged, candidates = judge_work
     cases = []
     for group, qs, answer, extra in tqdm(planned, desc="reading selection answers", unit="answer", file=sys.stderr):
         assessments = tuple(
-            grader.assess(q, answer, True, MAX_CANDIDATES, support_params=grader.support_params) for q in qs
+            grader.assess(q, answer, judged, candidates, support_params=grader.support_params) for q in qs
         )
         cases.append(Case(group=group, questions=qs, assessments=assessments, **extra))
     return cases

@@ -101,7 +101,7 @@ def selection_cases(
                                 row["student_answer"], gold))
     planned = first_per_group(planned, limit)
     questions: dict[tuple[str, str, str], tuple[Question, ...]] = {}
-    judged, candidates = grader._judge_work(grader.review_params)
+    judged, candidates = grader.judge_work(grader.review_params)
     cases = []
     for group, key, question, reference, answer, gold in tqdm(
         planned, desc="reading selection answers", unit="answer", file=sys.stderr

@@ -111,13 +111,13 @@ class OfflineGrader:
         started = time.perf_counter()
         review_params = self.review_params
         support_params = self.support_params
-        assessment = self.assess(question, answer, *self._judge_work(review_params), support_params=support_params)
+        assessment = self.assess(question, answer, *self.judge_work(review_params), support_params=support_params)
         grade = self.conclude(question, assessment, review_params, passages, support_params=support_params)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
         return grade.model_copy(update={"timings_ms": {"offline_match": elapsed_ms}})
 
     @staticmethod
-    def _judge_work(params: ReviewParams | None) -> tuple[bool, int]:
+    def judge_work(params: ReviewParams | None) -> tuple[bool, int]:
         """Whether the judge reads at all, and how many near sentences per claim its active rules need."""
         if params is None:
             return False, 0
