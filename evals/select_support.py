@@ -142,8 +142,13 @@ def combined_scores(
     ])
 
 
+def best_scores(per_alternative: list[list[float]]) -> np.ndarray:
+    """Each case's best score over its alternatives (an answer keeps its best grade)."""
+    return np.asarray([max(alternatives) for alternatives in per_alternative])
+
+
 def scores(grader: OfflineGrader, cases: Sequence[Case], params: SupportParams | None) -> np.ndarray:
-    return np.asarray([max(alternatives) for alternatives in alternative_scores(grader, cases, params)])
+    return best_scores(alternative_scores(grader, cases, params))
 
 
 def figures(grader: OfflineGrader, cases: Sequence[Case], params: SupportParams | None) -> dict[str, float]:
@@ -207,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.cases, lambda: selection_cases(grader, args.datasets, args.limit, args.judge_gate, args.semeval)
     )
     without = alternative_scores(grader, cases, None)
-    baseline = figures_of(cases, np.asarray([max(alternatives) for alternatives in without]))
+    baseline = figures_of(cases, best_scores(without))
     print(json.dumps({"without support": baseline}), file=sys.stderr)
     best: tuple[float, SupportParams, dict[str, float]] | None = None
     gates = (0.0, *GATE_GRID) if args.judge_gate else (0.0,)
