@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_pages.ui import escape_markdown
+from app_pages.ui import GRADER_FACTORY_KEY, escape_markdown
 from rag.history import History
 from rag.questions import load_question_bank
 from rag.session import InterviewSession
 from rag.settings import PROJECT_ROOT
 from tests.app.support import seed_attempts
+from tests.interview_support import FakeGrader
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +24,22 @@ BANK = load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
 WITH_FOLLOW_UPS = next(q for q in BANK.questions if q.follow_ups)
 
 
-def start(user: str = "tess", seed: int = 1, *, data: Path | None = None, question_id: str | None = None) -> AppTest:
+def start(
+    user: str = "tess",
+    seed: int = 1,
+    *,
+    data: Path | None = None,
+    question_id: str | None = None,
+    grader: FakeGrader | None = None,
+) -> AppTest:
+    """The app for `user`; with `grader`, every answer is graded by that fake instead of the real graders."""
     if data is not None and question_id is not None:
         History.in_data_dir(data).set_pending(user, {"question_id": question_id})
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["rng_seed"] = seed
     at.session_state["user_name"] = user
+    if grader is not None:
+        at.session_state[GRADER_FACTORY_KEY] = lambda name, settings: grader
     return at.run()
 
 
@@ -280,6 +291,19 @@ def test_an_llm_endpoint_that_is_down_falls_back_to_offline_with_a_notice(app_en
     assert attempt.fell_back and attempt.grader == "offline" and attempt.status == "scored"
     assert any("fell back" in w.value for w in at.sidebar.warning)
     assert any("Graded offline" in w.value for w in at.main.warning)
+
+
+@pytest.mark.parametrize("failure", ["unscored", "crash"])
+def test_a_grade_without_a_score_is_shown_as_unscored_and_stored_as_such(app_env: Path, failure: str):
+    grader = FakeGrader("offline", unscored=failure == "unscored", crash=failure == "crash")
+    at = answer(start(grader=grader), "Use IAM roles with least privilege.")
+    no_traceback(at)
+    assert "Unscored" in markdown(at) and "/ 10" not in markdown(at)
+    reason = "the LLM endpoint is down" if failure == "unscored" else "ConnectionError in the offline grader"
+    assert any(w.value == f"Unscored: {reason}" for w in at.main.warning)
+    attempt = History.in_data_dir(app_env).attempts_for("tess")[-1]
+    assert attempt.status == "unscored" and attempt.score is None and attempt.model == "fake"
+    assert attempt.answer == "Use IAM roles with least privilege."
 
 
 def test_progress_page_and_history_survive_a_new_session(app_env: Path):
