@@ -21,6 +21,7 @@ from typing import Any
 from evals import gate, metrics, report
 from evals.cache import files_fingerprint
 from evals.config import CONFIG_FILE, RunConfig, write_config
+from evals.records import read_record
 from rag.settings import PROJECT_ROOT, Settings
 
 RUNS_DIR = Path(__file__).resolve().parent / "runs"
@@ -39,14 +40,13 @@ def task_key(item_id: str, repeat: int, variant: str) -> str:
 
 
 def load_progress(path: Path) -> dict[str, dict[str, Any]]:
-    """Finished gradings by task key; a line cut short by an interruption is ignored."""
+    """Finished gradings by task key (evals.records); a line cut short by an interruption is ignored."""
     done: dict[str, dict[str, Any]] = {}
     if not path.is_file():
         return done
     for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
+        record = read_record(line)
+        if record is None:
             continue
         done[task_key(record["item_id"], record["repeat"], record["variant"])] = record
     return done

@@ -6,8 +6,6 @@ what the kind grades and how its items become metrics. The run directory's files
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import sys
 import time
@@ -22,6 +20,7 @@ from evals import metrics
 from evals.benchmark import build_questions, read_benchmark, reference_passages
 from evals.cache import CachedGrader, ResponseCache
 from evals.config import BenchmarkRunConfig, RunConfig, TeamRunConfig
+from evals.records import GradingRecord, error_record, grade_record
 from evals.rundir import (
     PROGRESS_FILE,
     attach_runs,
@@ -73,44 +72,6 @@ class LoopStats:
     seconds: float = 0.0
     cache_hits: int = 0
     errors: int = 0
-
-
-def grade_hash(grade: Grade) -> str:
-    return hashlib.sha256(json.dumps(grade.stable_view(), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def grade_record(task: Task, grade: Grade, seconds: float, cached: bool) -> dict[str, Any]:
-    return {
-        "item_id": task.item_id,
-        "repeat": task.repeat,
-        "variant": task.variant,
-        "status": grade.status,
-        "score": grade.score,
-        "band": grade.band,
-        "hash": grade_hash(grade),
-        "unscored_reason": grade.unscored_reason,
-        "verdicts": {kp.key_point_id: kp.verdict.value for kp in grade.key_points},
-        "misconceptions": [m.misconception_id for m in grade.misconceptions],
-        "injection_signals": grade.injection_signals,
-        "second_opinion": grade.second_opinion,
-        "seconds": round(seconds, 4),
-        "cached": cached,
-    }
-
-
-def error_record(task: Task, exc: BaseException, seconds: float) -> dict[str, Any]:
-    return {
-        "item_id": task.item_id,
-        "repeat": task.repeat,
-        "variant": task.variant,
-        "status": "error",
-        "score": None,
-        "band": None,
-        "hash": None,
-        "unscored_reason": f"{type(exc).__name__}: {exc}",
-        "seconds": round(seconds, 4),
-        "cached": False,
-    }
 
 
 def shuffled(passages: Sequence[Passage], seed: int, item_id: str) -> tuple[Passage, ...]:
@@ -171,7 +132,7 @@ def run_tasks(
         first = tasks[0]
         grade_answer(first.questions[0], first.answer, grader, passages=list(first.passages), settings=settings)
 
-    def grade_one(task: Task) -> dict[str, Any]:
+    def grade_one(task: Task) -> GradingRecord:
         use = cached if cached is not None and task.repeat == 0 else grader
         if isinstance(use, CachedGrader):
             use.start()
@@ -182,21 +143,21 @@ def run_tasks(
                 for question in task.questions
             ])
         except Exception as exc:
-            return error_record(task, exc, time.perf_counter() - started)
+            return error_record(task.item_id, task.repeat, task.variant, exc, time.perf_counter() - started)
         hit = use.hit() if isinstance(use, CachedGrader) else False
-        return grade_record(task, grade, time.perf_counter() - started, hit)
+        return grade_record(task.item_id, task.repeat, task.variant, grade, time.perf_counter() - started, hit)
 
-    def finish(record: dict[str, Any]) -> None:
+    def finish(record: GradingRecord) -> None:
         """Only the main thread calls this, so the file and the counters need no lock."""
-        handle.write(json.dumps(record) + "\n")
+        handle.write(record.model_dump_json() + "\n")
         handle.flush()
         stats.graded += 1
-        stats.cache_hits += bool(record.get("cached"))
-        stats.errors += record["status"] == "error"
+        stats.cache_hits += record.cached
+        stats.errors += record.status == "error"
         bar.update(1)
         if stats.errors == stats.graded == ABORT_AFTER_ERRORS:
             raise GradingError(f"the grader failed on the first {ABORT_AFTER_ERRORS} answers: "
-                               f"{record['unscored_reason']}")
+                               f"{record.unscored_reason}")
 
     interactive = sys.stderr.isatty()
     bar = tqdm(total=len(tasks), desc=description, unit="answer", disable=not show_progress,
