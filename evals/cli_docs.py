@@ -41,6 +41,7 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("evals.select_review",),
     ("evals.select_support",),
     ("evals.select_misconceptions",),
+    ("evals.selection_figures",),
     ("evals.train_judge",),
     ("evals.fit_offline",),
 )
