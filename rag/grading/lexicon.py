@@ -27,7 +27,6 @@ class _LexiconFile(BaseModel):
     stopwords: list[StrictStr] = Field(min_length=1)
     negations: list[StrictStr] = Field(min_length=1)
     negation_exceptions: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
-    negation_transparent: list[StrictStr] = Field(default_factory=list)
     avoidance_words: list[StrictStr] = Field(default_factory=list)
     spelling_words: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     spelling_suffixes: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
@@ -50,7 +49,7 @@ class _LexiconFile(BaseModel):
             raise ValueError(f"abbreviations must map a lower-case word to lower-case words: {bad[:5]}")
         return table
 
-    @field_validator("stopwords", "negations", "negation_transparent", "avoidance_words", "negating_prefixes")
+    @field_validator("stopwords", "negations", "avoidance_words", "negating_prefixes")
     @classmethod
     def _single_lowercase_words(cls, words: list[str]) -> list[str]:
         bad = [w for w in words if not w or w != w.lower() or " " in w]
@@ -64,9 +63,6 @@ class _LexiconFile(BaseModel):
         overlap = sorted(stop & set(self.negations))
         if overlap:
             raise ValueError(f"words listed both as stopwords and negations: {overlap}")
-        overlap = sorted((stop | set(self.negations)) & set(self.negation_transparent))
-        if overlap:
-            raise ValueError(f"negation_transparent words must be neither stopwords nor negations: {overlap}")
         overlap = sorted((stop | set(self.negations)) & set(self.avoidance_words))
         if overlap:
             raise ValueError(f"avoidance words must be neither stopwords nor negations: {overlap}")
@@ -101,8 +97,6 @@ class Lexicon:
     confusables: dict[str, frozenset[str]]
     conditionals: frozenset[str]
     avoidance_words: frozenset[str] = frozenset()
-    negation_transparent: frozenset[str] = frozenset()
-    """Content words that pass a negation on to the next content word ("no need to agree" negates "agree")."""
     negating_prefixes: tuple[str, ...] = ()
     negating_prefix_min_stem: int = 5
     number_words: dict[str, int] = field(default_factory=dict)
@@ -205,7 +199,6 @@ def _parse_lexicon(data: dict) -> Lexicon:
         abbreviations={short: tuple(long.split()) for short, long in raw.abbreviations.items()},
         lowercase_only_abbreviations=frozenset(raw.lowercase_only_abbreviations),
         avoidance_words=frozenset(raw.avoidance_words),
-        negation_transparent=frozenset(raw.negation_transparent),
         symmetric_verbs=frozenset(partial.normalise(word) for word in raw.symmetric_verbs),
     )
 

@@ -121,10 +121,6 @@ def is_negation_cue(tokens: Sequence[str], i: int, lexicon: Lexicon) -> bool:
 def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
     """A negation's scope runs from the cue to the next comma, conjunction or bracket ("non-" covers one word).
 
-    The negation is about its head, the first content word after the cue; a word listed as
-    `negation_transparent` ("need", "necessary") hands it on, so "no need to agree" is about "agree"
-    as "do not have to agree" is (stopwords such as "have" and "must" are skipped anyway).
-
     An avoidance word ("bypassing", "instead of") leaves the rest of its scope neither plain nor
     negated: "bypassing the internet" says what "no internet" says, and "can be bypassed by admins"
     what "admins can bypass it" says, so no word there reverses or is reversed.
@@ -165,7 +161,7 @@ def _analyse_cached(text: str, lexicon: Lexicon) -> Analysis:
                 (negated_forms if parity else plain_forms).add(form)
                 if parity and awaiting_head:
                     heads.add(stem)
-            awaiting_head = awaiting_head and word in lexicon.negation_transparent
+            awaiting_head = False
             avoiding = avoiding or word in lexicon.avoidance_words
             if prefix_only:
                 parity, prefix_only = parity ^ 1, False

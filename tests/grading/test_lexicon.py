@@ -105,15 +105,6 @@ def test_an_avoidance_word_cannot_be_a_stopword_or_a_negation(tmp_path: Path):
             load_lexicon(path)
 
 
-def test_a_negation_transparent_word_cannot_be_a_stopword_or_a_negation(tmp_path: Path):
-    for listed in ("stopwords: [the, need]\nnegations: [not]", "stopwords: [the]\nnegations: [not, need]"):
-        path = write_lexicon(tmp_path, f"version: 1\n{listed}\nnegation_transparent: [need]\n")
-        with pytest.raises(ConfigError, match="negation_transparent"):
-            load_lexicon(path)
-    path = write_lexicon(tmp_path, "version: 1\nstopwords: [the]\nnegations: [not]\nnegation_transparent: [need]\n")
-    assert load_lexicon(path).negation_transparent == {"need"}
-
-
 def test_a_lowercase_only_short_form_must_be_a_listed_short_form(tmp_path: Path):
     path = write_lexicon(
         tmp_path, "version: 1\nstopwords: [the]\nnegations: [not]\nlowercase_only_abbreviations: [ms]\n"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from rag.grading.lexicon import load_lexicon
@@ -131,18 +129,3 @@ def test_a_lowercase_only_short_form_in_capitals_is_left_alone(lexicon):
 def test_antonyms_are_word_forms_so_regions_is_not_regional(lexicon):
     assert flips("Traffic rides the global network to endpoints in two regions", "It is a global service", lexicon) == 0
     assert flips("NAT gateways are regional", "NAT gateways are global", lexicon) == 1
-
-
-def test_a_transparent_word_hands_the_negation_on_to_the_next_content_word(lexicon):
-    plain = dataclasses.replace(lexicon, negation_transparent=frozenset())
-    modal = dataclasses.replace(lexicon, negation_transparent=frozenset({"need", "necessary"}))
-    claim = "Both sides must agree on sequence numbers"
-    for answer in ("There is no need to agree on sequence numbers", "It is not necessary to agree on the numbers"):
-        assert "agre" not in analyse(answer, plain).negation_heads
-        assert "agre" in analyse(answer, modal).negation_heads
-        assert polarity_flips(analyse(answer, plain), analyse(claim, plain), plain) == 0
-        assert polarity_flips(analyse(answer, modal), analyse(claim, modal), modal) == 1
-    # a transparent word that is not after a negation changes nothing
-    assert not analyse("Both sides need to agree on sequence numbers", modal).negation_heads
-    # the negation is still only about its head: a later content word is not
-    assert analyse("no need to agree, numbers are random", modal).negation_heads == {"need", "agre"}
