@@ -38,7 +38,7 @@ from evals.split import load_split
 from evals.suites import flagged, suite_cases
 from evals.train_judge import is_dev_group
 from rag.grading.judge import Judge
-from rag.grading.lexicon import load_lexicon
+from rag.grading.lexicon import Lexicon, load_lexicon
 from rag.grading.match_params import load_params, save_params_section
 from rag.grading.matching import Matcher
 from rag.grading.offline import Assessment, OfflineGrader
@@ -234,10 +234,15 @@ Planned = tuple[str, tuple[Question, ...], str, dict]
 """(group, questions, answer, the other Case fields) of one selection answer, before it is read."""
 
 
-def planned_cases(datasets_dir: Path, groups: Sequence[str] = ("team", "suite", "scientsbank")) -> list[Planned]:
+def planned_cases(
+    datasets_dir: Path,
+    groups: Sequence[str] = ("team", "suite", "scientsbank"),
+    suite_lexicon: Lexicon | None = None,
+) -> list[Planned]:
     """The selection answers of `groups`: team answers and generated suites of the tuning questions (with
     their model answers as generated good answers), SciEntsBank train answers to the judge's held-out
-    questions."""
+    questions. The suites are generated with `suite_lexicon` (default: the configured one), so a variant
+    lexicon can be graded on the same generated answers as the shipped one."""
     bank = load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
     split = load_split()
     tuning = [q for q in bank.questions if split.part(q.id) == "tuning"]
@@ -254,7 +259,7 @@ def planned_cases(datasets_dir: Path, groups: Sequence[str] = ("team", "suite", 
                 }
                 planned.append(("team", (bank.get(record.question_id),), record.answer, extra))
     if "suite" in groups:
-        for case in suite_cases(tuning, load_lexicon()):
+        for case in suite_cases(tuning, suite_lexicon or load_lexicon()):
             if case["suite"] in ("swap", "paraphrase", "hedge", "keywords"):
                 extra = {"kind": case["suite"], "point": case.get("point")}
                 planned.append(("suite", (case["question"],), case["answer"], extra))

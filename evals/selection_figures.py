@@ -6,7 +6,8 @@
 A change that is not a threshold (a lexicon word list, a matcher rule) is chosen like a threshold: run
 this once without the change and once with it (e.g. `PREP_PROMPTS_DIR` pointing at an edited copy of
 prompts/), then `--compare`. Only selection data is read, none of which reports a figure in the gate:
-- team answers to the tuning questions, suites generated from the tuning questions and SciEntsBank train
+- team answers to the tuning questions, suites generated from the tuning questions (by the shipped
+  lexicon, whatever lexicon grades them) and SciEntsBank train
   answers to the judge's held-out questions (`evals.select_review`), at the shipped review thresholds;
 - SAF train and every SemEval-2013 SciEntsBank train answer (Beetle too with `--semeval`;
   `evals.select_support`), at the shipped reference-support setting.
@@ -26,7 +27,13 @@ from pathlib import Path
 
 from evals import select_review, select_support
 from evals.judge_data import DATASETS_DIR
+from rag.grading.lexicon import load_lexicon
 from rag.grading.offline import OfflineGrader
+from rag.settings import PROJECT_ROOT
+
+SHIPPED_LEXICON = PROJECT_ROOT / "prompts" / "offline_lexicon.yaml"
+"""The suites are always generated with the shipped lexicon: a variant lexicon with more antonyms would
+otherwise also generate more (and other) swap answers, and its figures would be on other answers."""
 
 HIGHER_IS_BETTER = {
     "team_qwk": 0.005,
@@ -54,9 +61,9 @@ def selection_figures(
 ) -> dict[str, dict[str, float]]:
     """The shipped grader's figures on the review selection data and on the support selection data."""
     grader = OfflineGrader()
-    review_cases = select_review.read_cases(
-        grader, select_review.first_per_group(select_review.planned_cases(datasets_dir), limit)
-    )
+    shipped_lexicon = load_lexicon(SHIPPED_LEXICON)
+    planned = select_review.planned_cases(datasets_dir, suite_lexicon=shipped_lexicon)
+    review_cases = select_review.read_cases(grader, select_review.first_per_group(planned, limit))
     support_cases = select_support.selection_cases(grader, datasets_dir, limit, False, semeval_sets)
     return {
         "review": select_review.figures(grader, review_cases, grader.review_params),
