@@ -67,12 +67,11 @@ def grade_with_fallback(
         return grade, False
     second = run(fallback)
     reason = grade.unscored_reason or "no score"
-    second.notices.insert(
-        0,
+    notice = (
         f"The {primary.name} grader ({primary.model}) could not grade this answer ({reason}); "
-        f"this grade comes from the {fallback.name} grader instead.",
+        f"this grade comes from the {fallback.name} grader instead."
     )
-    return second, True
+    return second.model_copy(update={"notices": [notice, *second.notices]}), True
 
 
 def display_endpoint(base_url: str | None) -> str:
