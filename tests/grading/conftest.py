@@ -1,4 +1,5 @@
-"""Fixtures for the LLM grader: a small question, settings with a fake key, fake chat models and a fake HTTP server."""
+"""Fixtures for the grading tests: the offline grader, and for the LLM grader a small question, settings with a
+fake key, fake chat models and a fake HTTP server."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from werkzeug import Request, Response
 from rag.grading.llm import LLMGrader
 from rag.grading.llm_log import LOG_FILENAME
 from rag.grading.llm_modes import forget_output_modes
+from rag.grading.offline import OfflineGrader
 from rag.grading.result import KeyPointVerdict
 from rag.questions import KeyPoint, Misconception, Question
 from rag.settings import Settings
@@ -27,6 +29,12 @@ LLAMA_CPP_JSON_SCHEMA_ERROR = (
     "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
     "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}"
 )
+
+
+@pytest.fixture(scope="module")
+def grader(embedder) -> OfflineGrader:
+    """The offline grader with the shipped parameters, one per test module."""
+    return OfflineGrader()
 
 
 @pytest.fixture(autouse=True)

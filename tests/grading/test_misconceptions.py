@@ -19,11 +19,6 @@ IDEMPOTENCY_ANSWER = (
 
 
 @pytest.fixture(scope="module")
-def grader(embedder) -> OfflineGrader:
-    return OfflineGrader()
-
-
-@pytest.fixture(scope="module")
 def sg_question(question_bank) -> Question:
     return question_bank.get("sg-vs-nacl-differences")
 

@@ -32,11 +32,6 @@ BUZZWORDS = (
 
 
 @pytest.fixture(scope="module")
-def grader(embedder) -> OfflineGrader:
-    return OfflineGrader()
-
-
-@pytest.fixture(scope="module")
 def sample(question_bank) -> list[Question]:
     """Every 8th question of the bank: a fixed rule, not a hand-picked set."""
     return list(question_bank.questions[::8])

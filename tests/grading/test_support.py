@@ -110,13 +110,6 @@ def test_support_needs_a_derived_question_with_at_least_min_points_key_points(qu
     assert not supported(question_bank.questions[0], params)
 
 
-@pytest.fixture(scope="module")
-def grader():
-    from rag.grading.offline import OfflineGrader
-
-    return OfflineGrader()
-
-
 REFERENCE = (
     "Diameter decreases by a factor of 10, e.g. 300m to 30m. "
     "The minimum frame size stays the same while the bit rate rises, so a collision must be detected sooner."
