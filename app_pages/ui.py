@@ -70,6 +70,7 @@ def _engine(data_dir: str, chroma: str, grader: str) -> Engine:
 GRADER_FACTORY_KEY = "grader_factory"
 """Session-state key through which an AppTest grades with its own `rag.engine.GraderFactory` (a fake grader
 for tests of what the page shows). Nothing in the app sets it and no widget has this key."""
+_FACTORY_ENGINE_KEY = "engine_with_grader_factory"
 
 
 def engine() -> Engine:
@@ -79,9 +80,9 @@ def engine() -> Engine:
     A session whose state holds GRADER_FACTORY_KEY gets its own engine with that grader factory instead."""
     factory = st.session_state.get(GRADER_FACTORY_KEY)
     if factory is not None:
-        if "engine_with_grader_factory" not in st.session_state:
-            st.session_state["engine_with_grader_factory"] = Engine(get_settings(), grader_factory=factory, start=False)
-        return st.session_state["engine_with_grader_factory"]
+        if _FACTORY_ENGINE_KEY not in st.session_state:
+            st.session_state[_FACTORY_ENGINE_KEY] = Engine(get_settings(), grader_factory=factory, start=False)
+        return st.session_state[_FACTORY_ENGINE_KEY]
     s = settings()
     endpoint = f"{s.active_grader}:{s.llm_model}@{s.openai_base_url or ''}"
     return _engine(str(s.data_dir), f"{s.chroma_host}:{s.chroma_port}/{s.collection}", endpoint)
