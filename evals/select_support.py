@@ -1,6 +1,6 @@
 """Choose the reference-support thresholds (rag/grading/support.py) on selection data only.
 
-    python -m evals.select_support [--write] [--limit N] [--cases FILE.pickle]
+    python -m evals.select_support [--write] [--limit N] [--cases FILE.pickle] [--whole-answer]
 
 Selection data; none of it reports a figure in the gate:
 - SAF (networking, long answers, scored 0-1) *training* split: Pearson of our score with the human score;
@@ -18,6 +18,10 @@ sentences a question needs to get support at all (SemEval references are mostly 
 several). With `--write` it goes to `reference_support` in
 rag/grading/offline_params.json with the figures it was chosen on. The chosen setting is also reported on
 each half of the SAF questions, to show the figure is not carried by a few questions.
+
+With `--whole-answer` the support stays as shipped and the grid is the whole-answer similarity's share of
+coverage and its ramp (`WHOLE_ANSWER_GRID`; the share never above MAX_WHOLE_ANSWER_SHARE), under the same
+rule against the shipped grader; `--write` then stores it as `reference_support.whole_answer`.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from evals.select_review import first_per_group, saved_or_read
 from evals.train_judge import is_dev_group
 from rag.grading.match_params import save_params_section
 from rag.grading.offline import Assessment, OfflineGrader
-from rag.grading.support import SupportParams
+from rag.grading.support import MAX_WHOLE_ANSWER_SHARE, SupportParams, WholeAnswerParams
 from rag.questions import Question
 
 NEAREST = 2
@@ -55,6 +59,11 @@ GRID = {
     "high": (0.5, 0.6, 0.7, 0.8, 0.9),
     "weight": (0.25, 0.5, 0.75, 1.0),
     "min_points": (1, 2, 3, 4),
+}
+WHOLE_ANSWER_GRID = {
+    "share": (0.1, 0.2, MAX_WHOLE_ANSWER_SHARE),
+    "low": (0.0, 0.1, 0.2, 0.3),
+    "high": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
 }
 GATE_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
 """Judge entails thresholds tried with `--judge-gate` (besides 0, the gate off)."""
@@ -179,14 +188,16 @@ def allowed(found: dict[str, float], baseline: dict[str, float]) -> bool:
     )
 
 
-def split_check(grader: OfflineGrader, cases: Sequence[Case], params: SupportParams) -> dict[str, dict[str, float]]:
-    """The chosen setting and no support on each half of the SAF questions (alternating by question id)."""
+def split_check(
+    grader: OfflineGrader, cases: Sequence[Case], params: SupportParams, before: SupportParams | None = None
+) -> dict[str, dict[str, float]]:
+    """The chosen setting and `before` (no support) on each half of the SAF questions (alternating by id)."""
     keys = sorted({c.question_key for c in cases if c.group == "saf"})
     halves = {"saf_half_a": set(keys[::2]), "saf_half_b": set(keys[1::2])}
     report = {}
     for name, keep in halves.items():
         part = [c for c in cases if c.group == "saf" and c.question_key in keep]
-        without, with_support = figures(grader, part, None), figures(grader, part, params)
+        without, with_support = figures(grader, part, before), figures(grader, part, params)
         if "saf_pearson" in without and "saf_pearson" in with_support:
             report[name] = {"without": without["saf_pearson"], "with": with_support["saf_pearson"]}
     return report
@@ -205,12 +216,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--semeval", nargs="+", choices=SEMEVAL_SETS, default=list(SEMEVAL_SETS),
                         help="SemEval-2013 sets whose F1 must hold (Beetle's answers carry about 4 references each, "
                         "so it costs most of the reading)")
+    parser.add_argument("--whole-answer", action="store_true",
+                        help="keep the shipped support and choose the whole-answer similarity's share of coverage")
     args = parser.parse_args(argv)
 
     grader = OfflineGrader()
     cases = saved_or_read(
         args.cases, lambda: selection_cases(grader, args.datasets, args.limit, args.judge_gate, args.semeval)
     )
+    if args.whole_answer:
+        return select_whole_answer(grader, cases, args.semeval, args.write)
     without = alternative_scores(grader, cases, None)
     baseline = figures_of(cases, best_scores(without))
     print(json.dumps({"without support": baseline}), file=sys.stderr)
@@ -248,6 +263,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(json.dumps(chosen.model_dump(), indent=2))
     if args.write:
+        print(f"wrote {save_params_section('reference_support', chosen.model_dump())}", file=sys.stderr)
+    return 0
+
+
+def select_whole_answer(grader: OfflineGrader, cases: Sequence[Case], semeval: Sequence[str], write: bool) -> int:
+    """The whole-answer similarity setting with the best SAF Pearson whose SemEval F1 holds, over the shipped
+    support; printed, and written with `write`."""
+    shipped = grader.support_params
+    if shipped is None:
+        print("choose the reference support first: the whole-answer share sits on top of it", file=sys.stderr)
+        return 2
+    base = shipped.model_copy(update={"whole_answer": None})
+    baseline = figures(grader, cases, base)
+    print(json.dumps({"support as shipped, no whole-answer share": baseline}), file=sys.stderr)
+    best: tuple[float, SupportParams, dict[str, float]] | None = None
+    settings = [s for s in itertools.product(*WHOLE_ANSWER_GRID.values()) if s[2] > s[1]]
+    for share, low, high in tqdm(settings, desc="trying settings", unit="setting", file=sys.stderr):
+        params = base.model_copy(update={"whole_answer": WholeAnswerParams(share=share, low=low, high=high)})
+        found = figures(grader, cases, params)
+        if "saf_pearson" in found and allowed(found, baseline) and (best is None or found["saf_pearson"] > best[0]):
+            best = (found["saf_pearson"], params, found)
+    if best is None or best[0] <= baseline.get("saf_pearson", 1.0):
+        print("no setting beats the shipped support within the limits; the whole-answer share stays off",
+              file=sys.stderr)
+        return 1
+    _, params, found = best
+    assert params.whole_answer is not None
+    whole = params.whole_answer.model_copy(
+        update={
+            "selected_on": "SAF train (all 16 questions); SemEval-2013 "
+            + " and ".join(SET_NAMES[name] for name in semeval)
+            + " train answers (every question)",
+            "selection": {
+                "with_share": found,
+                "without_share": baseline,
+                **split_check(grader, cases, params, base),
+                "answers": dict(sorted(Counter(c.group for c in cases).items())),
+            },
+        }
+    )
+    chosen = base.model_copy(update={"whole_answer": whole})
+    print(json.dumps(whole.model_dump(), indent=2))
+    if write:
         print(f"wrote {save_params_section('reference_support', chosen.model_dump())}", file=sys.stderr)
     return 0
 

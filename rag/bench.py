@@ -255,6 +255,7 @@ def bench_history(
             results[f"{backend}_graded"] = [
                 _drive(history, k, graded_rounds, questions, grade, f"{backend}-{k}") for k in candidates
             ]
+
     with tempfile.TemporaryDirectory(prefix="prep-bench-history-") as tmp:
         history = History(Path(tmp) / DB_NAME)
         measure(history, "sqlite")

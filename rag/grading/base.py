@@ -10,7 +10,14 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.datafiles import load_yaml_mapping, validated
-from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, PassageRef, Verdict
+from rag.grading.result import (
+    Grade,
+    KeyPointVerdict,
+    MisconceptionFinding,
+    PassageRef,
+    ReferenceSimilarity,
+    Verdict,
+)
 from rag.grading.rubric import Rubric, default_rubric
 from rag.grading.scoring import compute_score
 from rag.passage import Passage
@@ -123,10 +130,11 @@ def build_grade(
     passages: Sequence[Passage] = (),
     feedback: str | None = None,
     rubric: Rubric | None = None,
+    reference_similarity: ReferenceSimilarity | None = None,
 ) -> Grade:
     """A scored Grade: the score always comes from `compute_score`, whoever produced the verdicts."""
     rubric = rubric or default_rubric()
-    result = compute_score(verdicts, misconceptions, rubric)
+    result = compute_score(verdicts, misconceptions, rubric, reference_similarity)
     return Grade(
         question_id=question.id,
         status="scored",
@@ -136,6 +144,7 @@ def build_grade(
         criteria=result.criteria,
         key_points=list(verdicts),
         misconceptions=list(misconceptions),
+        reference_similarity=reference_similarity,
         feedback=feedback or compose_feedback(result.band.id, verdicts, misconceptions, rubric),
         passages=passage_refs(passages),
         grader=grader,

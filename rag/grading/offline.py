@@ -39,6 +39,7 @@ from rag.grading.support import (
     support_params_of,
     supported,
     supported_probability,
+    whole_answer_credit,
 )
 from rag.grading.views import AnswerView, ClaimMatch, ClaimView
 from rag.passage import Passage
@@ -60,6 +61,8 @@ class Assessment:
     misconception_readings: tuple[Reading, ...] = ()
     supports: tuple[Support | None, ...] = ()
     """Per key point of a derived question, its reference support (rag/grading/support.py); else empty."""
+    reference_similarity: float | None = None
+    """A derived question's whole answer against its whole reference (rag/grading/support.py); else None."""
 
 
 class OfflineGrader:
@@ -206,8 +209,9 @@ class OfflineGrader:
                 candidates,
             )
         supports: list[Support | None] = []
+        reference_similarity = None
         if support_params is not None and supported(question, support_params):
-            supports = reference_supports(
+            supports, reference_similarity = reference_supports(
                 question,
                 view,
                 point_claims,
@@ -222,6 +226,7 @@ class OfflineGrader:
             verdicts=tuple(verdicts),
             findings=tuple(findings),
             supports=tuple(supports),
+            reference_similarity=reference_similarity,
             near_any_point=any(
                 m.probability >= self.params.thresholds.off_topic or m.contradiction >= self.params.thresholds.off_topic
                 for m in matches
@@ -267,7 +272,18 @@ class OfflineGrader:
         if nothing_stated and not assessment.near_any_point:
             return minimum_grade(question, "off-topic", grader=self.name, model=self.model, passages=passages)
         return build_grade(
-            question, verdicts, findings, grader=self.name, model=self.model, passages=passages, rubric=self.rubric
+            question,
+            verdicts,
+            findings,
+            grader=self.name,
+            model=self.model,
+            passages=passages,
+            rubric=self.rubric,
+            reference_similarity=(
+                whole_answer_credit(assessment.reference_similarity, support_params)
+                if supported(question, support_params)
+                else None
+            ),
         )
 
     # -- steps

@@ -45,6 +45,19 @@ class MisconceptionFinding(BaseModel):
     evidence: list[str] = Field(default_factory=list)
 
 
+class ReferenceSimilarity(BaseModel):
+    """How close the whole answer reads to the reference answer, and the share of coverage it carries.
+
+    Only for questions derived from a reference answer (rag/grading/derive.py), whose key points are
+    someone's sentences rather than claims written with their paraphrases (rag/grading/support.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    similarity: float = Field(ge=-1, le=1, description="MiniLM cosine of the whole answer and the reference.")
+    credit: float = Field(ge=0, le=1, description="The similarity on the 0-1 credit scale.")
+    share: float = Field(gt=0, le=1, description="Share of the coverage criterion this credit makes up.")
+
+
 class CriterionScore(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -80,6 +93,7 @@ class Grade(BaseModel):
     criteria: list[CriterionScore] = Field(default_factory=list)
     key_points: list[KeyPointVerdict] = Field(default_factory=list)
     misconceptions: list[MisconceptionFinding] = Field(default_factory=list)
+    reference_similarity: ReferenceSimilarity | None = None
     feedback: str = ""
     unscored_reason: str | None = None
     notices: list[str] = Field(default_factory=list)

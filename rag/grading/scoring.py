@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.grading.result import CriterionScore, KeyPointVerdict, MisconceptionFinding, Verdict
+from rag.grading.result import CriterionScore, KeyPointVerdict, MisconceptionFinding, ReferenceSimilarity, Verdict
 from rag.grading.rubric import Band, Rubric, default_rubric
 
 
@@ -50,11 +50,14 @@ def compute_score(
     verdicts: Sequence[KeyPointVerdict],
     misconceptions: Sequence[MisconceptionFinding] = (),
     rubric: Rubric | None = None,
+    reference_similarity: ReferenceSimilarity | None = None,
 ) -> Score:
     """Weighted credit of the key points, minus penalties for misconceptions and contradictions.
 
     A verdict's credit is the rubric's for its verdict, or the grader's graded credit kept inside the
     verdict's credit range (a barely covered point earns a little less than a clearly covered one).
+    With `reference_similarity` (derived questions only), that credit makes up its `share` of the
+    coverage and the key points the rest; penalties still come off the whole.
 
     Rounded to one decimal so that equal verdicts always give bit-identical scores.
     """
@@ -64,6 +67,9 @@ def compute_score(
     total_weight = sum(v.weight for v in verdicts)
     earned = sum(v.weight * rubric.credit(v.verdict.value, v.credit) for v in verdicts)
     coverage = 10.0 * earned / total_weight
+    if reference_similarity is not None:
+        share = reference_similarity.share
+        coverage = (1.0 - share) * coverage + share * 10.0 * reference_similarity.credit
     contradicted = sum(1 for v in verdicts if v.verdict is Verdict.contradicted)
     penalty = rubric.penalties.misconception * len(misconceptions) + rubric.penalties.contradiction * contradicted
     accuracy = _clamp(10.0 - penalty)

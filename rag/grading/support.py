@@ -15,7 +15,14 @@ A point gains credit this way only where it is more than the matcher's (the supp
 credit) and never when the point is contradicted; it moves the share `weight` of the way from the
 matcher's credit to the support's (1: all the way). Only a question derived into at least `min_points`
 key points gets it: a one-sentence reference is one claim, which the matcher reads as it reads any.
-With `entails` 0 the judge is not asked. The thresholds live in offline_params.json
+With `entails` 0 the judge is not asked.
+
+The same reading also compares the whole answer with the whole reference: with `whole_answer` set, that
+similarity, mapped linearly from `low` (no credit) to `high` (full credit), makes up the share `share`
+of the coverage criterion (`compute_score`). A reference read as a list of sentences misses what an
+answer says across them; the whole-answer similarity sees it, but it is no evidence of any one claim,
+so its share is capped at MAX_WHOLE_ANSWER_SHARE: similarity alone can never lift an answer out of the
+lowest band. The thresholds live in offline_params.json
 (`reference_support`), chosen by `python -m evals.select_support` on selection data only; without that
 entry the support is off. What was chosen, and what it cannot tell apart, is in docs/decisions.md.
 """
@@ -32,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rag.embeddings import Embedder
 from rag.grading.clauses import Span
 from rag.grading.judge import ENTAILS
-from rag.grading.result import KeyPointVerdict, Verdict
+from rag.grading.result import KeyPointVerdict, ReferenceSimilarity, Verdict
 from rag.grading.review import MAX_SENTENCE_CHARS, candidate_sentences
 from rag.grading.views import AnswerView, ClaimView
 from rag.questions import Question
@@ -41,6 +48,27 @@ DERIVED_TOPIC = "derived"
 """The topic of questions built from a reference answer (rag/grading/derive.py)."""
 SIMILARITY_DECIMALS = 4
 """Embeddings of one text differ in the last float bits with their batch; rounding keeps grades identical."""
+MAX_WHOLE_ANSWER_SHARE = 0.3
+"""At most this share of the coverage may come from whole-answer similarity: 3 points of 10, below the
+rubric's 'Partial' band (3.5). A product bound, not a fitted value: similarity is not correctness."""
+
+
+class WholeAnswerParams(BaseModel):
+    """How the whole answer's similarity to the reference counts toward coverage."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    share: float = Field(gt=0, le=MAX_WHOLE_ANSWER_SHARE, description="Share of coverage from the similarity.")
+    low: float = Field(ge=-1, le=1, description="Similarity that earns no credit.")
+    high: float = Field(ge=-1, le=1, description="Similarity that earns full credit.")
+    selected_on: str = ""
+    selection: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WholeAnswerParams:
+        if self.high <= self.low:
+            raise ValueError("reference_support.whole_answer: high must be above low")
+        return self
 
 
 class SupportParams(BaseModel):
@@ -60,6 +88,7 @@ class SupportParams(BaseModel):
     min_points: int = Field(
         default=1, ge=1, le=20, description="Only questions derived into at least this many key points get support."
     )
+    whole_answer: WholeAnswerParams | None = None
     selected_on: str = ""
     selection: dict[str, Any] = Field(default_factory=dict)
 
@@ -68,6 +97,15 @@ class SupportParams(BaseModel):
         if self.high <= self.low:
             raise ValueError("reference_support: high must be above low")
         return self
+
+
+def whole_answer_credit(similarity: float | None, params: SupportParams | None) -> ReferenceSimilarity | None:
+    """The whole-answer similarity as coverage credit, or None when there is none or it is off."""
+    if similarity is None or params is None or params.whole_answer is None:
+        return None
+    whole = params.whole_answer
+    credit = min(1.0, max(0.0, (similarity - whole.low) / (whole.high - whole.low)))
+    return ReferenceSimilarity(similarity=similarity, credit=round(credit, 4), share=whole.share)
 
 
 @dataclass(frozen=True)
@@ -127,8 +165,9 @@ def reference_supports(
     judge_probabilities: Callable[[list[tuple[str, str, str]]], np.ndarray],
     credit: Callable[[Support], float],
     judge_all: bool = False,
-) -> list[Support | None]:
-    """Each derived key point's nearest span by sentence embedding, and the judge's entails where it matters.
+) -> tuple[list[Support | None], float | None]:
+    """Each derived key point's nearest span by sentence embedding, and the judge's entails where it matters;
+    and the similarity of the whole answer to the whole reference (the question's model answer).
 
     Candidates per point: the `params.nearest` sentences holding its nearest units (by the matcher's
     unit vectors, so a long answer costs a bounded number of embeddings) and the whole answer (cut at
@@ -140,7 +179,7 @@ def reference_supports(
     its point; `judge_all`: the judge reads every point's candidates (the selection tool's replay).
     """
     if not view.text.strip():
-        return [None] * len(point_claims)
+        return [None] * len(point_claims), None
     unit_spans = [unit.span for unit in view.units]
     nearest = [
         [
@@ -155,9 +194,13 @@ def reference_supports(
     whole_span = Span(0, len(view.text), view.text)
     texts = [claim.text for _, claim in point_claims]
     spans = list(dict.fromkeys([*(s for found in nearest for s in found), whole_span]))
-    vectors = embedder.embed([*texts, *(" ".join(s.text.split()) for s in spans)])
-    claim_vectors, span_vectors = vectors[: len(texts)], vectors[len(texts) :]
+    reference = " ".join(question.model_answer.split())
+    vectors = embedder.embed([*texts, *(" ".join(s.text.split()) for s in spans), *([reference] if reference else [])])
+    claim_vectors, span_vectors = vectors[: len(texts)], vectors[len(texts) : len(texts) + len(spans)]
     index = {span: i for i, span in enumerate(spans)}
+    whole_similarity = (
+        round(float(vectors[-1] @ span_vectors[index[whole_span]]), SIMILARITY_DECIMALS) if reference else None
+    )
     supports: list[Support | None] = []
     requests: list[tuple[int, list[str]]] = []
     for k, (found, verdict) in enumerate(zip(nearest, verdicts, strict=True)):
@@ -175,7 +218,7 @@ def reference_supports(
         entails = float(rows[at : at + len(read), ENTAILS].max())
         at += len(read)
         supports[k] = replace(supports[k], entails=entails)
-    return supports
+    return supports, whole_similarity
 
 
 def apply_support(

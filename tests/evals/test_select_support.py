@@ -53,3 +53,19 @@ def test_alternatives_below_min_points_keep_their_score_without_support():
     assert select_support.combined_scores([case], with_support, without, 1).tolist() == [6.0]
     assert select_support.combined_scores([case], with_support, without, 2).tolist() == [5.0]
     assert select_support.combined_scores([case], with_support, without, 4).tolist() == [3.0]
+
+
+def test_whole_answer_selection_keeps_the_shipped_support_and_writes_nothing(capsys):
+    from rag.grading.support import MAX_WHOLE_ANSWER_SHARE, WholeAnswerParams
+
+    before = PARAMS_PATH.read_bytes()
+    code = select_support.main(["--limit", "6", "--semeval", "scientsbank", "--whole-answer"])
+    assert PARAMS_PATH.read_bytes() == before
+    captured = capsys.readouterr()
+    assert "support as shipped, no whole-answer share" in captured.err
+    if code == 0:
+        chosen = WholeAnswerParams.model_validate(json.loads(captured.out))
+        assert chosen.share <= MAX_WHOLE_ANSWER_SHARE and chosen.high in select_support.WHOLE_ANSWER_GRID["high"]
+        assert chosen.selection["with_share"]["saf_pearson"] > chosen.selection["without_share"]["saf_pearson"]
+    else:
+        assert code == 1 and "whole-answer share stays off" in captured.err

@@ -66,7 +66,9 @@ def test_the_score_is_the_scoring_functions(grader: OfflineGrader, sample):
     for question in sample:
         grade = grader.grade(question, half_answer(question), [])
         assert grade.scored
-        assert grade.score == compute_score(grade.key_points, grade.misconceptions).score
+        assert grade.score == compute_score(
+            grade.key_points, grade.misconceptions, reference_similarity=grade.reference_similarity
+        ).score
         assert [v.key_point_id for v in grade.key_points] == [kp.id for kp in question.key_points]
 
 

@@ -70,3 +70,17 @@ def test_graded_credit_outside_the_verdicts_range_is_clamped_to_it():
     assert compute_score([graded("partly", 0.0)]).score == 10 * low
     assert compute_score([graded("missed", 0.9)]).score == 0.0
     assert compute_score([graded("contradicted", 0.9)]).score == 0.0
+
+
+def test_reference_similarity_makes_up_its_share_of_coverage_and_penalties_come_off_the_whole():
+    from rag.grading.result import ReferenceSimilarity
+
+    similar = ReferenceSimilarity(similarity=0.6, credit=1.0, share=0.3)
+    assert compute_score(verdicts(("missed", 1)), reference_similarity=similar).score == 3.0
+    assert compute_score(verdicts(("covered", 1)), reference_similarity=similar).score == 10.0
+    half = similar.model_copy(update={"credit": 0.5})
+    assert compute_score(verdicts(("covered", 1), ("missed", 1)), reference_similarity=half).score == 5.0
+    with_error = compute_score(verdicts(("covered", 1)), [MISCONCEPTION], reference_similarity=similar)
+    assert with_error.score == compute_score(verdicts(("covered", 1)), [MISCONCEPTION]).score
+    coverage = {c.id: c.score for c in compute_score(verdicts(("missed", 1)), reference_similarity=similar).criteria}
+    assert coverage["coverage"] == 3.0

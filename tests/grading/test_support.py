@@ -6,13 +6,17 @@ from pydantic import ValidationError
 from rag.grading.clauses import Span
 from rag.grading.derive import questions_from_reference
 from rag.grading.result import KeyPointVerdict, Verdict
+from rag.grading.scoring import compute_score
 from rag.grading.support import (
+    MAX_WHOLE_ANSWER_SHARE,
     Support,
     SupportParams,
+    WholeAnswerParams,
     apply_support,
     is_derived,
     supported,
     supported_probability,
+    whole_answer_credit,
 )
 
 PARAMS = SupportParams(low=0.1, high=0.5, entails=0.3, nearest=2)
@@ -88,6 +92,25 @@ def test_with_the_gate_off_support_counts_without_the_judge():
     assert kept.verdict is Verdict.contradicted
 
 
+def test_whole_answer_similarity_maps_low_to_no_credit_and_high_to_full():
+    whole = WholeAnswerParams(share=0.2, low=0.1, high=0.5)
+    params = PARAMS.model_copy(update={"whole_answer": whole})
+    assert whole_answer_credit(0.05, params).credit == 0.0
+    assert whole_answer_credit(0.3, params).credit == pytest.approx(0.5)
+    assert whole_answer_credit(0.9, params).credit == 1.0
+    assert whole_answer_credit(0.3, params).share == 0.2
+    assert whole_answer_credit(None, params) is None
+    assert whole_answer_credit(0.3, PARAMS) is None
+    assert whole_answer_credit(0.3, None) is None
+
+
+def test_whole_answer_share_is_capped_below_the_partial_band():
+    with pytest.raises(ValidationError):
+        WholeAnswerParams(share=MAX_WHOLE_ANSWER_SHARE + 0.05, low=0.1, high=0.5)
+    with pytest.raises(ValidationError, match="high must be above low"):
+        WholeAnswerParams(share=0.2, low=0.5, high=0.4)
+
+
 def test_only_questions_built_from_a_reference_are_derived():
     (question,) = questions_from_reference("q1", "What happens to the diameter?", "It decreases by a factor of 10.")
     assert is_derived(question)
@@ -141,6 +164,25 @@ def test_a_correct_answer_in_other_words_scores_higher_with_support_quoting_one_
     for point in supported.key_points:
         if "in other words" in point.note:
             assert len(point.evidence) == 1 and point.evidence[0] in RIGHT
+
+
+@pytest.mark.slow
+def test_the_whole_answer_similarity_is_stored_on_the_grade_and_the_score_is_reproducible_from_it(grader):
+    whole = WholeAnswerParams(share=0.3, low=0.1, high=0.5)
+    params = (grader.support_params or PARAMS).model_copy(update={"whole_answer": whole})
+    (question,) = questions_from_reference("saf-like", QUESTION, REFERENCE)
+    grades = {
+        name: grader.conclude(question, grader.assess(question, text, support_params=params), None,
+                              support_params=params)
+        for name, text in (("right", RIGHT), ("off", "I would use a bigger hammer and paint the fence blue."))
+    }
+    right = grades["right"].reference_similarity
+    assert right is not None and right.share == 0.3 and right.similarity > 0.4
+    assert grades["right"].score == compute_score(
+        grades["right"].key_points, grades["right"].misconceptions, reference_similarity=right
+    ).score
+    off = grades["off"].reference_similarity
+    assert off is None or off.similarity < right.similarity
 
 
 @pytest.mark.slow
