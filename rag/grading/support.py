@@ -194,12 +194,15 @@ def reference_supports(
     whole_span = Span(0, len(view.text), view.text)
     texts = [claim.text for _, claim in point_claims]
     spans = list(dict.fromkeys([*(s for found in nearest for s in found), whole_span]))
-    reference = " ".join(question.model_answer.split())
-    vectors = embedder.embed([*texts, *(" ".join(s.text.split()) for s in spans), *([reference] if reference else [])])
-    claim_vectors, span_vectors = vectors[: len(texts)], vectors[len(texts) : len(texts) + len(spans)]
+    vectors = embedder.embed([*texts, *(" ".join(s.text.split()) for s in spans)])
+    claim_vectors, span_vectors = vectors[: len(texts)], vectors[len(texts) :]
     index = {span: i for i, span in enumerate(spans)}
+    # the reference in a batch of its own (cached per question), so the batch above embeds as it always has
+    reference = " ".join(question.model_answer.split())
     whole_similarity = (
-        round(float(vectors[-1] @ span_vectors[index[whole_span]]), SIMILARITY_DECIMALS) if reference else None
+        round(float(embedder.embed([reference])[0] @ span_vectors[index[whole_span]]), SIMILARITY_DECIMALS)
+        if reference
+        else None
     )
     supports: list[Support | None] = []
     requests: list[tuple[int, list[str]]] = []
