@@ -67,8 +67,11 @@ WHOLE_ANSWER_GRID = {
 }
 GATE_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
 """Judge entails thresholds tried with `--judge-gate` (besides 0, the gate off)."""
-READING = SupportParams(low=0.0, high=1.0, entails=0.0, nearest=NEAREST)
-"""The settings the readings are taken with: only `nearest` matters (the judge reads every point, or none)."""
+READING = SupportParams(
+    low=0.0, high=1.0, entails=0.0, nearest=NEAREST, whole_answer=WholeAnswerParams(share=0.1, low=0.0, high=1.0)
+)
+"""The settings the readings are taken with: only `nearest` matters (the judge reads every point, or none) and
+that `whole_answer` is set (the whole-answer similarity is read)."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,16 @@ def allowed(found: dict[str, float], baseline: dict[str, float]) -> bool:
     )
 
 
+def selected_on(semeval: Sequence[str], which_questions: str) -> str:
+    """What a choice was selected on, as stored beside it in offline_params.json."""
+    sets = " and ".join(SET_NAMES[name] for name in semeval)
+    return f"SAF train (all 16 questions); SemEval-2013 {sets} train answers{which_questions}"
+
+
+def answer_counts(cases: Sequence[Case]) -> dict[str, int]:
+    return dict(sorted(Counter(c.group for c in cases).items()))
+
+
 def split_check(
     grader: OfflineGrader, cases: Sequence[Case], params: SupportParams, before: SupportParams | None = None
 ) -> dict[str, dict[str, float]]:
@@ -249,15 +262,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, params, found = best
     chosen = params.model_copy(
         update={
-            "selected_on": "SAF train (all 16 questions); SemEval-2013 "
-            + " and ".join(SET_NAMES[name] for name in args.semeval)
-            + " train answers"
-            + (" to the judge's held-out questions" if args.judge_gate else " (every question; judge gate off)"),
+            "selected_on": selected_on(
+                args.semeval,
+                " to the judge's held-out questions" if args.judge_gate else " (every question; judge gate off)",
+            ),
             "selection": {
                 "with_support": found,
                 "without_support": baseline,
                 **split_check(grader, cases, params),
-                "answers": dict(sorted(Counter(c.group for c in cases).items())),
+                "answers": answer_counts(cases),
             },
         }
     )
@@ -277,29 +290,27 @@ def select_whole_answer(grader: OfflineGrader, cases: Sequence[Case], semeval: S
     base = shipped.model_copy(update={"whole_answer": None})
     baseline = figures(grader, cases, base)
     print(json.dumps({"support as shipped, no whole-answer share": baseline}), file=sys.stderr)
-    best: tuple[float, SupportParams, dict[str, float]] | None = None
+    best: tuple[float, WholeAnswerParams, dict[str, float]] | None = None
     settings = [s for s in itertools.product(*WHOLE_ANSWER_GRID.values()) if s[2] > s[1]]
     for share, low, high in tqdm(settings, desc="trying settings", unit="setting", file=sys.stderr):
-        params = base.model_copy(update={"whole_answer": WholeAnswerParams(share=share, low=low, high=high)})
-        found = figures(grader, cases, params)
+        whole = WholeAnswerParams(share=share, low=low, high=high)
+        found = figures(grader, cases, base.model_copy(update={"whole_answer": whole}))
         if "saf_pearson" in found and allowed(found, baseline) and (best is None or found["saf_pearson"] > best[0]):
-            best = (found["saf_pearson"], params, found)
+            best = (found["saf_pearson"], whole, found)
     if best is None or best[0] <= baseline.get("saf_pearson", 1.0):
         print("no setting beats the shipped support within the limits; the whole-answer share stays off",
               file=sys.stderr)
         return 1
-    _, params, found = best
-    assert params.whole_answer is not None
-    whole = params.whole_answer.model_copy(
+    _, whole, found = best
+    halves = split_check(grader, cases, base.model_copy(update={"whole_answer": whole}), base)
+    whole = whole.model_copy(
         update={
-            "selected_on": "SAF train (all 16 questions); SemEval-2013 "
-            + " and ".join(SET_NAMES[name] for name in semeval)
-            + " train answers (every question)",
+            "selected_on": selected_on(semeval, " (every question)"),
             "selection": {
                 "with_share": found,
                 "without_share": baseline,
-                **split_check(grader, cases, params, base),
-                "answers": dict(sorted(Counter(c.group for c in cases).items())),
+                **halves,
+                "answers": answer_counts(cases),
             },
         }
     )

@@ -167,7 +167,8 @@ def reference_supports(
     judge_all: bool = False,
 ) -> tuple[list[Support | None], float | None]:
     """Each derived key point's nearest span by sentence embedding, and the judge's entails where it matters;
-    and the similarity of the whole answer to the whole reference (the question's model answer).
+    and the similarity of the whole answer to the whole reference (the question's model answer), when
+    `params.whole_answer` is set (else None).
 
     Candidates per point: the `params.nearest` sentences holding its nearest units (by the matcher's
     unit vectors, so a long answer costs a bounded number of embeddings) and the whole answer (cut at
@@ -197,11 +198,12 @@ def reference_supports(
     vectors = embedder.embed([*texts, *(" ".join(s.text.split()) for s in spans)])
     claim_vectors, span_vectors = vectors[: len(texts)], vectors[len(texts) :]
     index = {span: i for i, span in enumerate(spans)}
-    # the reference in a batch of its own (cached per question), so the batch above embeds as it always has
+    # only when it counts; the reference in a batch of its own (cached per question), so the batch above
+    # embeds as it does without it
     reference = " ".join(question.model_answer.split())
     whole_similarity = (
         round(float(embedder.embed([reference])[0] @ span_vectors[index[whole_span]]), SIMILARITY_DECIMALS)
-        if reference
+        if reference and params.whole_answer is not None
         else None
     )
     supports: list[Support | None] = []

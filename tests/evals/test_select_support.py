@@ -26,6 +26,8 @@ def test_selection_reads_each_group_and_replays_settings_without_writing(capsys)
     for case in cases:
         for assessment in case.assessments:
             assert assessment is None or all(s is None or s.entails is None for s in assessment.supports)
+    # the readings carry the whole-answer similarity the --whole-answer grid replays
+    assert all(a.reference_similarity is not None for case in cases for a in case.assessments if a is not None)
     without = select_support.figures(grader, cases, None)
     generous = select_support.figures(grader, cases, SupportParams(low=-1.0, high=0.0, entails=0.0, nearest=2))
     assert {"saf_mean_correct", "scientsbank_macro_f1", "beetle_macro_f1"} <= set(without)

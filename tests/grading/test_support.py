@@ -183,6 +183,9 @@ def test_the_whole_answer_similarity_is_stored_on_the_grade_and_the_score_is_rep
     ).score
     off = grades["off"].reference_similarity
     assert off is None or off.similarity < right.similarity
+    without = params.model_copy(update={"whole_answer": None})
+    (question,) = questions_from_reference("saf-like", QUESTION, REFERENCE)
+    assert grader.assess(question, RIGHT, support_params=without).reference_similarity is None
 
 
 @pytest.mark.slow
