@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import ui
-from rag.grading.rubric import Rubric, default_rubric
+from rag.grading.rubric import Rubric
 
 PAGE_TEXT = Path(__file__).with_name("how_grading.md")
 
@@ -20,7 +20,7 @@ def _credit(rubric: Rubric, verdict: str) -> str:
 
 def page_markdown(rubric: Rubric | None = None) -> str:
     """The page's Markdown with the rubric's verdicts, penalties and bands filled in."""
-    rubric = rubric or default_rubric()
+    rubric = rubric or ui.prompt_files().rubric()
     verdicts = "\n".join(
         f"| {name} | {ui.escape_markdown(spec.description)} | {_credit(rubric, name)} |"
         for name, spec in rubric.verdicts.items()

@@ -27,7 +27,7 @@ def _session() -> InterviewSession:
     if session is None or session.user != user:
         session = InterviewSession(
             user, ui.bank(), ui.history(), topics=topics, levels=levels,
-            rng=random.Random(st.session_state.get("rng_seed")),
+            rng=random.Random(st.session_state.get("rng_seed")), files=ui.prompt_files(),
         )  # fmt: skip
         session.start()
         st.session_state.interview = session
@@ -272,7 +272,7 @@ def main() -> None:
     if action:
         _apply(session, action)
     elif prompt is not None:
-        command = command_for(prompt)
+        command = command_for(prompt, ui.prompt_files())
         if command in ("hint", "idk") and session.current is None:
             session.answer_without_question(prompt)
         elif command:

@@ -12,7 +12,6 @@ import streamlit as st
 
 from app_pages import ui
 from rag.grading.result import Grade
-from rag.grading.rubric import default_rubric
 from rag.history import SCORED_KINDS, Attempt
 from rag.questions import QuestionBank
 from rag.scheduling import due_times
@@ -45,7 +44,7 @@ def _question_text(question_id: str, bank: QuestionBank | None = None) -> str:
 
 def _frame(attempts: list[Attempt]) -> pd.DataFrame:
     """One row per attempt. The band comes from the score and the rubric, so no stored grade is parsed here."""
-    rubric, bank = default_rubric(), ui.bank()
+    rubric, bank = ui.prompt_files().rubric(), ui.bank()
     rows = []
     for attempt in attempts:
         rows.append(

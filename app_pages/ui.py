@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -17,11 +16,11 @@ import streamlit as st
 from rag import access
 from rag.engine import Engine
 from rag.errors import PrepError
+from rag.grading.files import PromptFiles
 from rag.grading.result import Grade, KeyPointVerdict, Verdict
-from rag.grading.rubric import default_rubric
 from rag.history import History
 from rag.questions import Question, QuestionBank, load_question_bank
-from rag.settings import PROJECT_ROOT, Settings, get_settings
+from rag.settings import Settings, get_settings
 
 PREVIEW_CHARS = 1500
 STREAM_DELAY_S = 0.008
@@ -46,6 +45,11 @@ def inline_code(text: str) -> str:
 
 def settings() -> Settings:
     return get_settings()
+
+
+def prompt_files() -> PromptFiles:
+    """The rubric, feedback templates and guard phrases of the configured prompts directory."""
+    return PromptFiles.from_settings(settings())
 
 
 @st.cache_resource(show_spinner=False)
@@ -152,7 +156,7 @@ def require(allowed: bool, what: str) -> None:
 
 
 def eval_runs_dir() -> Path:
-    return Path(os.environ.get("PREP_EVAL_RUNS_DIR") or PROJECT_ROOT / "evals" / "runs")
+    return settings().eval_runs_dir
 
 
 def show_error(exc: Exception) -> None:
@@ -275,7 +279,7 @@ def render_grade(
 
 def _credit(kp: KeyPointVerdict) -> float:
     """The credit the point earned: the grader's graded credit inside its verdict's range, else the verdict's."""
-    return default_rubric().credit(kp.verdict.value, kp.credit)
+    return prompt_files().rubric().credit(kp.verdict.value, kp.credit)
 
 
 def _first_quote(evidence: list[str]) -> str | None:

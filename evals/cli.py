@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from rag.errors import PrepError
+from rag.grading.files import PromptFiles
 from rag.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -218,7 +219,8 @@ def cmd_run(args: argparse.Namespace, make_grader: Callable[[str, Settings], Any
     passages_for = _store_passages(settings) if config.passages == "store" else (lambda question: [])
     try:
         results = execute_run(
-            run_dir, team_plan(config, passages_for), grader, settings, resume=args.resume is not None,
+            run_dir, team_plan(config, passages_for, PromptFiles.from_settings(settings).rubric()), grader, settings,
+            resume=args.resume is not None,
             cache=_cache(config), show_progress=not args.no_progress, thresholds_path=args.thresholds,
         )
     except KeyboardInterrupt:

@@ -35,7 +35,7 @@ from evals.split import load_split
 from rag.errors import GradingError
 from rag.grading.base import Grader
 from rag.grading.result import Grade
-from rag.grading.rubric import default_rubric
+from rag.grading.rubric import Rubric, load_rubric
 from rag.grading.service import grade_answer
 from rag.passage import Passage
 from rag.questions import Question, load_question_bank
@@ -242,13 +242,13 @@ class RunPlan:
     extra_metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def band_scale() -> tuple[Callable[[float], str], list[str]]:
-    rubric = default_rubric()
+def band_scale(rubric: Rubric) -> tuple[Callable[[float], str], list[str]]:
     return (lambda score: rubric.band_for(score).id), [band.id for band in reversed(rubric.bands)]
 
 
-def team_plan(config: TeamRunConfig, passages_for: PassagesFor) -> RunPlan:
-    """Every answer of the team sets, graded against its bank question with the passages `passages_for` gives."""
+def team_plan(config: TeamRunConfig, passages_for: PassagesFor, rubric: Rubric | None = None) -> RunPlan:
+    """Every answer of the team sets, graded against its bank question with the passages `passages_for` gives;
+    grades are put in bands by `rubric` (default: the shipped one)."""
     bank = load_question_bank(config.questions_file)
     sets = load_sets(config.sets, [q.id for q in bank.questions])
     records = [loaded.record for s in sets for loaded in s.records]
@@ -269,7 +269,7 @@ def team_plan(config: TeamRunConfig, passages_for: PassagesFor) -> RunPlan:
         }
         for r in records
     ]
-    band_of, band_labels = band_scale()
+    band_of, band_labels = band_scale(rubric or load_rubric())
     return RunPlan(config, "team sets", tasks, items, lambda rows: metrics.team_metrics(rows, band_of, band_labels))
 
 

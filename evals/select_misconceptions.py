@@ -37,10 +37,12 @@ from evals.select_review import (
     planned_cases,
     read_cases,
 )
+from rag.grading.files import PromptFiles
 from rag.grading.judge import get_judge
 from rag.grading.match_params import MatchParams, default_params, save_params_section
 from rag.grading.matching import Matcher
 from rag.grading.offline import OfflineGrader
+from rag.settings import get_settings
 
 GRID = {
     "misconception": (0.6, 0.65, 0.7, 0.75),
@@ -108,13 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     base = default_params()
     baseline = shipped(base)
-    shared = Matcher(params=base)
+    files = PromptFiles.from_settings(get_settings())
+    shared = Matcher(params=base, lexicon=files.lexicon())
     judge = get_judge()
     settings = list(dict.fromkeys([baseline, *itertools.product(*GRID.values())]))
     results: dict[Setting, dict[str, float]] = {}
     for setting in tqdm(settings, desc="settings", unit="setting", file=sys.stderr):
         matcher = Matcher(embedder=shared.embedder, lexicon=shared.lexicon, params=variant(base, setting))
-        grader = OfflineGrader(matcher=matcher, judge=judge)
+        grader = OfflineGrader(matcher=matcher, judge=judge, files=files)
         cases = read_cases(grader, planned, grader.judge_work(grader.review_params))
         found = figures(grader, cases, grader.review_params)
         results[setting] = {name: found[name] for name in REPORTED if name in found}

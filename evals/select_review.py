@@ -37,6 +37,7 @@ from evals.sets import load_sets
 from evals.split import load_split
 from evals.suites import flagged, suite_cases
 from evals.train_judge import is_dev_group
+from rag.grading.files import PromptFiles
 from rag.grading.judge import Judge
 from rag.grading.lexicon import Lexicon, load_lexicon
 from rag.grading.match_params import load_params, save_params_section
@@ -45,7 +46,7 @@ from rag.grading.offline import Assessment, OfflineGrader
 from rag.grading.result import Grade, Verdict
 from rag.grading.review import Reading, ReviewParams
 from rag.questions import Question, load_question_bank
-from rag.settings import PROJECT_ROOT
+from rag.settings import PROJECT_ROOT, get_settings
 
 T = TypeVar("T", bound=tuple[Any, ...])
 MAX_CANDIDATES = 3
@@ -306,8 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="reuse the readings saved here by an earlier run with the same judge, or save them")
     args = parser.parse_args(argv)
 
-    matcher = Matcher(params=load_params(args.params)) if args.params else None
-    grader = OfflineGrader(matcher=matcher, judge=Judge(args.judge) if args.judge else None)
+    files = PromptFiles.from_settings(get_settings())
+    matcher = Matcher(params=load_params(args.params), lexicon=files.lexicon()) if args.params else None
+    grader = OfflineGrader(matcher=matcher, judge=Judge(args.judge) if args.judge else None, files=files)
     cases = saved_or_read(
         args.cases, lambda: read_cases(grader, first_per_group(planned_cases(args.datasets), args.limit))
     )

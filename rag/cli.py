@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rag.errors import PrepError, StoreError
 from rag.grading.llm_log import redact
-from rag.settings import Settings, load_settings
+from rag.settings import DEBUG_VARIABLE, Settings, load_settings
 
 
 def _store(settings: Settings):
@@ -276,7 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if os.environ.get("PREP_DEBUG"):
+        if os.environ.get(DEBUG_VARIABLE):
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} (set PREP_DEBUG=1 to see the traceback)", file=sys.stderr)
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (set {DEBUG_VARIABLE}=1 to see the traceback)",
+            file=sys.stderr,
+        )
         return 1

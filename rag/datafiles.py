@@ -14,6 +14,10 @@ from rag.errors import ConfigError
 
 T = TypeVar("T")
 
+SHIPPED_PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+"""The prompts/ directory as shipped: every loader's default file. A configured directory (`PREP_PROMPTS_DIR`)
+reaches the loaders from the edge, through `rag.grading.files.PromptFiles`."""
+
 
 def load_yaml_mapping(path: Path, missing_hint: str = "restore it from git") -> dict:
     """The mapping in a YAML file (or a JSON file, by its `.json` suffix); a missing file, a parse error or a

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from rag.coaching import hint_for, pick_follow_up, should_follow_up
 from rag.grading.base import minimum_grade
+from rag.grading.files import PromptFiles
 from rag.grading.guard import prepare_answer
 from rag.grading.result import Grade
 from rag.history import History, normalise_user, utc_now
@@ -61,12 +62,13 @@ COMMANDS = {
 }
 
 
-def command_for(text: str) -> str | None:
-    """The command a typed message means ("hint", "skip", "next", "idk"), or None for an answer."""
+def command_for(text: str, files: PromptFiles | None = None) -> str | None:
+    """The command a typed message means ("hint", "skip", "next", "idk"), or None for an answer; "I don't
+    know" in other words is found by the guard's phrases in `files` (default: the shipped ones)."""
     normalised = " ".join(re.sub(r"[^\w\s']+", " ", text.lower()).split())
     if normalised in COMMANDS:
         return COMMANDS[normalised]
-    if text.strip() and prepare_answer(text).kind == "dont-know":
+    if text.strip() and prepare_answer(text, rules=(files or PromptFiles()).guard_rules()).kind == "dont-know":
         return "idk"
     return None
 
@@ -113,8 +115,11 @@ class InterviewSession:
         levels: Sequence[str] = (),
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = utc_now,
+        files: PromptFiles | None = None,
     ) -> None:
+        """`files`: the rubric and feedback templates of an "I don't know" grade (default: the shipped ones)."""
         self.user = normalise_user(user)
+        self.files = files or PromptFiles()
         self.bank = bank
         self.history = history
         self.topics = list(topics)
@@ -342,7 +347,14 @@ class InterviewSession:
         if question is None or self.current is None:
             return None
         self.turns.append(Turn("user", "answer" if typed else "command", text=typed or "I don't know."))
-        grade = minimum_grade(question, "dont-know", grader="rules", model="dont-know")
+        grade = minimum_grade(
+            question,
+            "dont-know",
+            grader="rules",
+            model="dont-know",
+            rubric=self.files.rubric(),
+            templates=self.files.feedback(),
+        )
         if self.current.mode == "followup":  # stored as a follow-up attempt at 0; the follow-up rates no card
             self._store_follow_up(question, typed or "", grade, fell_back=False)
             self.turns.append(Turn("assistant", "model-answer", text=question.model_answer, question_id=question.id))

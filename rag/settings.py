@@ -16,6 +16,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from rag.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MAX_ANSWER_CHARS = 8000
+DEBUG_VARIABLE = "PREP_DEBUG"
+ENVIRONMENT_ONLY = {
+    DEBUG_VARIABLE: "Any value: the CLIs show the traceback of an unexpected error. Read from the environment "
+    "alone, so it works when another setting is broken.",
+}
+"""Variables read from the environment only, not through `Settings`: name -> meaning (listed in docs/settings.md)."""
 
 
 class Settings(BaseSettings):
@@ -27,11 +34,18 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    data_dir: Path = Field(default=PROJECT_ROOT / "data", description="Chroma index, history and logs.")
+    data_dir: Path = Field(default=PROJECT_ROOT / "data", description="Chroma index, history and LLM call log.")
     corpus_dir: Path = Field(default=PROJECT_ROOT / "corpus", description="Folder of Markdown files to ingest.")
-    questions_file: Path = Field(default=PROJECT_ROOT / "corpus" / "questions.yaml")
-    prompts_dir: Path = Field(default=PROJECT_ROOT / "prompts")
-    collection: str = Field(default="aws_guide", description="Chroma collection name.")
+    questions_file: Path = Field(default=PROJECT_ROOT / "corpus" / "questions.yaml", description="The question bank.")
+    prompts_dir: Path = Field(
+        default=PROJECT_ROOT / "prompts",
+        description="Rubric, feedback templates, guard phrases and patterns, lexicon, LLM prompt and prices; "
+        "every grader and the app read them from here.",
+    )
+    eval_runs_dir: Path = Field(
+        default=PROJECT_ROOT / "evals" / "runs", description="Where the app's eval reports page looks for runs."
+    )
+    collection: str = Field(default="aws_guide", description="Chroma collection name (one per corpus).")
     database_url: SecretStr | None = Field(
         default=None,
         description="SQLAlchemy URL of the history database (postgresql+psycopg://user:pass@host:port/db); "
@@ -43,20 +57,28 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("CHROMA_HOST", "PREP_CHROMA_HOST"),
         description="Chroma server host; unset means the embedded PersistentClient.",
     )
-    chroma_port: int = Field(default=8000, validation_alias=AliasChoices("CHROMA_PORT", "PREP_CHROMA_PORT"))
+    chroma_port: int = Field(
+        default=8000,
+        validation_alias=AliasChoices("CHROMA_PORT", "PREP_CHROMA_PORT"),
+        description="Chroma server port.",
+    )
 
     openai_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "PREP_OPENAI_API_KEY")
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "PREP_OPENAI_API_KEY"),
+        description="Key for OpenAI or an OpenAI-compatible server; set, it turns the LLM grader on.",
     )
     openai_base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "PREP_OPENAI_BASE_URL")
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "PREP_OPENAI_BASE_URL"),
+        description="URL of an OpenAI-compatible server (llama.cpp, vLLM, ...); set, it turns the LLM grader on.",
     )
     llm_model: str = Field(default="gpt-4o-mini", description="Chat model name for the LLM grader.")
     llm_timeout: float = Field(default=60.0, gt=0, description="Seconds per LLM request.")
-    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries with backoff per LLM request.")
     llm_samples: int = Field(default=1, ge=1, le=15, description="Self-consistency samples per answer.")
-    llm_max_tokens: int = Field(default=1200, ge=64)
-    llm_seed: int = 7
+    llm_max_tokens: int = Field(default=1200, ge=64, description="Reply length cap for the LLM grader.")
+    llm_seed: int = Field(default=7, description="Sampling seed sent to the LLM server.")
     llm_log_max_chars: int = Field(
         default=16_000, ge=1_000, description="Prompt and reply texts longer than this are cut in the LLM call log."
     )
@@ -66,9 +88,11 @@ class Settings(BaseSettings):
     grader: Literal["auto", "offline", "llm"] = Field(
         default="auto", description="auto = the LLM grader when a key or base URL is set, else offline."
     )
-    max_answer_chars: int = Field(default=8000, ge=100, description="Longer answers are truncated with a notice.")
-    retrieval_k: int = Field(default=3, ge=1, le=20)
-    user_name: str = Field(default="candidate")
+    max_answer_chars: int = Field(
+        default=DEFAULT_MAX_ANSWER_CHARS, ge=100, description="Longer answers are truncated with a notice."
+    )
+    retrieval_k: int = Field(default=3, ge=1, le=20, description="Reference passages retrieved per grade.")
+    user_name: str = Field(default="candidate", description="Local mode: the default name for the practice history.")
 
     auth: Literal["local", "team"] = Field(
         default="local",
@@ -82,7 +106,7 @@ class Settings(BaseSettings):
         default=None, description="Team mode: an ID-token claim (e.g. groups) whose members are admins too."
     )
     admin_group: str | None = Field(
-        default=None, description="Team mode: the value of admin_claim that makes an admin."
+        default=None, description="Team mode: the value of PREP_ADMIN_CLAIM that makes an admin."
     )
 
     @field_validator("admin_emails", mode="before")

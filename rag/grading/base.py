@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.datafiles import load_yaml_mapping, validated
+from rag.datafiles import SHIPPED_PROMPTS_DIR, load_yaml_mapping, validated
 from rag.grading.result import (
     Grade,
     KeyPointVerdict,
@@ -18,11 +18,12 @@ from rag.grading.result import (
     ReferenceSimilarity,
     Verdict,
 )
-from rag.grading.rubric import Rubric, default_rubric
+from rag.grading.rubric import Rubric, load_rubric
 from rag.grading.scoring import compute_score
 from rag.passage import Passage
 from rag.questions import Question
-from rag.settings import get_settings
+
+FEEDBACK_FILE = "feedback.yaml"
 
 
 @runtime_checkable
@@ -55,9 +56,8 @@ class FeedbackTemplates(BaseModel):
 
 
 @lru_cache(maxsize=4)
-def feedback_templates(path: Path | None = None) -> dict:
+def feedback_templates(path: Path = SHIPPED_PROMPTS_DIR / FEEDBACK_FILE) -> dict:
     """The feedback templates as a mapping, validated (a missing or misspelt template is a ConfigError)."""
-    path = path or get_settings().prompts_dir / "feedback.yaml"
     return validated(path, load_yaml_mapping(path), FeedbackTemplates.model_validate).model_dump()
 
 
@@ -85,12 +85,16 @@ def _heaviest(verdicts: Sequence[KeyPointVerdict], verdict: Verdict) -> list[Key
 
 
 def compose_feedback(
-    band_id: str, verdicts: Sequence[KeyPointVerdict], misconceptions: Sequence[MisconceptionFinding], rubric: Rubric
+    band_id: str,
+    verdicts: Sequence[KeyPointVerdict],
+    misconceptions: Sequence[MisconceptionFinding],
+    rubric: Rubric,
+    templates: dict | None = None,
 ) -> str:
     """Short, actionable feedback from the verdicts, one sentence a line: the band; what the answer got wrong
     (the candidate's words, then the fact); the partly covered points to finish; then the heaviest missed
     points as a list. Only missed points are listed to add: a partly covered one gets its own sentence."""
-    templates = feedback_templates()
+    templates = templates or feedback_templates()
     lines = [templates["band"][band_id]]
     for finding in misconceptions:
         said = _quote(finding.evidence)
@@ -130,10 +134,13 @@ def build_grade(
     passages: Sequence[Passage] = (),
     feedback: str | None = None,
     rubric: Rubric | None = None,
+    templates: dict | None = None,
     reference_similarity: ReferenceSimilarity | None = None,
 ) -> Grade:
-    """A scored Grade: the score always comes from `compute_score`, whoever produced the verdicts."""
-    rubric = rubric or default_rubric()
+    """A scored Grade: the score always comes from `compute_score`, whoever produced the verdicts.
+
+    `rubric` and `templates` (the feedback templates) default to the shipped files."""
+    rubric = rubric or load_rubric()
     result = compute_score(verdicts, misconceptions, rubric, reference_similarity)
     return Grade(
         question_id=question.id,
@@ -145,7 +152,7 @@ def build_grade(
         key_points=list(verdicts),
         misconceptions=list(misconceptions),
         reference_similarity=reference_similarity,
-        feedback=feedback or compose_feedback(result.band.id, verdicts, misconceptions, rubric),
+        feedback=feedback or compose_feedback(result.band.id, verdicts, misconceptions, rubric, templates),
         passages=passage_refs(passages),
         grader=grader,
         model=model,
@@ -159,13 +166,29 @@ def all_missed(question: Question, note: str = "") -> list[KeyPointVerdict]:
     ]
 
 
-def minimum_grade(question: Question, kind: str, *, grader: str, model: str, passages: Sequence[Passage] = ()) -> Grade:
+def minimum_grade(
+    question: Question,
+    kind: str,
+    *,
+    grader: str,
+    model: str,
+    passages: Sequence[Passage] = (),
+    rubric: Rubric | None = None,
+    templates: dict | None = None,
+) -> Grade:
     """The lowest score with a helpful message, for empty, "I don't know" and off-topic answers."""
-    templates = feedback_templates()
+    templates = templates or feedback_templates()
     heaviest = max(question.key_points, key=lambda kp: kp.weight)
     feedback = templates[kind.replace("-", "_")].format(first_point=heaviest.text)
     return build_grade(
-        question, all_missed(question), [], grader=grader, model=model, passages=passages, feedback=feedback
+        question,
+        all_missed(question),
+        [],
+        grader=grader,
+        model=model,
+        passages=passages,
+        feedback=feedback,
+        rubric=rubric,
     )
 
 

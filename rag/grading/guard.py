@@ -10,8 +10,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rag.datafiles import load_yaml_mapping, validated
-from rag.settings import get_settings
+from rag.datafiles import SHIPPED_PROMPTS_DIR, load_yaml_mapping, validated
+from rag.settings import DEFAULT_MAX_ANSWER_CHARS
+
+GUARD_FILE = "guard.yaml"
 
 _PUNCT = re.compile(r"[^\w\s']+")
 
@@ -54,8 +56,7 @@ class _GuardFile(BaseModel):
 
 
 @lru_cache(maxsize=4)
-def load_guard_rules(path: Path | None = None) -> GuardRules:
-    path = path or get_settings().prompts_dir / "guard.yaml"
+def load_guard_rules(path: Path = SHIPPED_PROMPTS_DIR / GUARD_FILE) -> GuardRules:
     data = validated(path, load_yaml_mapping(path), _GuardFile.model_validate)
     return GuardRules(
         dont_know=frozenset(_normalise_phrase(p) for p in data.dont_know),
@@ -104,9 +105,10 @@ def braced_injections(text: str, rules: GuardRules | None = None) -> list[tuple[
     return [(a, b) for a, b in spans if detect_injection(text[a:b], rules)]
 
 
-def prepare_answer(answer: str | None, max_chars: int | None = None, rules: GuardRules | None = None) -> PreparedAnswer:
+def prepare_answer(
+    answer: str | None, max_chars: int = DEFAULT_MAX_ANSWER_CHARS, rules: GuardRules | None = None
+) -> PreparedAnswer:
     rules = rules or load_guard_rules()
-    max_chars = max_chars or get_settings().max_answer_chars
     raw = answer or ""
     text = clean_text(raw).strip()
     prepared = PreparedAnswer(text=text, original_chars=len(raw), kind="ok")

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
-from rag.datafiles import load_yaml_mapping, validated
+from rag.datafiles import SHIPPED_PROMPTS_DIR, load_yaml_mapping, validated
 from rag.grading.stemming import porter_stem, tokenize
-from rag.settings import get_settings
+
+LEXICON_FILE = "offline_lexicon.yaml"
 
 
 class _LexiconFile(BaseModel):
@@ -216,9 +217,8 @@ def _pair_table(pairs: Sequence[tuple[str, str]], lexicon: Lexicon) -> dict[str,
 
 
 @lru_cache(maxsize=4)
-def load_lexicon(path: Path | None = None) -> Lexicon:
+def load_lexicon(path: Path = SHIPPED_PROMPTS_DIR / LEXICON_FILE) -> Lexicon:
     """The lexicon from `prompts/offline_lexicon.yaml` (or `path`), validated; errors name the file."""
-    path = path or get_settings().prompts_dir / "offline_lexicon.yaml"
     return validated(path, load_yaml_mapping(path), _parse_lexicon)
 
 

@@ -41,6 +41,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from rag.errors import PrepError
 from rag.grading.base import build_grade, unscored_grade
+from rag.grading.files import PromptFiles
 from rag.grading.guard import detect_injection
 from rag.grading.judge import Judge, get_judge
 from rag.grading.llm_errors import (
@@ -67,7 +68,7 @@ from rag.grading.llm_modes import OUTPUT_MODES, OutputMode, downgrade_mode, outp
 from rag.grading.llm_reply import parse_reply, response_format_for, response_schema
 from rag.grading.result import Grade, Verdict
 from rag.grading.review import ReviewParams, load_review_params
-from rag.grading.rubric import PromptTemplate, Rubric, default_rubric, load_prompt
+from rag.grading.rubric import PromptTemplate, Rubric
 from rag.passage import Passage
 from rag.questions import Question
 from rag.settings import Settings, get_settings
@@ -118,8 +119,11 @@ class LLMGrader:
         prompt: PromptTemplate | None = None,
         judge: Judge | None = None,
         review_params: ReviewParams | None = None,
+        files: PromptFiles | None = None,
     ) -> None:
+        """`files` default to the prompts directory in `settings`; a given `rubric` or `prompt` is used as it is."""
         self.settings = settings or get_settings()
+        self.files = files or PromptFiles.from_settings(self.settings)
         self._judge = judge
         self.review_params = review_params or load_review_params()
         """The judge's thresholds for withdrawing credit; None: the judge only counts disputes."""
@@ -131,8 +135,8 @@ class LLMGrader:
         self._chat = chat_model or self._make_chat_model()
         self.call_log = call_log or LLMCallLog.for_settings(self.settings)
         self.sleep = sleep
-        self.rubric = rubric or default_rubric()
-        self.prompt = prompt or load_prompt(PROMPT_NAME, self.settings.prompts_dir)
+        self.rubric = rubric or self.files.rubric()
+        self.prompt = prompt or self.files.prompt(PROMPT_NAME)
         self._pipelines = {mode: self._pipeline(mode) for mode in OUTPUT_MODES}
 
     def __repr__(self) -> str:
@@ -320,7 +324,7 @@ class LLMGrader:
             return unscored_grade(question, reason, grader=self.name, model=self.model, passages=passages)
 
     def _grade(self, question: Question, answer: str, passages: Sequence[Passage]) -> Grade:
-        evidence = AnswerEvidence.for_question(answer, question)
+        evidence = AnswerEvidence.for_question(answer, question, self.files.guard_rules())
         total = self.settings.llm_samples
         outcomes = [self._sample(question, answer, passages, evidence, i) for i in range(total)]
         llm_ms = round(sum(o.latency_ms for o in outcomes), 2)
@@ -348,7 +352,7 @@ class LLMGrader:
             verdicts, agreement = second_opinion(self.judge, self.review_params, question, evidence, verdicts)
         except PrepError as exc:  # a missing or unverified judge must not cost the candidate the grade
             logger.warning("the judge's second opinion is unavailable: %s", exc)
-        guard_signals = detect_injection(answer)
+        guard_signals = detect_injection(answer, self.files.guard_rules())
         feedback = None
         if not guard_signals:
             final = {v.key_point_id: v.verdict for v in verdicts}
@@ -359,7 +363,7 @@ class LLMGrader:
                     and {k: v.verdict for k, v in sample.verdicts.items()} == final
                     and set(sample.findings) == final_m
                 ):
-                    feedback = sanitise_feedback(sample.feedback)
+                    feedback = sanitise_feedback(sample.feedback, self.files.guard_rules())
                     break
         grade = build_grade(
             question,
@@ -370,6 +374,7 @@ class LLMGrader:
             passages=passages,
             feedback=feedback,
             rubric=self.rubric,
+            templates=self.files.feedback(),
         )
         discredited = sum(
             1 for v in verdicts if any(n in v.note for n in (NOTE_NOT_FOUND, NOTE_NO_QUOTE, NOTE_INJECTED))

@@ -59,10 +59,10 @@ class AnswerEvidence:
         self._not_evidence = {tuple(_words(text)) for text in not_evidence}
 
     @classmethod
-    def for_question(cls, answer: str, question: Question) -> AnswerEvidence:
+    def for_question(cls, answer: str, question: Question, rules: GuardRules | None = None) -> AnswerEvidence:
         """Key point and misconception ids are labels from the prompt: quoting one is never evidence."""
         ids = [kp.id for kp in question.key_points] + [m.id for m in question.misconceptions]
-        return cls(answer, not_evidence=ids)
+        return cls(answer, rules, not_evidence=ids)
 
     def check(self, quote: str) -> Literal["found", "not-found", "too-short", "injected"]:
         fragments = [f for f in re.split(r"\.\.\.|…", quote) if _WORD.search(f)]
@@ -257,10 +257,10 @@ def second_opinion(
     return list(verdicts), {"checked": len(credited), "disputed": disputed}
 
 
-def sanitise_feedback(text: str) -> str | None:
+def sanitise_feedback(text: str, rules: GuardRules | None = None) -> str | None:
     """Model feedback fit to show: no HTML, at most 600 characters, nothing that reads like a grade demand."""
     text = " ".join(_HTML_TAG.sub(" ", text or "").split())
-    if len(text.split()) < MIN_FEEDBACK_WORDS or detect_injection(text):
+    if len(text.split()) < MIN_FEEDBACK_WORDS or detect_injection(text, rules):
         return None
     if len(text) > MAX_FEEDBACK_CHARS:
         cut = text.rfind(" ", 0, MAX_FEEDBACK_CHARS - 1)

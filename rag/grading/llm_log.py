@@ -21,12 +21,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from rag.datafiles import load_yaml_mapping, validated
-from rag.settings import Settings, get_settings
+from rag.datafiles import SHIPPED_PROMPTS_DIR, load_yaml_mapping, validated
+from rag.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 LOG_FILENAME = "llm_calls.sqlite3"
+PRICES_FILE = "llm_prices.yaml"
 _OPENAI_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{4,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-.=+/]{8,}")
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+(:[^/\s@]*)?@")
@@ -130,8 +131,7 @@ class LLMCallLog:
         self._inserts = 0
 
     @classmethod
-    def for_settings(cls, settings: Settings | None = None) -> LLMCallLog:
-        settings = settings or get_settings()
+    def for_settings(cls, settings: Settings) -> LLMCallLog:
         return cls(
             settings.data_dir / LOG_FILENAME,
             secrets=(settings.openai_api_key,) if settings.openai_api_key else (),
@@ -247,8 +247,7 @@ class PriceTable(BaseModel):
 
 
 @lru_cache(maxsize=4)
-def load_prices(path: Path | None = None) -> PriceTable:
-    path = path or get_settings().prompts_dir / "llm_prices.yaml"
+def load_prices(path: Path = SHIPPED_PROMPTS_DIR / PRICES_FILE) -> PriceTable:
     return validated(path, load_yaml_mapping(path), PriceTable.model_validate)
 
 
@@ -274,9 +273,14 @@ def summarise_calls(
     """Counts, tokens, mean latency and estimated cost of the logged calls, in total and per model.
 
     Calls without reported usage count towards `calls_without_usage`, so a zero token total is never mistaken for
-    a free run.
+    a free run. Give `settings` (the log and the prices under its prompts directory) or `log` (shipped prices).
     """
-    log = log or LLMCallLog.for_settings(settings)
+    if log is None:
+        if settings is None:
+            raise TypeError("summarise_calls needs settings or a log")
+        log = LLMCallLog.for_settings(settings)
+    if prices is None and settings is not None:
+        prices = load_prices(settings.prompts_dir / PRICES_FILE)
     rows = log.rows(since=since)
     by_model: dict[str, dict[str, Any]] = {}
     for row in rows:

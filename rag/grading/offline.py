@@ -16,6 +16,7 @@ import numpy as np
 
 from rag.grading.base import build_grade, minimum_grade
 from rag.grading.clauses import Span, split_clauses, split_sentences
+from rag.grading.files import PromptFiles
 from rag.grading.guard import braced_injections, detect_injection
 from rag.grading.match_params import MatchParams
 from rag.grading.matching import Matcher
@@ -29,7 +30,7 @@ from rag.grading.review import (
     review_params_of,
     sentence_of_unit,
 )
-from rag.grading.rubric import Rubric, default_rubric
+from rag.grading.rubric import Rubric
 from rag.grading.scoring import graded_credit
 from rag.grading.support import (
     Support,
@@ -71,21 +72,30 @@ class OfflineGrader:
     name = "offline"
     model = "all-MiniLM-L6-v2+lexical"
 
-    def __init__(self, matcher: Matcher | None = None, rubric: Rubric | None = None, judge: Any = None) -> None:
+    def __init__(
+        self,
+        matcher: Matcher | None = None,
+        rubric: Rubric | None = None,
+        judge: Any = None,
+        files: PromptFiles | None = None,
+    ) -> None:
+        """`files`: where the lexicon, rubric, feedback templates and guard rules come from (the edge passes
+        the configured prompts directory); a given `matcher` or `rubric` is used as it is."""
         self._matcher = matcher
         self._rubric = rubric
         self._judge = judge
+        self.files = files or PromptFiles()
 
     @property
     def rubric(self) -> Rubric:
         if self._rubric is None:
-            self._rubric = default_rubric()
+            self._rubric = self.files.rubric()
         return self._rubric
 
     @property
     def matcher(self) -> Matcher:
         if self._matcher is None:
-            self._matcher = Matcher()
+            self._matcher = Matcher(lexicon=self.files.lexicon())
         return self._matcher
 
     @property
@@ -247,7 +257,7 @@ class OfflineGrader:
         """The grade from an assessment: the judge's review and reference support (when configured), the
         off-topic rule, the score."""
         if assessment is None:
-            return minimum_grade(question, "empty", grader=self.name, model=self.model, passages=passages)
+            return self._minimum_grade(question, "empty", passages)
         verdicts, findings = list(assessment.verdicts), list(assessment.findings)
         if review_params is not None:
             verdicts, findings = review(
@@ -270,7 +280,7 @@ class OfflineGrader:
             )
         nothing_stated = not findings and all(v.verdict is Verdict.missed for v in verdicts)
         if nothing_stated and not assessment.near_any_point:
-            return minimum_grade(question, "off-topic", grader=self.name, model=self.model, passages=passages)
+            return self._minimum_grade(question, "off-topic", passages)
         return build_grade(
             question,
             verdicts,
@@ -279,11 +289,23 @@ class OfflineGrader:
             model=self.model,
             passages=passages,
             rubric=self.rubric,
+            templates=self.files.feedback(),
             reference_similarity=(
                 whole_answer_credit(assessment.reference_similarity, support_params)
                 if supported(question, support_params)
                 else None
             ),
+        )
+
+    def _minimum_grade(self, question: Question, kind: str, passages: Sequence[Passage]) -> Grade:
+        return minimum_grade(
+            question,
+            kind,
+            grader=self.name,
+            model=self.model,
+            passages=passages,
+            rubric=self.rubric,
+            templates=self.files.feedback(),
         )
 
     # -- steps
@@ -361,8 +383,7 @@ class OfflineGrader:
             for original in matches
         ]
 
-    @staticmethod
-    def _blank_injections(answer: str) -> str:
+    def _blank_injections(self, answer: str) -> str:
         """The answer with every sentence or clause addressed to the grader replaced by spaces.
 
         Such text must earn nothing and also sway nothing: left in, it would shift the contextual
@@ -372,8 +393,9 @@ class OfflineGrader:
         candidate's own words.
         """
         pieces = [*split_sentences(answer), *split_clauses(answer)]
-        spans = [(piece.start, piece.end) for piece in pieces if detect_injection(piece.text)]
-        for start, end in [*spans, *braced_injections(answer)]:
+        rules = self.files.guard_rules()
+        spans = [(piece.start, piece.end) for piece in pieces if detect_injection(piece.text, rules)]
+        for start, end in [*spans, *braced_injections(answer, rules)]:
             answer = answer[:start] + " " * (end - start) + answer[end:]
         return answer
 

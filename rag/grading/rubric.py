@@ -7,8 +7,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rag.datafiles import load_yaml_mapping, validated
-from rag.settings import get_settings
+from rag.datafiles import SHIPPED_PROMPTS_DIR, load_yaml_mapping, validated
+
+RUBRIC_FILE = "rubric.yaml"
 
 
 class _Strict(BaseModel):
@@ -123,16 +124,12 @@ class PromptTemplate(_Strict):
         return system, user
 
 
-def load_rubric(path: Path | None = None) -> Rubric:
-    path = path or get_settings().prompts_dir / "rubric.yaml"
+@lru_cache(maxsize=4)
+def load_rubric(path: Path = SHIPPED_PROMPTS_DIR / RUBRIC_FILE) -> Rubric:
     return validated(path, load_yaml_mapping(path), Rubric.model_validate)
 
 
-def load_prompt(name: str, prompts_dir: Path | None = None) -> PromptTemplate:
-    path = (prompts_dir or get_settings().prompts_dir) / f"{name}.yaml"
+def load_prompt(name: str, prompts_dir: Path = SHIPPED_PROMPTS_DIR) -> PromptTemplate:
+    path = prompts_dir / f"{name}.yaml"
     return validated(path, load_yaml_mapping(path), PromptTemplate.model_validate)
 
-
-@lru_cache(maxsize=1)
-def default_rubric() -> Rubric:
-    return load_rubric()

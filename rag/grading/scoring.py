@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.grading.result import CriterionScore, KeyPointVerdict, MisconceptionFinding, ReferenceSimilarity, Verdict
-from rag.grading.rubric import Band, Rubric, default_rubric
+from rag.grading.rubric import Band, Rubric, load_rubric
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def compute_score(
 
     Rounded to one decimal so that equal verdicts always give bit-identical scores.
     """
-    rubric = rubric or default_rubric()
+    rubric = rubric or load_rubric()
     if not verdicts:
         raise ValueError("cannot score an answer against a question with no key points")
     total_weight = sum(v.weight for v in verdicts)

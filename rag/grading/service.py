@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from rag.errors import ConfigError
 from rag.grading.base import Grader, minimum_grade
+from rag.grading.files import PromptFiles
 from rag.grading.guard import prepare_answer
 from rag.grading.result import Grade
 from rag.passage import Passage
@@ -23,13 +24,13 @@ def make_grader(name: str | None = None, settings: Settings | None = None) -> Gr
     if choice == "offline":
         from rag.grading.offline import OfflineGrader
 
-        return OfflineGrader()
+        return OfflineGrader(files=PromptFiles.from_settings(settings))
     if choice == "llm":
         if not settings.llm_configured:
             raise ConfigError("the LLM grader needs OPENAI_API_KEY or OPENAI_BASE_URL; set one or use --grader offline")
         from rag.grading.llm import LLMGrader
 
-        return LLMGrader(settings)
+        return LLMGrader(settings, files=PromptFiles.from_settings(settings))
     raise ConfigError(f"unknown grader '{choice}'; choose offline or llm")
 
 
@@ -53,14 +54,23 @@ def grade_answer(
     settings = settings or get_settings()
     started = time.perf_counter()
     grader = grader or make_grader(settings=settings)
-    prepared = prepare_answer(answer, settings.max_answer_chars)
+    files = PromptFiles.from_settings(settings)
+    prepared = prepare_answer(answer, settings.max_answer_chars, files.guard_rules())
     retrieval_started = time.perf_counter()
     if passages is None:
         passages = retrieve_passages(question, store, settings.retrieval_k)
     retrieval_ms = (time.perf_counter() - retrieval_started) * 1000
     grading_started = time.perf_counter()
     if prepared.kind in ("empty", "dont-know"):
-        grade = minimum_grade(question, prepared.kind, grader=grader.name, model=grader.model, passages=passages)
+        grade = minimum_grade(
+            question,
+            prepared.kind,
+            grader=grader.name,
+            model=grader.model,
+            passages=passages,
+            rubric=files.rubric(),
+            templates=files.feedback(),
+        )
     else:
         grade = grader.grade(question, prepared.text, passages)
     now = time.perf_counter()

@@ -385,13 +385,13 @@ def test_eval_reports_page(app_env: Path, tmp_path: Path):
 
 
 def test_how_grading_works_page_shows_the_rubrics_bands_penalties_and_limits(app_env: Path):
-    from rag.grading.rubric import default_rubric
+    from rag.grading.rubric import load_rubric
 
     at = start()
     at.switch_page("app_pages/how_grading.py").run()
     no_traceback(at)
     text = markdown(at)
-    rubric = default_rubric()
+    rubric = load_rubric()
     for band in rubric.bands:
         assert f"| {band.label} | {band.min:g} |" in text
     assert f"minus {rubric.penalties.misconception:g} points for each" in text

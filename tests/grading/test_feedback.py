@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rag.grading.base import compose_feedback, feedback_templates
 from rag.grading.result import KeyPointVerdict, MisconceptionFinding, Verdict
-from rag.grading.rubric import default_rubric
+from rag.grading.rubric import load_rubric
 
 
 def point(pid: str, verdict: str, weight: int = 1, evidence: tuple[str, ...] = (), text: str = "") -> KeyPointVerdict:
@@ -18,7 +18,7 @@ def point(pid: str, verdict: str, weight: int = 1, evidence: tuple[str, ...] = (
 
 
 def feedback(verdicts, misconceptions=(), band: str = "partial") -> list[str]:
-    return compose_feedback(band, verdicts, list(misconceptions), default_rubric()).splitlines()
+    return compose_feedback(band, verdicts, list(misconceptions), load_rubric()).splitlines()
 
 
 def test_add_next_time_lists_only_missed_points_heaviest_first_one_a_line():
@@ -46,7 +46,7 @@ def test_a_partly_covered_point_gets_its_own_finish_sentence():
 
 def test_the_missed_list_is_capped_by_the_rubric():
     lines = feedback([point(str(i), "missed", 1) for i in range(6)], band="not-yet")
-    assert len([line for line in lines if line.startswith("- ")]) == default_rubric().feedback.max_missed_listed
+    assert len([line for line in lines if line.startswith("- ")]) == load_rubric().feedback.max_missed_listed
 
 
 def test_a_contradicted_point_quotes_the_candidate_then_states_the_fact():

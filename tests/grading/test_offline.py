@@ -16,7 +16,7 @@ from rag.grading.lexicon import load_lexicon
 from rag.grading.matching import Matcher
 from rag.grading.offline import OfflineGrader, graded_credit
 from rag.grading.result import Verdict
-from rag.grading.rubric import default_rubric
+from rag.grading.rubric import load_rubric
 from rag.grading.scoring import compute_score
 from rag.grading.service import grade_answer, make_grader
 from rag.questions import KeyPoint, Misconception, Question
@@ -230,7 +230,7 @@ _GRADE_SCRIPT = """
 import json, sys
 from rag.grading.matching import Matcher
 from rag.grading.offline import OfflineGrader, graded_credit
-from rag.grading.rubric import default_rubric
+from rag.grading.rubric import load_rubric
 from rag.questions import load_question_bank
 from rag.settings import PROJECT_ROOT
 bank = load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
@@ -273,7 +273,7 @@ def test_repeated_grades_in_one_process_are_identical(grader: OfflineGrader, sam
 
 
 def test_graded_credit_rises_with_the_match_and_is_continuous_at_the_covered_threshold():
-    rubric, covered, partly = default_rubric(), 0.6, 0.4
+    rubric, covered, partly = load_rubric(), 0.6, 0.4
     probabilities = [0.0, 0.39, 0.4, 0.5, 0.599, 0.6, 0.65, 0.7, 0.9, 1.0]
     credit = graded_credit(probabilities, covered, partly, rubric).tolist()
     assert credit == sorted(credit)
@@ -285,7 +285,7 @@ def test_graded_credit_rises_with_the_match_and_is_continuous_at_the_covered_thr
 
 
 def test_graded_credit_without_a_range_is_the_verdicts_own_credit():
-    rubric = default_rubric()
+    rubric = load_rubric()
     fixed = rubric.model_copy(
         update={"verdicts": {k: v.model_copy(update={"credit_range": None}) for k, v in rubric.verdicts.items()}}
     )
@@ -293,7 +293,7 @@ def test_graded_credit_without_a_range_is_the_verdicts_own_credit():
 
 
 def test_covered_and_partly_verdicts_carry_credit_inside_their_range(grader: OfflineGrader, sample):
-    rubric = default_rubric()
+    rubric = load_rubric()
     for question in sample:
         for verdict in grader.grade(question, half_answer(question)).key_points:
             if verdict.verdict in (Verdict.covered, Verdict.partly):

@@ -1,7 +1,7 @@
 import pytest
 
 from rag.grading.result import KeyPointVerdict, MisconceptionFinding, Verdict
-from rag.grading.rubric import default_rubric
+from rag.grading.rubric import load_rubric
 from rag.grading.scoring import compute_score
 
 
@@ -29,7 +29,7 @@ def test_score_is_the_weighted_credit():
 def test_misconceptions_and_contradictions_cost_points_and_accuracy():
     clean = compute_score(verdicts(("covered", 2), ("covered", 2), ("missed", 1)))
     wrong = compute_score(verdicts(("covered", 2), ("covered", 2), ("missed", 1)), [MISCONCEPTION])
-    rubric = default_rubric()
+    rubric = load_rubric()
     assert wrong.score == pytest.approx(clean.score - rubric.penalties.misconception)
     contradicted = compute_score(verdicts(("covered", 2), ("contradicted", 2)))
     assert contradicted.score == pytest.approx(5.0 - rubric.penalties.contradiction)
@@ -46,7 +46,7 @@ def test_score_never_leaves_the_scale():
     ("score", "band"), [(0, "not-yet"), (3.4, "not-yet"), (3.5, "partial"), (6.5, "good"), (8.5, "excellent")]
 )
 def test_bands_follow_the_rubric_anchors(score, band):
-    assert default_rubric().band_for(score).id == band
+    assert load_rubric().band_for(score).id == band
 
 
 def test_no_key_points_cannot_be_scored():
@@ -64,7 +64,7 @@ def test_graded_credit_counts_inside_the_verdicts_range():
 
 
 def test_graded_credit_outside_the_verdicts_range_is_clamped_to_it():
-    rubric = default_rubric()
+    rubric = load_rubric()
     low, high = rubric.verdicts["partly"].bounds
     assert compute_score([graded("partly", 1.0)]).score == 10 * high
     assert compute_score([graded("partly", 0.0)]).score == 10 * low
