@@ -67,6 +67,10 @@ class MatchParams(BaseModel):
     role_swaps: bool = Field(
         default=False, description="A clause that exchanges the claim's agent and patient states its opposite."
     )
+    role_swaps_by_clause_place: bool = Field(
+        default=False,
+        description="A role swap is also read in the terms' clause places (the top of their noun chains).",
+    )
     misconception_paraphrases: bool = Field(
         default=False, description="A misconception is also recognised by its listed paraphrases."
     )

@@ -412,7 +412,9 @@ class Matcher:
         clause = answer.clauses[index]
         sentence = answer.sentences[answer.clause_sentence[index]]
         start, end = clause.start - sentence.start, clause.end - sentence.start
-        return self.roles.swapped(claim.text, sentence.text, start, end)
+        return self.roles.swapped(
+            claim.text, sentence.text, start, end, by_clause_place=self.params.role_swaps_by_clause_place
+        )
 
     def flipped(self, claim: ClaimView, answer: AnswerView, unit: Unit, *, heads_only: bool = True) -> bool:
         """True when the unit states the claim's opposite: an odd number of flips in a clause that addresses it.

@@ -158,14 +158,44 @@ def by_term(nouns: TermAttachments, start: int = 0, end: int | None = None) -> d
     return found
 
 
-def swapped(claim: dict[str, frozenset], answer: dict[str, frozenset]) -> bool:
-    """True when two terms of the claim each take the other's attachment in the answer and keep none of their own."""
+def clause_place(attachment: Attachment) -> Attachment | None:
+    """Where a term's attachment reaches the clause: for a modifier, the attachment at the top of its chain of
+    nouns ("CloudWatch" in "the CloudWatch agent" hangs where "agent" does); None for a noun that hangs
+    from nothing above."""
+    word, how = attachment
+    while how.startswith("mod<"):
+        word, how = how[len("mod<") :].split(":", 1)
+    return (word, how) if word else None
+
+
+def clause_places(attachments: dict[str, frozenset[Attachment]]) -> dict[str, frozenset[Attachment]]:
+    """Per term, its attachments as clause places (`clause_place`)."""
+    return {
+        term: frozenset(place for a in attached if (place := clause_place(a)) is not None)
+        for term, attached in attachments.items()
+    }
+
+
+def swapped(claim: dict[str, frozenset], answer: dict[str, frozenset], *, by_clause_place: bool = False) -> bool:
+    """True when two terms of the claim each take the other's attachment in the answer and keep none of their own.
+
+    `by_clause_place`: also when they do so in their clause places (`clause_place`), so that a parse that
+    attaches a modifier to another noun of the same phrase ("CloudWatch memory metrics") still shows the swap.
+    """
+    if _exchanged(claim, answer, claim):
+        return True
+    return by_clause_place and _exchanged(clause_places(claim), clause_places(answer), claim)
+
+
+def _exchanged(claim: dict[str, frozenset], answer: dict[str, frozenset], exact: dict[str, frozenset]) -> bool:
+    """The swap test on `claim` and `answer`; `exact`: the claim's own attachments, for the head check (a term
+    that the other term hangs from is part of its phrase, not a partner it could swap with)."""
     shared = sorted(t for t in claim.keys() & answer.keys() if claim[t] and answer[t])
     for i, first in enumerate(shared):
         for second in shared[i + 1 :]:
             if claim[first] & answer[first] or claim[second] & answer[second]:
                 continue
-            heads = {head for head, _ in claim[first] | claim[second]}
+            heads = {head for head, _ in exact[first] | exact[second]}
             if first in heads or second in heads:
                 continue
             if claim[first] & answer[second] and claim[second] & answer[first]:
@@ -195,6 +225,10 @@ class RoleReader:
         """Per term stem of `text` (its nouns between `start` and `end`), the attachments it has there."""
         return by_term(self._term_attachments(text), start, end)
 
-    def swapped(self, claim: str, sentence: str, start: int = 0, end: int | None = None) -> bool:
+    def swapped(
+        self, claim: str, sentence: str, start: int = 0, end: int | None = None, *, by_clause_place: bool = False
+    ) -> bool:
         """True when the sentence, in its words between `start` and `end` (a clause), swaps two of the claim's terms."""
-        return swapped(self.attachments(claim), self.attachments(sentence, start, end))
+        return swapped(
+            self.attachments(claim), self.attachments(sentence, start, end), by_clause_place=by_clause_place
+        )

@@ -81,3 +81,43 @@ def test_threads_sharing_one_reader_get_the_serial_answers():
     with ThreadPoolExecutor(max_workers=4) as pool:
         answers = list(pool.map(lambda pair: reader.swapped(*pair), pairs))
     assert answers == [True, False, True] * 4
+
+
+def test_a_modifier_is_placed_where_its_noun_chain_reaches_the_clause():
+    assert roles.clause_place(("agent", "mod<requir:patient")) == ("requir", "patient")
+    assert roles.clause_place(("memori", "mod<metric:mod<requir:agent")) == ("requir", "agent")
+    assert roles.clause_place(("poll", "agent")) == ("poll", "agent")
+    assert roles.clause_place(("queue", "mod<:")) is None
+
+
+def test_swaps_by_clause_place_survive_a_parse_that_differs_inside_the_phrase():
+    claim = {
+        "cloudwatch": frozenset({("agent", "mod<requir:patient")}),
+        "ec2": frozenset({("metric", "mod<requir:agent")}),
+    }
+    answer = {
+        "cloudwatch": frozenset({("memori", "mod<metric:mod<requir:agent")}),
+        "ec2": frozenset({("agent", "mod<requir:patient")}),
+    }
+    assert not swapped(claim, answer)
+    assert swapped(claim, answer, by_clause_place=True)
+
+
+def test_modifiers_reordered_inside_one_phrase_are_not_swapped_by_clause_place():
+    claim = {
+        "ec2": frozenset({("metric", "mod<requir:agent")}),
+        "instanc": frozenset({("metric", "mod<requir:agent")}),
+    }
+    answer = {
+        "ec2": frozenset({("instanc", "mod<metric:mod<requir:agent")}),
+        "instanc": frozenset({("metric", "mod<requir:agent")}),
+    }
+    assert not swapped(claim, answer, by_clause_place=True)
+
+
+def test_the_parser_reading_by_clause_place_finds_an_exchange_the_exact_reading_misses(reader: RoleReader):
+    claim = "CloudFront edge locations cache the content of the S3 origin bucket."
+    answer = "S3 edge locations cache the content of the CloudFront origin bucket."
+    assert not reader.swapped(claim, answer)
+    assert reader.swapped(claim, answer, by_clause_place=True)
+    assert not reader.swapped(claim, claim, by_clause_place=True)
