@@ -71,10 +71,6 @@ class MatchParams(BaseModel):
         default=False,
         description="A role swap is also read in the terms' clause places (the top of their noun chains).",
     )
-    role_terms_by_name_shape: bool = Field(
-        default=False,
-        description="A noun modifier written like a name (EC2, S3, DynamoDB) is a role-swap term whatever its tag.",
-    )
     misconception_paraphrases: bool = Field(
         default=False, description="A misconception is also recognised by its listed paraphrases."
     )

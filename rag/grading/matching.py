@@ -135,7 +135,7 @@ class Matcher:
     @property
     def roles(self) -> RoleReader:
         if self._roles is None:
-            self._roles = RoleReader(self.lexicon, name_shaped_terms=self.params.role_terms_by_name_shape)
+            self._roles = RoleReader(self.lexicon)
         return self._roles
 
     @property

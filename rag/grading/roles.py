@@ -134,17 +134,8 @@ TermAttachments = tuple[tuple[int, str, frozenset[Attachment]], ...]
 """Per noun of a parsed text, in order: (its character offset, its term stem, its attachments)."""
 
 
-def name_shaped(token: Any) -> bool:
-    """A modifier of a noun written like a name ("EC2", "S3", "DynamoDB": a digit, or a capital after the first
-    letter), which the small parser often tags as an adjective ("the EC2 agent")."""
-    text = token.text
-    named = any(ch.isdigit() for ch in text) or any(ch.isupper() for ch in text[1:])
-    return named and token.dep_ in MODIFIER_DEPS and token.head.pos_ in TERM_POS
-
-
-def term_attachments(doc: Any, lexicon: Lexicon, *, name_shaped_terms: bool = False) -> TermAttachments:
-    """The attachments of every noun of a parsed text that is a content word (`name_shaped_terms`: and of every
-    name-shaped modifier of a noun, whatever its tag)."""
+def term_attachments(doc: Any, lexicon: Lexicon) -> TermAttachments:
+    """The attachments of every noun of a parsed text that is a content word."""
 
     def stem(word: str) -> str | None:
         lower = word.lower()
@@ -152,8 +143,7 @@ def term_attachments(doc: Any, lexicon: Lexicon, *, name_shaped_terms: bool = Fa
 
     found = []
     for token in doc:
-        is_term = token.pos_ in TERM_POS or (name_shaped_terms and name_shaped(token))
-        term = stem(token.text) if is_term else None
+        term = stem(token.text) if token.pos_ in TERM_POS else None
         if term:
             found.append((token.idx, term, frozenset(_attachments_of(token, stem, lexicon.symmetric_verbs))))
     return tuple(found)
@@ -216,10 +206,8 @@ def _exchanged(claim: dict[str, frozenset], answer: dict[str, frozenset], exact:
 class RoleReader:
     """Parses texts once each (claims and answer sentences repeat across grades) and compares their terms."""
 
-    def __init__(self, lexicon: Lexicon | None = None, parser: Any = None, *, name_shaped_terms: bool = False) -> None:
-        """`name_shaped_terms`: name-shaped modifiers count as terms (`term_attachments`)."""
+    def __init__(self, lexicon: Lexicon | None = None, parser: Any = None) -> None:
         self.lexicon = lexicon or load_lexicon()
-        self.name_shaped_terms = name_shaped_terms
         self._parser = parser
         self._term_attachments = lru_cache(maxsize=8192)(self._read)
         self._lock = threading.Lock()
@@ -231,7 +219,7 @@ class RoleReader:
             if self._parser is None:
                 self._parser = load_parser()
             doc = self._parser(text)
-        return term_attachments(doc, self.lexicon, name_shaped_terms=self.name_shaped_terms)
+        return term_attachments(doc, self.lexicon)
 
     def attachments(self, text: str, start: int = 0, end: int | None = None) -> dict[str, frozenset[Attachment]]:
         """Per term stem of `text` (its nouns between `start` and `end`), the attachments it has there."""

@@ -122,18 +122,3 @@ def test_the_parser_reading_by_clause_place_finds_an_exchange_the_exact_reading_
     assert reader.swapped(claim, answer, by_clause_place=True)
     assert not reader.swapped(claim, claim, by_clause_place=True)
 
-
-def test_a_name_tagged_as_an_adjective_is_a_term_when_asked():
-    parsed = roles.load_parser()("The EC2 agent and the fast agent collect DynamoDB metrics.")
-    shaped = {token.text for token in parsed if roles.name_shaped(token)}
-    assert shaped == {"EC2", "DynamoDB"}
-    assert "fast" not in shaped and "The" not in shaped
-
-
-def test_name_shaped_terms_let_an_exchanged_product_name_be_read(reader: RoleReader):
-    claim = "EC2 instance metrics appear in the CloudWatch console."
-    answer = "CloudWatch instance metrics appear in the EC2 console."
-    named = RoleReader(name_shaped_terms=True)
-    assert not reader.swapped(claim, answer, by_clause_place=True)
-    assert named.swapped(claim, answer, by_clause_place=True)
-    assert not named.swapped(claim, "The CloudWatch console shows EC2 instance metrics.", by_clause_place=True)
