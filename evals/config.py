@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError
 
 from evals.benchmark import DEFAULT_GRANULARITY, Granularity
 from rag.errors import GradingError
+from rag.grading.files import PromptFiles
+from rag.settings import get_settings
 
 CONFIG_FILE = "config.json"
 TEAM_DEFAULT_REPEATS = {"offline": 2, "llm": 5}
@@ -106,3 +108,8 @@ def read_config(run_dir: Path) -> TeamRunConfig | BenchmarkRunConfig:
     except json.JSONDecodeError as exc:
         raise GradingError(f"{path}: not valid JSON ({exc})") from exc
     return parse_config(data, str(path))
+
+
+def configured_prompt_files() -> PromptFiles:
+    """The prompts directory the settings name (`PREP_PROMPTS_DIR`): what the evals tools grade and select with."""
+    return PromptFiles.from_settings(get_settings())

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from evals.config import configured_prompt_files
 from rag.grading.derive import questions_from_reference
-from rag.grading.files import PromptFiles
 from rag.grading.lexicon import LEXICON_FILE
 from rag.grading.match_params import CANDIDATE_FEATURES, PARAMS_PATH
 from rag.grading.matching import Matcher
 from rag.grading.result import Verdict
 from rag.grading.rubric import load_rubric
-from rag.settings import PROJECT_ROOT, get_settings
+from rag.settings import PROJECT_ROOT
 
 DEFAULT_CSV = PROJECT_ROOT.parent / "shared" / "datasets" / "scientsbank" / "scientsbank_2way.csv"
 TRAIN_SPLIT = "train"
@@ -304,15 +304,10 @@ def write_params(
     return params
 
 
-def prompt_files() -> PromptFiles:
-    """The configured prompts directory (`PREP_PROMPTS_DIR`): its lexicon computes the features."""
-    return PromptFiles.from_settings(get_settings())
-
-
 def features_fingerprint(csv_path: Path, granularity: str) -> str:
     """Changes whenever the data or the code and word lists that compute the features change."""
     digest = hashlib.sha256(f"{csv_path.resolve()}|{granularity}".encode())
-    for path in (*FEATURE_SOURCES, prompt_files().directory / LEXICON_FILE, csv_path):
+    for path in (*FEATURE_SOURCES, configured_prompt_files().directory / LEXICON_FILE, csv_path):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -329,7 +324,7 @@ def load_items(args: argparse.Namespace) -> list[Item]:
     started = time.perf_counter()
     rows = load_rows(args.csv, TRAIN_SPLIT)
     print(f"train split: {len(rows)} answers, {len({r['question_id'] for r in rows})} questions", flush=True)
-    items = featurize(rows, Matcher(params=None, lexicon=prompt_files().lexicon()), args.granularity)
+    items = featurize(rows, Matcher(params=None, lexicon=configured_prompt_files().lexicon()), args.granularity)
     print(f"features computed in {time.perf_counter() - started:.1f} s", flush=True)
     if args.cache:
         args.cache.parent.mkdir(parents=True, exist_ok=True)

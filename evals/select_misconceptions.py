@@ -28,6 +28,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from evals.config import configured_prompt_files
 from evals.judge_data import DATASETS_DIR
 from evals.select_review import (
     GENERATED_FALSE_FLAG_SLACK,
@@ -37,12 +38,10 @@ from evals.select_review import (
     planned_cases,
     read_cases,
 )
-from rag.grading.files import PromptFiles
 from rag.grading.judge import get_judge
 from rag.grading.match_params import MatchParams, default_params, save_params_section
 from rag.grading.matching import Matcher
 from rag.grading.offline import OfflineGrader
-from rag.settings import get_settings
 
 GRID = {
     "misconception": (0.6, 0.65, 0.7, 0.75),
@@ -110,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     base = default_params()
     baseline = shipped(base)
-    files = PromptFiles.from_settings(get_settings())
+    files = configured_prompt_files()
     shared = Matcher(params=base, lexicon=files.lexicon())
     judge = get_judge()
     settings = list(dict.fromkeys([baseline, *itertools.product(*GRID.values())]))

@@ -31,13 +31,13 @@ import numpy as np
 from tqdm import tqdm
 
 from evals.benchmark import question_alternatives, read_benchmark
+from evals.config import configured_prompt_files
 from evals.judge_data import DATASETS_DIR
 from evals.metrics import fit_threshold, quadratic_weighted_kappa
 from evals.sets import load_sets
 from evals.split import load_split
 from evals.suites import flagged, suite_cases
 from evals.train_judge import is_dev_group
-from rag.grading.files import PromptFiles
 from rag.grading.judge import Judge
 from rag.grading.lexicon import Lexicon, load_lexicon
 from rag.grading.match_params import load_params, save_params_section
@@ -46,7 +46,7 @@ from rag.grading.offline import Assessment, OfflineGrader
 from rag.grading.result import Grade, Verdict
 from rag.grading.review import Reading, ReviewParams
 from rag.questions import Question, load_question_bank
-from rag.settings import PROJECT_ROOT, get_settings
+from rag.settings import PROJECT_ROOT
 
 T = TypeVar("T", bound=tuple[Any, ...])
 MAX_CANDIDATES = 3
@@ -307,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="reuse the readings saved here by an earlier run with the same judge, or save them")
     args = parser.parse_args(argv)
 
-    files = PromptFiles.from_settings(get_settings())
+    files = configured_prompt_files()
     matcher = Matcher(params=load_params(args.params), lexicon=files.lexicon()) if args.params else None
     grader = OfflineGrader(matcher=matcher, judge=Judge(args.judge) if args.judge else None, files=files)
     cases = saved_or_read(

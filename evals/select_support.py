@@ -41,16 +41,15 @@ from scipy.stats import pearsonr
 from tqdm import tqdm
 
 from evals.benchmark import question_alternatives
+from evals.config import configured_prompt_files
 from evals.judge_data import DATASETS_DIR
 from evals.metrics import fit_threshold
 from evals.select_review import first_per_group, saved_or_read
 from evals.train_judge import is_dev_group
-from rag.grading.files import PromptFiles
 from rag.grading.match_params import save_params_section
 from rag.grading.offline import Assessment, OfflineGrader
 from rag.grading.support import MAX_WHOLE_ANSWER_SHARE, SupportParams, WholeAnswerParams
 from rag.questions import Question
-from rag.settings import get_settings
 
 NEAREST = 2
 F1_TOLERANCE = 0.001
@@ -235,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="keep the shipped support and choose the whole-answer similarity's share of coverage")
     args = parser.parse_args(argv)
 
-    grader = OfflineGrader(files=PromptFiles.from_settings(get_settings()))
+    grader = OfflineGrader(files=configured_prompt_files())
     cases = saved_or_read(
         args.cases, lambda: selection_cases(grader, args.datasets, args.limit, args.judge_gate, args.semeval)
     )

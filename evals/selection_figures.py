@@ -26,12 +26,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evals import select_review, select_support
+from evals.config import configured_prompt_files
 from evals.judge_data import DATASETS_DIR
 from rag.datafiles import SHIPPED_PROMPTS_DIR
-from rag.grading.files import PromptFiles
 from rag.grading.lexicon import LEXICON_FILE, load_lexicon
 from rag.grading.offline import OfflineGrader
-from rag.settings import get_settings
 
 SHIPPED_LEXICON = SHIPPED_PROMPTS_DIR / LEXICON_FILE
 """The suites are always generated with the shipped lexicon: a variant lexicon with more antonyms would
@@ -62,7 +61,7 @@ def selection_figures(
     datasets_dir: Path, limit: int | None = None, semeval_sets: Sequence[str] = ("scientsbank",)
 ) -> dict[str, dict[str, float]]:
     """The shipped grader's figures on the review selection data and on the support selection data."""
-    grader = OfflineGrader(files=PromptFiles.from_settings(get_settings()))
+    grader = OfflineGrader(files=configured_prompt_files())
     shipped_lexicon = load_lexicon(SHIPPED_LEXICON)
     planned = select_review.planned_cases(datasets_dir, suite_lexicon=shipped_lexicon)
     review_cases = select_review.read_cases(grader, select_review.first_per_group(planned, limit))

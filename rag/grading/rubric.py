@@ -132,4 +132,3 @@ def load_rubric(path: Path = SHIPPED_PROMPTS_DIR / RUBRIC_FILE) -> Rubric:
 def load_prompt(name: str, prompts_dir: Path = SHIPPED_PROMPTS_DIR) -> PromptTemplate:
     path = prompts_dir / f"{name}.yaml"
     return validated(path, load_yaml_mapping(path), PromptTemplate.model_validate)
-
