@@ -36,6 +36,10 @@ class _LexiconFile(BaseModel):
     confusables: list[tuple[StrictStr, StrictStr]] = Field(default_factory=list)
     conditionals: list[StrictStr] = Field(default_factory=list)
     symmetric_verbs: list[StrictStr] = Field(default_factory=list)
+    opposite_proforms: list[StrictStr] = Field(default_factory=list)
+    softeners: list[StrictStr] = Field(default_factory=list)
+    uncertainty_frames: list[list[StrictStr]] = Field(default_factory=list)
+    uncertain_complements: list[StrictStr] = Field(default_factory=list)
     negating_prefixes: list[StrictStr] = Field(default_factory=list)
     negating_prefix_min_stem: int = Field(default=5, ge=1)
     number_words: dict[StrictStr, int] = Field(default_factory=dict)
@@ -50,7 +54,15 @@ class _LexiconFile(BaseModel):
             raise ValueError(f"abbreviations must map a lower-case word to lower-case words: {bad[:5]}")
         return table
 
-    @field_validator("stopwords", "negations", "avoidance_words", "negating_prefixes")
+    @field_validator(
+        "stopwords",
+        "negations",
+        "avoidance_words",
+        "negating_prefixes",
+        "opposite_proforms",
+        "softeners",
+        "uncertain_complements",
+    )
     @classmethod
     def _single_lowercase_words(cls, words: list[str]) -> list[str]:
         bad = [w for w in words if not w or w != w.lower() or " " in w]
@@ -74,6 +86,9 @@ class _LexiconFile(BaseModel):
         same = [pair for pair in [*self.antonyms, *self.confusables] if pair[0] == pair[1]]
         if same:
             raise ValueError(f"an antonym pair names the same word twice: {same}")
+        bad_frames = [frame for frame in self.uncertainty_frames if not frame or any(w != w.lower() for w in frame)]
+        if bad_frames:
+            raise ValueError(f"uncertainty_frames must be non-empty lists of lower-case words: {bad_frames[:5]}")
         unknown = sorted(set(self.lowercase_only_abbreviations) - set(self.abbreviations))
         if unknown:
             raise ValueError(f"lowercase_only_abbreviations must be listed under abbreviations: {unknown}")
@@ -105,6 +120,14 @@ class Lexicon:
     lowercase_only_abbreviations: frozenset[str] = frozenset()
     symmetric_verbs: frozenset[str] = frozenset()
     """Normalised stems of verbs whose two sides can be exchanged ("A connects to B", "B connects to A")."""
+    opposite_proforms: frozenset[str] = frozenset()
+    """Words that stand for the opposite of what was just said ("or maybe the opposite")."""
+    softeners: frozenset[str] = frozenset()
+    """Words that only soften a statement ("maybe", "possibly")."""
+    uncertainty_frames: tuple[tuple[str, ...], ...] = ()
+    """Token sequences that say the speaker does not know what follows ("not sure", "no idea")."""
+    uncertain_complements: frozenset[str] = frozenset()
+    """Words that open what an uncertainty frame is about ("whether", "if")."""
     _opposites: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
     """Memo of `opposites`; not an init field, so `dataclasses.replace` gives a changed copy its own."""
 
@@ -201,6 +224,10 @@ def _parse_lexicon(data: dict) -> Lexicon:
         lowercase_only_abbreviations=frozenset(raw.lowercase_only_abbreviations),
         avoidance_words=frozenset(raw.avoidance_words),
         symmetric_verbs=frozenset(partial.normalise(word) for word in raw.symmetric_verbs),
+        opposite_proforms=frozenset(raw.opposite_proforms),
+        softeners=frozenset(raw.softeners),
+        uncertainty_frames=tuple(tuple(frame) for frame in raw.uncertainty_frames),
+        uncertain_complements=frozenset(raw.uncertain_complements),
     )
 
 

@@ -71,6 +71,10 @@ class MatchParams(BaseModel):
         default=False,
         description="A role swap is also read in the terms' clause places (the top of their noun chains).",
     )
+    hedged_clauses: bool = Field(
+        default=False,
+        description="A clause offering a statement with its opposite, or framing it as unknown, asserts nothing.",
+    )
     misconception_paraphrases: bool = Field(
         default=False, description="A misconception is also recognised by its listed paraphrases."
     )

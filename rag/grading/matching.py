@@ -32,6 +32,7 @@ import numpy as np
 
 from rag.embeddings import Embedder, get_embedder
 from rag.grading.clauses import Span, split_clauses, split_sentences
+from rag.grading.hedges import hedged_clauses
 from rag.grading.lexicon import Lexicon, american_spelling, load_lexicon
 from rag.grading.match_params import CANDIDATE_FEATURES, MatchParams, default_params
 from rag.grading.roles import RoleReader
@@ -225,15 +226,19 @@ class Matcher:
             mean = all_hidden[inside].mean(axis=0) if len(inside) else np.zeros(dims, np.float32)
             vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
         segment_starts, unit_segments = _segments(unit_tokens, len(all_starts))
+        clause_sentence = tuple(sentence_index(sentences, c) for c in clauses)
         return AnswerView(
             text=answer,
             sentences=tuple(sentences),
             clauses=tuple(clauses),
             clause_analyses=tuple(analyse(c.text, self.lexicon) for c in clauses),
-            clause_sentence=tuple(sentence_index(sentences, c) for c in clauses),
+            clause_sentence=clause_sentence,
             hypothetical=tuple(
                 self.lexicon.is_hypothetical(sentences[sentence_index(sentences, c)].text) for c in clauses
             ),
+            hedged=hedged_clauses([c.text for c in clauses], clause_sentence, self.lexicon)
+            if self.params.hedged_clauses
+            else (),
             units=tuple(units),
             unit_stems=tuple(frozenset(analyse(u.span.text, self.lexicon).stems) for u in units),
             unit_tokens=tuple(unit_tokens),
@@ -398,14 +403,19 @@ class Matcher:
             shared = common + antonym_flips(clause.words, part.words, self.lexicon)
             overlap = round(shared / min(len(part.stem_set), max(1, len(clause_stems))), DECIMALS)
             if overlap > found.overlap:
-                hypothetical = answer.hypothetical[index]
-                flips = 0 if hypothetical else polarity_flips(clause, part, self.lexicon, heads_only=heads_only)
+                asserted = self._asserted(answer, index)
+                flips = polarity_flips(clause, part, self.lexicon, heads_only=heads_only) if asserted else 0
                 found = Polarity(flips, overlap, common)
         checks_roles = self.params.role_swaps and found.overlap >= ROLE_CHECK_OVERLAP and not found.reversed
-        if checks_roles and not answer.hypothetical[index] and self._swaps_roles(claim, answer, index):
+        if checks_roles and self._asserted(answer, index) and self._swaps_roles(claim, answer, index):
             found = Polarity(found.flips + 1, found.overlap, found.shared)
         known[index] = found
         return found
+
+    @staticmethod
+    def _asserted(answer: AnswerView, index: int) -> bool:
+        """The clause states something that can be reversed: it is neither hypothetical nor hedged."""
+        return not answer.hypothetical[index] and not (answer.hedged and answer.hedged[index])
 
     def _swaps_roles(self, claim: ClaimView, answer: AnswerView, index: int) -> bool:
         """True when the clause gives the claim's agent and patient each other's place (rag/grading/roles.py)."""
@@ -433,7 +443,8 @@ class Matcher:
         return traffic is allowed" through its second clause. Clauses before it keep their credit,
         and a clause that only names the opposite ("NACLs are stateless") spoils nothing.
         A unit that restates the question (all its content words are the question's, cosine at least
-        QUESTION_ECHO_COSINE) earns nothing.
+        QUESTION_ECHO_COSINE) earns nothing, and so does a unit whose clause nearest the claim is hedged
+        (rag/grading/hedges.py, with `hedged_clauses`).
         """
         return np.asarray([self.states(question, claim, answer, u) for u in range(len(answer.units))], dtype=bool)
 
@@ -444,8 +455,14 @@ class Matcher:
             return False
         if any(self._spoiled(claim, answer, clause) for clause in unit.clauses):
             return False
+        if answer.hedged and answer.hedged[self._nearest_clause(claim, answer, unit)]:
+            return False
         echoes = answer.unit_stems[unit_index] <= question.stems
         return not (echoes and float(answer.vectors[unit_index] @ question.vector) >= QUESTION_ECHO_COSINE)
+
+    def _nearest_clause(self, claim: ClaimView, answer: AnswerView, unit: Unit) -> int:
+        """The unit's clause that overlaps the claim most (the first of equals), as `polarity` reads it."""
+        return max(unit.clauses, key=lambda c: (self._clause_polarity(claim, answer, True, c).overlap, -c))
 
     def _spoiled(self, claim: ClaimView, answer: AnswerView, clause: int) -> bool:
         """True when this clause or an earlier one of its sentence reverses the claim plainly."""

@@ -85,6 +85,8 @@ class AnswerView:
     """One L2-normalised vector per unit."""
     hypothetical: tuple[bool, ...] = ()
     """Per clause: its sentence opens with a condition."""
+    hedged: tuple[bool, ...] = ()
+    """Per clause: it offers a statement with its opposite or frames it as unknown (empty when not read)."""
     memo: dict = field(default_factory=dict, compare=False, repr=False)
     """Per-claim results already computed for this answer (clause polarities, unit scores)."""
 

@@ -116,3 +116,17 @@ def test_british_and_american_answers_match_a_claim_alike(matcher: Matcher):
     read_british, read_american = (match(matcher, question, claim, text) for text in (british, american))
     assert read_british.unit_scores == read_american.unit_scores
     assert read_british.evidence[0] == "Lots of apps can analyse one Kinesis stream at once"
+
+
+def test_a_hedged_clause_earns_nothing_and_contradicts_nothing(embedder):
+    reading_hedges = Matcher(embedder, params=default_params().model_copy(update={"hedged_clauses": True}))
+    plain = Matcher(embedder, params=default_params().model_copy(update={"hedged_clauses": False}))
+    hedged = "Security groups are stateful, so return traffic is allowed automatically, or maybe the opposite."
+    assert match(plain, SG_QUESTION, SG_STATEFUL, hedged).probability >= default_params().thresholds.covered
+    result = match(reading_hedges, SG_QUESTION, SG_STATEFUL, hedged)
+    assert result.probability < default_params().thresholds.partly
+    assert result.contradiction == 0
+    unsure = match(reading_hedges, SG_QUESTION, SG_STATEFUL, "I'm not sure whether security groups are stateless.")
+    assert unsure.contradiction == 0, "a doubt about the opposite is not a statement of it"
+    stated = match(reading_hedges, SG_QUESTION, SG_STATEFUL, SG_STATEFUL)
+    assert stated.probability >= default_params().thresholds.covered

@@ -1,0 +1,121 @@
+"""Hedged clauses: a clause offering a statement together with its opposite, or framing it as unknown, asserts nothing.
+
+Three readings of a clause (the word lists are in the lexicon):
+
+- two alternatives joined by "or" reverse each other by the grader's own polarity rule (a negation
+  or an antonym; numbers aside, since "2 or 3 AZs" reverses nothing): "either allows or blocks
+  connections", "Either SQS keeps the message, or SQS does not keep it";
+- an alternative after "or" or "but" is elliptical: a negation or an opposite pro-form with only
+  softeners and function words around it ("..., or not", "..., but possibly not", "..., or maybe
+  the opposite");
+- an uncertainty frame is followed by "whether" or "if": "I'm not sure whether ...", "no idea if ...".
+
+A retraction reaches back over the earlier clauses of its sentence, a frame forward over the later ones
+(`hedged_clauses`).
+
+A hedged clause earns no key point and states no misconception; it is not a contradiction either,
+since it does not state the opposite alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rag.grading.lexicon import Lexicon
+from rag.grading.stemming import tokenize
+from rag.grading.text import analyse, is_negation_cue, numbers_differ, polarity_flips
+
+_ALTERNATIVE = re.compile(r"\b(either|or|but)\b", re.IGNORECASE)
+_PAUSE = re.compile(r"[,;:()\[\]]")
+
+
+def hedged_clauses(clauses: Sequence[str], sentence_of: Sequence[int], lexicon: Lexicon) -> tuple[bool, ...]:
+    """Per clause: whether it asserts nothing, reading its sentence's other clauses too.
+
+    A retraction ("..., or maybe the opposite") takes back what was said before it in its sentence,
+    so it hedges its own clause and the earlier ones; an uncertainty frame ("I'm not sure whether")
+    covers what follows it, so it hedges its own clause and the later ones; two reversed
+    alternatives hedge the clause that holds them.
+    """
+    readings = [_reading(text, lexicon) for text in clauses]
+    hedged = []
+    for index, sentence in enumerate(sentence_of):
+        same = [j for j, s in enumerate(sentence_of) if s == sentence]
+        hedged.append(
+            readings[index].reversed
+            or any(readings[j].uncertain for j in same if j <= index)
+            or any(readings[j].retracted for j in same if j >= index)
+        )
+    return tuple(hedged)
+
+
+def is_hedged(clause: str, lexicon: Lexicon) -> bool:
+    """True when one clause, read alone, offers a statement with its opposite or frames it as unknown."""
+    reading = _reading(clause, lexicon)
+    return reading.reversed or reading.uncertain or reading.retracted
+
+
+@dataclass(frozen=True)
+class _Reading:
+    reversed: bool
+    """Two alternatives joined by "or" reverse each other."""
+    retracted: bool
+    """An alternative after "or" or "but" is only a negation or an opposite pro-form."""
+    uncertain: bool
+    """An uncertainty frame followed by "whether" or "if"."""
+
+
+@lru_cache(maxsize=16384)
+def _reading(clause: str, lexicon: Lexicon) -> _Reading:
+    pieces = _alternatives(clause)
+    retracted = reversed_ = False
+    for (_, before), (word, after) in itertools.pairwise(pieces):
+        if word not in ("or", "but"):
+            continue
+        retracted = retracted or _elliptical_opposite(_PAUSE.split(after, maxsplit=1)[0], lexicon)
+        reversed_ = reversed_ or (word == "or" and _reverse(before, after, lexicon))
+    return _Reading(reversed=reversed_, retracted=retracted, uncertain=_uncertain(tokenize(clause), lexicon))
+
+
+def _uncertain(tokens: list[str], lexicon: Lexicon) -> bool:
+    for frame in lexicon.uncertainty_frames:
+        width = len(frame)
+        for start in range(len(tokens) - width):
+            if tuple(tokens[start : start + width]) == frame and tokens[start + width] in lexicon.uncertain_complements:
+                return True
+    return False
+
+
+def _alternatives(clause: str) -> list[tuple[str, str]]:
+    """(the word before it, the text) of each piece of the clause cut at "either", "or" and "but"."""
+    pieces: list[tuple[str, str]] = []
+    word, cursor = "", 0
+    for match in _ALTERNATIVE.finditer(clause):
+        pieces.append((word, clause[cursor : match.start()]))
+        word, cursor = match.group(1).lower(), match.end()
+    pieces.append((word, clause[cursor:]))
+    return pieces
+
+
+def _elliptical_opposite(text: str, lexicon: Lexicon) -> bool:
+    """Only a negation or an opposite pro-form, with softeners and function words: "not", "maybe the opposite"."""
+    tokens = tokenize(text)
+    opposite = False
+    for index, token in enumerate(tokens):
+        if is_negation_cue(tokens, index, lexicon) or token in lexicon.opposite_proforms:
+            opposite = True
+        elif token not in lexicon.softeners and lexicon.is_content(token):
+            return False
+    return opposite
+
+
+def _reverse(before: str, after: str, lexicon: Lexicon) -> bool:
+    first, second = analyse(before, lexicon), analyse(after, lexicon)
+    if not first.stems or not second.stems:
+        return False
+    flips = polarity_flips(second, first, lexicon) - int(numbers_differ(second, first))
+    return flips % 2 == 1
