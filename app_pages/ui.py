@@ -26,6 +26,7 @@ PREVIEW_CHARS = 1500
 STREAM_DELAY_S = 0.008
 BAND_COLOURS = {"excellent": "green", "good": "blue", "partial": "orange", "not-yet": "red"}
 VERDICT_MARKS = {"covered": "✓", "partly": "◐", "missed": "✗", "contradicted": "⚠"}
+DISPUTED_MARK = "⚖"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&^=\"'])")
 
 
@@ -252,9 +253,11 @@ def render_grade(
             st.markdown(feedback)
     covered = grade.points_with(Verdict.covered)
     partly = grade.points_with(Verdict.partly)
-    missed = grade.points_with(Verdict.missed)
+    missed = [kp for kp in grade.points_with(Verdict.missed) if not kp.disputed]
+    disputed = [kp for kp in grade.points_with(Verdict.missed) if kp.disputed]
     contradicted = grade.points_with(Verdict.contradicted)
-    for title, points in (("Covered", covered), ("Partly covered", partly), ("Missed", missed)):
+    groups = (("Covered", covered), ("Partly covered", partly), ("Disputed", disputed), ("Missed", missed))
+    for title, points in groups:
         if points:
             st.markdown(f"**{title}**")
             st.markdown("\n".join(_point_line(kp) for kp in points))
@@ -301,7 +304,15 @@ def _point_line(kp: KeyPointVerdict) -> str:
         line = f"- {mark} {text}"
         if kp.verdict is Verdict.covered and _credit(kp) < 1:
             line += f" _({_credit(kp):.0%} credit)_"
-    quote = _first_quote(kp.evidence) if kp.verdict in (Verdict.covered, Verdict.partly) else None
+    quote = _first_quote(kp.evidence) if kp.verdict in (Verdict.covered, Verdict.partly) or kp.disputed else None
+    if kp.disputed:
+        line = f"- {DISPUTED_MARK} {text} _(no credit)_"
+        if quote:
+            line += (
+                f"  \n  the grading model credited your words _“{quote}”_, but the automated check does not "
+                "read them as stating this point"
+            )
+        return line
     if quote:
         line += f"  \n  your words: _“{quote}”_"
     return line

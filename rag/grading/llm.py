@@ -387,10 +387,17 @@ class LLMGrader:
             )
         credited_after = {v.key_point_id for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly)}
         withdrawn = credited_before - credited_after
-        if withdrawn:
+        disputed = sum(1 for v in verdicts if v.disputed)
+        if disputed:
             notices.append(
-                f"An automated check read the sentences quoted for {len(withdrawn)} credited key point(s) as not "
-                "stating them (or as stating the opposite); those points earned no credit."
+                f"The grading model credited {disputed} key point(s) that an automated check does not read your "
+                "quoted sentences as stating; they are marked disputed and earned no credit. State each point "
+                "in one sentence of its own to be sure it counts."
+            )
+        if len(withdrawn) > disputed:
+            notices.append(
+                f"An automated check read the sentences quoted for {len(withdrawn) - disputed} credited key "
+                "point(s) as not stating them (or as stating the opposite); those points earned no credit."
             )
         signals = list(grade.injection_signals)
         if sum(s.injection_suspected for s in samples) * 2 > len(samples):

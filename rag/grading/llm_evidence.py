@@ -32,6 +32,7 @@ NOTE_NOT_FOUND = "quoted words not found in the answer: no credit"
 NOTE_NO_QUOTE = "no quote from the answer given: no credit"
 NOTE_INJECTED = "quoted words are addressed to the grader, not an answer: no credit"
 NOTE_CONTRADICTION_UNSUPPORTED = "quoted words not found in the answer: no penalty"
+NOTE_DISPUTED = "disputed: the judge does not read the quoted sentence as stating this point: no credit"
 
 _VERDICT_RANK = {Verdict.contradicted: 0, Verdict.missed: 1, Verdict.partly: 2, Verdict.covered: 3}
 _WORD = re.compile(r"[^\W_]+")
@@ -230,8 +231,11 @@ def second_opinion(
     """The verdicts after the judge's review of every credited quote, and how many it checked and disputed.
 
     The judge reads the whole sentence that holds a quote (the model may quote a fragment); of several
-    quotes for one point, the sentence it reads most clearly as stating the point counts. `params` are the
-    review thresholds for withdrawing credit; without them the judge only counts: credit is unchanged.
+    quotes for one point, the sentence it reads most clearly as stating the point counts. A point earns
+    credit only if the judge reads that sentence as stating it (entails is its likeliest reading);
+    otherwise the point is disputed: missed, with the quote kept and `disputed` set, so the candidate sees
+    both opinions. `params` add the review's own rules (a sentence read as contradicting the point makes
+    it contradicted).
     """
     credited = [v for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly) and v.evidence]
     sentences = split_sentences(evidence.answer)
@@ -248,13 +252,29 @@ def second_opinion(
         if not judged:
             continue
         span, row = max(judged, key=lambda pair: pair[1][ENTAILS])
-        disputed += not row[ENTAILS] >= max(row[CONTRADICTS], row[NEITHER])
+        disputed += not _entails(row)
         readings[id(verdict)] = Reading((), np.zeros((0, 3)), span, row)
+    originals = list(verdicts)
+    reviewed = list(verdicts)
     if params is not None:
         no_reading = Reading((), np.zeros((0, 3)))
         # Readings of quotes carry no near sentences, so only the credited-sentence rules can act.
-        verdicts, _ = review(verdicts, [], [readings.get(id(v), no_reading) for v in verdicts], (), (), params)
-    return list(verdicts), {"checked": len(credited), "disputed": disputed}
+        reviewed, _ = review(originals, [], [readings.get(id(v), no_reading) for v in originals], (), (), params)
+    checked = []
+    for before, after in zip(originals, reviewed, strict=True):
+        reading = readings.get(id(before))
+        still_credited = after.verdict in (Verdict.covered, Verdict.partly)
+        if reading is not None and still_credited and not _entails(reading.evidence_probabilities):
+            after = after.model_copy(
+                update={"verdict": Verdict.missed, "credit": None, "disputed": True, "note": NOTE_DISPUTED}
+            )
+        checked.append(after)
+    return checked, {"checked": len(credited), "disputed": disputed}
+
+
+def _entails(row: np.ndarray | None) -> bool:
+    """The judge's likeliest reading of the sentence is that it states the point."""
+    return row is not None and bool(row[ENTAILS] >= max(row[CONTRADICTS], row[NEITHER]))
 
 
 def sanitise_feedback(text: str, rules: GuardRules | None = None) -> str | None:

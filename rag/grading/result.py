@@ -34,6 +34,11 @@ class KeyPointVerdict(BaseModel):
         description="Graded credit within the verdict's range in the rubric; None means the verdict's own credit.",
     )
     note: str = ""
+    disputed: bool = Field(
+        default=False,
+        description="The grading model credited this point, but the judge does not read the quoted sentence as "
+        "stating it: the point earns no credit and is shown as disputed.",
+    )
 
 
 class MisconceptionFinding(BaseModel):

@@ -102,6 +102,24 @@ def test_key_points_are_grouped_covered_partly_missed_and_wrong():
     assert "Source:" not in misconception, "no passage holds the correction, so none is named"
 
 
+def test_a_disputed_point_is_shown_apart_with_the_quote_the_model_gave():
+    disputed = KeyPointVerdict(
+        key_point_id="g",
+        text="SCPs cap permissions but grant nothing.",
+        weight=2,
+        verdict=Verdict.missed,
+        evidence=["I would also check CloudTrail"],
+        disputed=True,
+    )
+    at = shown(grade([disputed, kp("c", "missed", "Security groups only allow; NACLs can deny.")]))
+    groups = sections(at)
+    assert list(groups) == ["Disputed", "Missed"]
+    shown_text = groups["Disputed"].replace("\\", "")
+    assert "SCPs cap permissions" in shown_text and "no credit" in shown_text
+    assert "I would also check CloudTrail" in shown_text and "automated check does not read" in shown_text
+    assert "SCPs cap" not in groups["Missed"]
+
+
 def test_only_non_empty_groups_are_shown():
     at = shown(grade([kp("a", "covered", "NACLs are stateless.", ("NACLs are stateless",))]))
     assert list(sections(at)) == ["Covered"]
@@ -131,5 +149,5 @@ def test_the_how_grading_page_describes_the_groups():
     from app_pages.how_grading import page_markdown
 
     text = page_markdown()
-    for group in ("**Covered**", "**Partly covered**", "**Missed**", "**Wrong**"):
+    for group in ("**Covered**", "**Partly covered**", "**Disputed**", "**Missed**", "**Wrong**"):
         assert group in text

@@ -199,6 +199,25 @@ def test_the_judge_confirms_credited_quotes_that_state_the_point(fake_grader, ia
     assert not any("automated check" in n for n in grade.notices)
 
 
+def test_a_point_the_judge_does_not_read_in_its_quote_is_disputed_and_earns_nothing(fake_grader, iam_question):
+    """The quote is real words of the answer, but its sentence states something else."""
+    claims_more = reply(
+        [
+            verdict("implicit-deny", "covered", "starts as an implicit deny unless some policy explicitly allows it"),
+            verdict("explicit-deny", "covered", "An explicit deny in any policy always beats an allow"),
+            verdict("guardrails", "covered", "I would also check CloudTrail"),
+        ]
+    )
+    grade = fake_grader(claims_more).grade(iam_question, GOOD_ANSWER)
+    guardrails = by_id(grade)["guardrails"]
+    assert guardrails.disputed and guardrails.verdict is Verdict.missed
+    assert guardrails.evidence == ["I would also check CloudTrail"], "the model's quote is kept to show the dispute"
+    assert not by_id(grade)["implicit-deny"].disputed and not by_id(grade)["explicit-deny"].disputed
+    assert grade.second_opinion == {"checked": 3, "disputed": 1}
+    assert grade.score == fake_grader(GOOD_REPLY).grade(iam_question, GOOD_ANSWER).score
+    assert any("disputed" in n for n in grade.notices)
+
+
 def test_credit_for_quotes_of_words_that_state_nothing_is_withdrawn(fake_grader, iam_question):
     """A server that marks every point covered and quotes any real words of the answer must not earn 10/10."""
     from rag.grading.review import ReviewParams
