@@ -75,6 +75,11 @@ class MatchParams(BaseModel):
         default=False,
         description="A clause offering a statement with its opposite, or framing it as unknown, asserts nothing.",
     )
+    clearer_opposite_wins: bool = Field(
+        default=False,
+        description="A key point whose opposite the answer states more clearly than the point itself is "
+        "contradicted, not credited for the weaker match.",
+    )
     misconception_paraphrases: bool = Field(
         default=False, description="A misconception is also recognised by its listed paraphrases."
     )

@@ -401,7 +401,14 @@ class OfflineGrader:
 
     def _verdict(self, point_id: str, text: str, weight: int, match: ClaimMatch) -> KeyPointVerdict:
         thresholds = self.params.thresholds
-        if match.probability >= thresholds.covered:
+        opposite_clearer = (
+            self.params.clearer_opposite_wins
+            and match.contradiction >= thresholds.contradicted
+            and match.contradiction > match.probability
+        )
+        if opposite_clearer:
+            verdict, evidence, confidence = Verdict.contradicted, match.contradiction_evidence, match.contradiction
+        elif match.probability >= thresholds.covered:
             verdict, evidence, confidence = Verdict.covered, match.evidence, match.probability
         elif match.probability >= thresholds.partly:
             verdict, evidence, confidence = Verdict.partly, match.evidence, match.probability

@@ -124,6 +124,23 @@ def test_a_paraphrased_misconception_is_caught_too(grader: OfflineGrader, sg_que
     assert "sg-stateless" in [m.misconception_id for m in grade.misconceptions]
 
 
+def test_an_opposite_stated_more_clearly_than_the_point_is_a_contradiction(embedder, sg_question):
+    """A weak match elsewhere in the answer does not outweigh a plain statement of the opposite."""
+    answer = (
+        "Security groups are stateless, so replies need their own rule. "
+        "Security groups are attached to instances and allow traffic."
+    )
+    params = Matcher(embedder).params
+
+    def stateful_verdict(clearer_opposite_wins: bool) -> Verdict:
+        matcher = Matcher(embedder, params=params.model_copy(update={"clearer_opposite_wins": clearer_opposite_wins}))
+        grade = OfflineGrader(matcher=matcher).grade(sg_question, answer, [])
+        return next(v for v in grade.key_points if v.text.startswith("Security groups are stateful")).verdict
+
+    assert stateful_verdict(False) is Verdict.partly, "the weak match alone would earn credit"
+    assert stateful_verdict(True) is Verdict.contradicted
+
+
 def test_the_correct_statement_earns_the_point_without_a_misconception(grader: OfflineGrader, sg_question):
     answer = "Security groups are stateful, so return traffic is allowed automatically, unlike NACLs."
     grade = grader.grade(sg_question, answer, [])
