@@ -3,8 +3,9 @@
 Three readings of a clause (the word lists are in the lexicon):
 
 - two alternatives joined by "or" reverse each other by the grader's own polarity rule (a negation
-  or an antonym; numbers aside, since "2 or 3 AZs" reverses nothing): "either allows or blocks
-  connections", "Either SQS keeps the message, or SQS does not keep it";
+  or an antonym; numbers aside, since "2 or 3 AZs" reverses nothing): "is stateful or stateless",
+  "Either SQS keeps the message, or SQS does not keep it"; after an ability modal they are abilities,
+  not doubt ("NACLs can allow or deny traffic");
 - an alternative after "or" or "but" is elliptical: a negation or an opposite pro-form with only
   softeners and function words around it ("..., or not", "..., but possibly not", "..., or maybe
   the opposite");
@@ -114,6 +115,8 @@ def _elliptical_opposite(text: str, lexicon: Lexicon) -> bool:
 
 
 def _reverse(before: str, after: str, lexicon: Lexicon) -> bool:
+    if lexicon.ability_modals.intersection(tokenize(before)):
+        return False
     first, second = analyse(before, lexicon), analyse(after, lexicon)
     if not first.stems or not second.stems:
         return False

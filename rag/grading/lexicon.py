@@ -40,6 +40,7 @@ class _LexiconFile(BaseModel):
     softeners: list[StrictStr] = Field(default_factory=list)
     uncertainty_frames: list[list[StrictStr]] = Field(default_factory=list)
     uncertain_complements: list[StrictStr] = Field(default_factory=list)
+    ability_modals: list[StrictStr] = Field(default_factory=list)
     negating_prefixes: list[StrictStr] = Field(default_factory=list)
     negating_prefix_min_stem: int = Field(default=5, ge=1)
     number_words: dict[StrictStr, int] = Field(default_factory=dict)
@@ -62,6 +63,7 @@ class _LexiconFile(BaseModel):
         "opposite_proforms",
         "softeners",
         "uncertain_complements",
+        "ability_modals",
     )
     @classmethod
     def _single_lowercase_words(cls, words: list[str]) -> list[str]:
@@ -128,6 +130,8 @@ class Lexicon:
     """Token sequences that say the speaker does not know what follows ("not sure", "no idea")."""
     uncertain_complements: frozenset[str] = frozenset()
     """Words that open what an uncertainty frame is about ("whether", "if")."""
+    ability_modals: frozenset[str] = frozenset()
+    """Modals after which alternatives are abilities, not doubt ("can allow or deny")."""
     _opposites: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
     """Memo of `opposites`; not an init field, so `dataclasses.replace` gives a changed copy its own."""
 
@@ -228,6 +232,7 @@ def _parse_lexicon(data: dict) -> Lexicon:
         softeners=frozenset(raw.softeners),
         uncertainty_frames=tuple(tuple(frame) for frame in raw.uncertainty_frames),
         uncertain_complements=frozenset(raw.uncertain_complements),
+        ability_modals=frozenset(raw.ability_modals),
     )
 
 

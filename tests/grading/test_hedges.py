@@ -19,7 +19,7 @@ from rag.grading.views import sentence_index
         "Possibly SQS is pull-based, but possibly not.",
         "Either SQS keeps the message, or SQS does not keep the message.",
         "Security groups are stateful or stateless",
-        "The policy can allow or deny the call",
+        "The policy either allows or denies the call",
     ],
 )
 def test_a_statement_with_its_opposite_or_framed_as_unknown_is_hedged(clause: str):
@@ -30,6 +30,7 @@ def test_a_statement_with_its_opposite_or_framed_as_unknown_is_hedged(clause: st
     "clause",
     [
         "Deploy across 2 or 3 Availability Zones",
+        "NACLs can allow or deny traffic",
         "Use a NAT gateway or a NAT instance",
         "You don't need a NAT gateway or an internet gateway",
         "SQS is pull-based, but SNS is not",
