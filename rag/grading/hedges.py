@@ -92,7 +92,7 @@ def _uncertain(tokens: list[str], lexicon: Lexicon) -> bool:
 
 
 def _alternatives(clause: str) -> list[tuple[str, str]]:
-    """(the word before it, the text) of each piece of the clause cut at "either", "or" and "but"."""
+    """The clause cut at "either", "or" and "but": (the word that opens each piece, "" for the first; its text)."""
     pieces: list[tuple[str, str]] = []
     word, cursor = "", 0
     for match in _ALTERNATIVE.finditer(clause):
