@@ -11,6 +11,11 @@ Three readings of a clause (the word lists are in the lexicon):
   the opposite");
 - an uncertainty frame is followed by "whether" or "if": "I'm not sure whether ...", "no idea if ...".
 
+Two constructions look alike and state something, so they are not hedges: alternatives inside an
+"if"/"whether" complement are an embedded question ("to see if it will run or not", "whether the light is
+on or off depends on the switch"), and reversed alternatives modifying one noun are a range ("inbound or
+outbound traffic", "public or private subnets"), read from the small parser only when alternatives reverse.
+
 A retraction reaches back over the earlier clauses of its sentence, a frame forward over the later ones
 (`hedged_clauses`).
 
@@ -27,11 +32,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rag.grading.lexicon import Lexicon
+from rag.grading.roles import load_parser
 from rag.grading.stemming import tokenize
 from rag.grading.text import analyse, is_negation_cue, numbers_differ, polarity_flips
 
 _ALTERNATIVE = re.compile(r"\b(either|or|but)\b", re.IGNORECASE)
 _PAUSE = re.compile(r"[,;:()\[\]]")
+NOUN_MODIFIER_DEPS = frozenset({"amod", "compound", "nmod", "nummod", "poss"})
 
 
 def hedged_clauses(clauses: Sequence[str], sentence_of: Sequence[int], lexicon: Lexicon) -> tuple[bool, ...]:
@@ -74,12 +81,27 @@ class _Reading:
 def _reading(clause: str, lexicon: Lexicon) -> _Reading:
     pieces = _alternatives(clause)
     retracted = reversed_ = False
-    for (_, before), (word, after) in itertools.pairwise(pieces):
-        if word not in ("or", "but"):
+    for (_, _, before), (word, offset, after) in itertools.pairwise(pieces):
+        if word not in ("or", "but") or _in_embedded_question(clause[:offset], lexicon):
             continue
         retracted = retracted or _elliptical_opposite(_PAUSE.split(after, maxsplit=1)[0], lexicon)
-        reversed_ = reversed_ or (word == "or" and _reverse(before, after, lexicon))
+        reversed_ = reversed_ or (
+            word == "or" and _reverse(before, after, lexicon) and not _modifies_a_noun(clause, offset)
+        )
     return _Reading(reversed=reversed_, retracted=retracted, uncertain=_uncertain(tokenize(clause), lexicon))
+
+
+def _in_embedded_question(text_before: str, lexicon: Lexicon) -> bool:
+    """An "if"/"whether" earlier in the clause opens a complement the alternative belongs to."""
+    return not lexicon.uncertain_complements.isdisjoint(tokenize(text_before))
+
+
+def _modifies_a_noun(clause: str, offset: int) -> bool:
+    """The "or" at `offset` joins modifiers of one noun ("inbound or outbound traffic"): a range, not doubt."""
+    for token in load_parser()(clause):
+        if token.idx == offset and token.dep_ == "cc":
+            return token.head.dep_ in NOUN_MODIFIER_DEPS
+    return False
 
 
 def _uncertain(tokens: list[str], lexicon: Lexicon) -> bool:
@@ -91,14 +113,15 @@ def _uncertain(tokens: list[str], lexicon: Lexicon) -> bool:
     return False
 
 
-def _alternatives(clause: str) -> list[tuple[str, str]]:
-    """The clause cut at "either", "or" and "but": (the word that opens each piece, "" for the first; its text)."""
-    pieces: list[tuple[str, str]] = []
-    word, cursor = "", 0
+def _alternatives(clause: str) -> list[tuple[str, int, str]]:
+    """The clause cut at "either", "or" and "but": (the word that opens each piece, "" for the first; the
+    word's offset in the clause; the piece's text)."""
+    pieces: list[tuple[str, int, str]] = []
+    word, start, cursor = "", 0, 0
     for match in _ALTERNATIVE.finditer(clause):
-        pieces.append((word, clause[cursor : match.start()]))
-        word, cursor = match.group(1).lower(), match.end()
-    pieces.append((word, clause[cursor:]))
+        pieces.append((word, start, clause[cursor : match.start()]))
+        word, start, cursor = match.group(1).lower(), match.start(), match.end()
+    pieces.append((word, start, clause[cursor:]))
     return pieces
 
 

@@ -39,6 +39,10 @@ def test_a_statement_with_its_opposite_or_framed_as_unknown_is_hedged(clause: st
         "Security groups are stateful, whereas NACLs are stateless",
         "If you are not sure, check the route table",
         "Check the route table to know if the subnet is public",
+        "Send a test request to see if the port is open or not",
+        "Whether the subnet is public or private depends on its route table",
+        "Security groups filter inbound or outbound traffic",
+        "A VPC holds public or private subnets",
     ],
 )
 def test_alternatives_contrasts_and_conditions_are_not_hedges(clause: str):
