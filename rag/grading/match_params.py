@@ -77,8 +77,9 @@ class MatchParams(BaseModel):
     )
     clearer_opposite_wins: bool = Field(
         default=False,
-        description="A key point whose opposite the answer states more clearly than the point itself is "
-        "contradicted, not credited for the weaker match.",
+        description="A key point whose opposite the answer states plainly (the unit's clause nearest the point "
+        "is flipped) more clearly than any unit states the point is contradicted, not credited for the weaker "
+        "match.",
     )
     misconception_paraphrases: bool = Field(
         default=False, description="A misconception is also recognised by its listed paraphrases."

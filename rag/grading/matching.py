@@ -464,6 +464,13 @@ class Matcher:
         """The unit's clause that overlaps the claim most (the first of equals), as `polarity` reads it."""
         return max(unit.clauses, key=lambda c: (self._clause_polarity(claim, answer, True, c).overlap, -c))
 
+    def _opposes_plainly(self, claim: ClaimView, answer: AnswerView, unit: Unit) -> bool:
+        """Every clause of the unit that overlaps the claim most is flipped: the unit is about the opposite,
+        not a statement of the claim with a contrast beside it."""
+        polarities = [self._clause_polarity(claim, answer, True, c) for c in unit.clauses]
+        top = max(p.overlap for p in polarities)
+        return top > 0 and all(p.reversed for p in polarities if p.overlap == top)
+
     def _spoiled(self, claim: ClaimView, answer: AnswerView, clause: int) -> bool:
         """True when this clause or an earlier one of its sentence reverses the claim plainly."""
         sentence = answer.clause_sentence[clause]
@@ -568,6 +575,10 @@ class Matcher:
         opposing = [s for s in scores if s.flipped]
         best = max(stating, key=rank, default=None)
         worst = max(opposing, key=rank, default=None)
+        plain = None
+        if self.params.clearer_opposite_wins:
+            plainly = [s for s in opposing if self._opposes_plainly(claim, answer, answer.units[s.unit])]
+            plain = max(plainly, key=rank, default=None)
         return ClaimMatch(
             claim_id=claim_id,
             probability=best.probability if best else 0.0,
@@ -577,6 +588,8 @@ class Matcher:
             best_unit=best.unit if best else None,
             contradicting_unit=worst.unit if worst else None,
             unit_scores=tuple(scores),
+            plain_contradiction=plain.probability if plain else 0.0,
+            plain_contradiction_evidence=self.evidence(claim, answer, plain.unit) if plain else (),
         )
 
     def evidence(self, claim: ClaimView, answer: AnswerView, unit_index: int) -> tuple[str, ...]:

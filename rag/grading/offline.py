@@ -403,11 +403,12 @@ class OfflineGrader:
         thresholds = self.params.thresholds
         opposite_clearer = (
             self.params.clearer_opposite_wins
-            and match.contradiction >= thresholds.contradicted
-            and match.contradiction > match.probability
+            and match.plain_contradiction >= thresholds.contradicted
+            and match.plain_contradiction > match.probability
         )
         if opposite_clearer:
-            verdict, evidence, confidence = Verdict.contradicted, match.contradiction_evidence, match.contradiction
+            verdict, evidence = Verdict.contradicted, match.plain_contradiction_evidence
+            confidence = match.plain_contradiction
         elif match.probability >= thresholds.covered:
             verdict, evidence, confidence = Verdict.covered, match.evidence, match.probability
         elif match.probability >= thresholds.partly:

@@ -144,6 +144,9 @@ class ClaimMatch:
 
     `probability`: the best unit that states the claim with the claim's polarity.
     `contradiction`: the best unit that addresses the claim with the opposite polarity.
+    `plain_contradiction`: the best unit whose clause nearest the claim is itself flipped (a two-clause
+    window is flipped when either clause is, so its probability may come from a clause stating the claim
+    beside a contrast); read only with `clearer_opposite_wins`.
     """
 
     claim_id: str
@@ -154,6 +157,8 @@ class ClaimMatch:
     best_unit: int | None
     contradicting_unit: int | None
     unit_scores: tuple[UnitScore, ...] = field(repr=False, default=())
+    plain_contradiction: float = 0.0
+    plain_contradiction_evidence: tuple[str, ...] = ()
 
 
 def pack_chunks(text: str, sentences: Sequence[Span], max_chars: int = MAX_CHUNK_CHARS) -> list[Span]:

@@ -141,6 +141,26 @@ def test_an_opposite_stated_more_clearly_than_the_point_is_a_contradiction(embed
     assert stateful_verdict(True) is Verdict.contradicted
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Security groups are stateful, unlike NACLs, which are stateless.",
+        "NACLs are stateless, but security groups are stateful, so return traffic is allowed.",
+    ],
+)
+def test_a_contrast_beside_the_point_is_not_its_opposite(embedder, sg_question, answer: str):
+    """A window holding the point and a contrast is flipped, but the clause nearest the point is not."""
+    shipped = Matcher(embedder).params
+
+    def stateful_verdict(clearer_opposite_wins: bool) -> Verdict:
+        params = shipped.model_copy(update={"clearer_opposite_wins": clearer_opposite_wins})
+        grade = OfflineGrader(matcher=Matcher(embedder, params=params)).grade(sg_question, answer, [])
+        assert grade.misconceptions == []
+        return next(v for v in grade.key_points if v.text.startswith("Security groups are stateful")).verdict
+
+    assert stateful_verdict(True) is stateful_verdict(False) is not Verdict.contradicted
+
+
 def test_the_correct_statement_earns_the_point_without_a_misconception(grader: OfflineGrader, sg_question):
     answer = "Security groups are stateful, so return traffic is allowed automatically, unlike NACLs."
     grade = grader.grade(sg_question, answer, [])
