@@ -12,9 +12,10 @@ prompts/), then `--compare`. Only selection data is read, none of which reports 
 - SAF train and every SemEval-2013 SciEntsBank train answer (Beetle too with `--semeval`;
   `evals.select_support`), at the shipped reference-support setting.
 
-The rule (`better`): no figure worse than the baseline beyond its tolerance, and at least one better
-beyond it. Tolerances are the noise of each figure: one answer or group for the team figures, 0.001 for a
-macro-F1, 0.005 for a Pearson or a mean score.
+The rule (`better`): no figure worse than the baseline by its tolerance or more, and at least one better
+by its tolerance or more. Tolerances are the noise of each figure: a change smaller than one answer or group
+for the team figures, 0.001 for a macro-F1, 0.005 for a Pearson or a mean score is noise. Figures are saved
+rounded, so a change of exactly one tolerance counts, whatever its floating-point difference.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ LOWER_IS_BETTER = {
 }
 """Each figure's tolerance: a change smaller than this is noise (one team answer is about 1/75 of the good
 answers, 1/45 of the misconception answers, 1/23 of the paraphrase groups)."""
+FLOAT_SLACK = 1e-9
+"""0.756 - 0.755 is 0.0010000000000000009 and 0.009 - 0.004 is 0.004999999999999999: each is one tolerance."""
 
 
 def selection_figures(
@@ -85,7 +88,7 @@ def compare(baseline: dict[str, dict[str, float]], variant: dict[str, dict[str, 
                 gain, tolerance = before - after, LOWER_IS_BETTER[name]
             else:
                 continue
-            if abs(gain) > tolerance:
+            if abs(gain) >= tolerance - FLOAT_SLACK:
                 worse, better = worse or gain < 0, better or gain > 0
                 lines.append(f"{part}.{name}: {before} -> {after} ({'better' if gain > 0 else 'worse'})")
     return better and not worse, lines

@@ -29,6 +29,13 @@ def test_a_variant_wins_only_with_a_gain_beyond_noise_and_no_loss_beyond_it():
     worse = {**changed("review", swap_recall=0.9, team_false_flags=0.02)}
     chosen, lines = selection_figures.compare(BASE, worse)
     assert chosen is False and "review.team_false_flags: 0.0 -> 0.02 (worse)" in lines
+    # a change of exactly one tolerance counts, whichever way its floating-point difference rounds
+    assert selection_figures.compare(BASE, changed("support", scientsbank_macro_f1=0.711)) == (
+        False, ["support.scientsbank_macro_f1: 0.712 -> 0.711 (worse)"]
+    )
+    low, high = {"review": {"swap_recall": 0.004}}, {"review": {"swap_recall": 0.009}}
+    assert selection_figures.compare(low, high) == (True, ["review.swap_recall: 0.004 -> 0.009 (better)"])
+    assert selection_figures.compare(high, low) == (False, ["review.swap_recall: 0.009 -> 0.004 (worse)"])
     # figures that are not measures (a fitted threshold) are not compared
     assert selection_figures.compare(BASE, changed("review", scientsbank_threshold=3.0)) == (False, [])
 
