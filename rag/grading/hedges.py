@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rag.grading.lexicon import Lexicon
-from rag.grading.roles import load_parser
+from rag.grading.roles import parse
 from rag.grading.stemming import tokenize
 from rag.grading.text import analyse, is_negation_cue, numbers_differ, polarity_flips
 
@@ -98,7 +98,7 @@ def _in_embedded_question(text_before: str, lexicon: Lexicon) -> bool:
 
 def _modifies_a_noun(clause: str, offset: int) -> bool:
     """The "or" at `offset` joins modifiers of one noun ("inbound or outbound traffic"): a range, not doubt."""
-    for token in load_parser()(clause):
+    for token in parse(clause):
         if token.idx == offset and token.dep_ == "cc":
             return token.head.dep_ in NOUN_MODIFIER_DEPS
     return False

@@ -64,6 +64,17 @@ def load_parser() -> Any:
     return spacy.load(verify_parser(), exclude=list(UNUSED_PIPES))
 
 
+_PARSE_LOCK = threading.Lock()
+
+
+def parse(text: str, parser: Any = None) -> Any:
+    """The parse of `text` by `parser` (default: the shared pipeline), one parse at a time in the process:
+    the app's sessions share one grader, and spaCy does not promise that a pipeline may run in several
+    threads at once."""
+    with _PARSE_LOCK:
+        return (parser or load_parser())(text)
+
+
 def verify_parser() -> Path:
     """The parser's folder, refused (ModelIntegrityError) unless the weights it runs have the pinned sha256."""
     directory = parser_dir()
@@ -210,16 +221,9 @@ class RoleReader:
         self.lexicon = lexicon or load_lexicon()
         self._parser = parser
         self._term_attachments = lru_cache(maxsize=8192)(self._read)
-        self._lock = threading.Lock()
 
     def _read(self, text: str) -> TermAttachments:
-        # One parse at a time: the app's sessions share one grader, and spaCy does not promise that a
-        # pipeline may run in several threads at once.
-        with self._lock:
-            if self._parser is None:
-                self._parser = load_parser()
-            doc = self._parser(text)
-        return term_attachments(doc, self.lexicon)
+        return term_attachments(parse(text, self._parser), self.lexicon)
 
     def attachments(self, text: str, start: int = 0, end: int | None = None) -> dict[str, frozenset[Attachment]]:
         """Per term stem of `text` (its nouns between `start` and `end`), the attachments it has there."""
