@@ -52,7 +52,8 @@ def _common_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", type=Path, metavar="DIR",
                         help="finish an interrupted run in DIR with its saved configuration, skipping what is done")
     parser.add_argument("--concurrency", type=_positive_int, metavar="N",
-                        help="parallel gradings (default: 4 for the LLM grader, 1 for offline)")
+                        help="parallel gradings: threads for the LLM grader (default 4), worker processes for "
+                             "the offline grader (default: one per usable core)")
     parser.add_argument("--no-cache", action="store_true",
                         help="do not use the LLM response cache (evals/.cache/responses.sqlite)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,

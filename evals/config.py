@@ -7,6 +7,7 @@ also loads files written before this module existed (same field names; keys it d
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,9 +26,15 @@ LEADING_FIELDS = ("kind", "grader", "repeats")
 GraderName = Literal["offline", "llm"]
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_concurrency(grader: GraderName) -> int:
-    """Parallel gradings when none are asked for: the LLM grader waits on the network, the offline one does not."""
-    return 4 if grader == "llm" else 1
+    """Parallel gradings when none are asked for: the LLM grader waits on the network, so four threads; the
+    offline grader computes, so one worker process per usable core (evals.runner.uses_worker_processes)."""
+    return 4 if grader == "llm" else usable_cores()
 
 
 class RunConfig(BaseModel):

@@ -1,4 +1,4 @@
-"""Running graders over eval items: tasks, a bounded thread pool, a response cache, resumable progress.
+"""Running graders over eval items: tasks, worker processes or a thread pool, a response cache, resumable progress.
 
 One executor, `execute_run`, runs every kind of run; a `RunPlan` built by `team_plan` or `benchmark_plan` says
 what the kind grades and how its items become metrics. The run directory's files are described in evals.rundir.
@@ -6,11 +6,13 @@ what the kind grades and how its items become metrics. The run directory's files
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 from evals import metrics
 from evals.benchmark import build_questions, read_benchmark, reference_passages
 from evals.cache import CachedGrader, ResponseCache
-from evals.config import BenchmarkRunConfig, RunConfig, TeamRunConfig
+from evals.config import BenchmarkRunConfig, RunConfig, TeamRunConfig, usable_cores
 from evals.records import GradingRecord, error_record, grade_record
 from evals.rundir import (
     PROGRESS_FILE,
@@ -42,6 +44,7 @@ from rag.questions import Question, load_question_bank
 from rag.settings import Settings
 
 ABORT_AFTER_ERRORS = 5
+WORKER_START_TIMEOUT_S = 300
 
 PassagesFor = Callable[[Question], Sequence[Passage]]
 
@@ -103,6 +106,93 @@ def best_grade(grades: Sequence[Grade]) -> Grade:
     return max(scored, key=lambda g: g.score or 0.0) if scored else grades[0]
 
 
+def grade_task(task: Task, grader: Grader, settings: Settings) -> GradingRecord:
+    """One task's record: the best grade over its questions, or an error record if the grader raised."""
+    started = time.perf_counter()
+    try:
+        grade = best_grade([
+            grade_answer(question, task.answer, grader, passages=list(task.passages), settings=settings)
+            for question in task.questions
+        ])
+    except Exception as exc:
+        return error_record(task.item_id, task.repeat, task.variant, exc, time.perf_counter() - started)
+    hit = grader.hit() if isinstance(grader, CachedGrader) else False
+    return grade_record(task.item_id, task.repeat, task.variant, grade, time.perf_counter() - started, hit)
+
+
+def warm_up(task: Task, grader: Grader, settings: Settings) -> None:
+    """One untimed grading of the task's first question, so models load before a timed loop; raises what it meets."""
+    grade_answer(task.questions[0], task.answer, grader, passages=list(task.passages), settings=settings)
+
+
+def uses_worker_processes(grader: Grader, concurrency: int) -> bool:
+    """The offline grader's gradings are parallel in worker processes: its work is CPU-bound Python and torch,
+    and threads share one interpreter lock. Every other grader (the LLM's waits on the network) uses threads."""
+    from rag.grading.offline import OfflineGrader
+
+    return concurrency > 1 and type(grader) is OfflineGrader
+
+
+# The worker process's grader and settings, set once by `_start_worker`.
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(grader_name: str, settings: Settings, torch_threads: int, ready: Any, warm: Task | None) -> None:
+    """Build the worker's own grader (with its share of the cores), warm it, and wait until every worker is ready."""
+    import torch
+
+    from rag.grading.service import make_grader
+
+    try:
+        torch.set_num_threads(torch_threads)
+        grader = make_grader(grader_name, settings)
+        if warm is not None:
+            warm_up(warm, grader, settings)
+    except BaseException:
+        ready.abort()
+        raise
+    _worker.update(grader=grader, settings=settings)
+    ready.wait()
+
+
+def _grade_in_worker(task: Task) -> GradingRecord:
+    return grade_task(task, _worker["grader"], _worker["settings"])
+
+
+def _no_op() -> None:
+    return None
+
+
+def start_worker_processes(
+    grader: Grader, settings: Settings, workers: int, warm: Task | None
+) -> ProcessPoolExecutor:
+    """`workers` processes, each with its own copy of `grader` built from `settings` and the cores shared out
+    among them; returns once every one is built and warm, so a timed loop starting after it times grading only.
+
+    The processes are spawned, not forked: a fork would inherit torch's thread pool in an unusable state.
+    """
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(workers + 1)
+    threads = max(1, usable_cores() // workers)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(grader.name, settings, threads, ready, warm),
+    )
+    for _ in range(workers):
+        pool.submit(_no_op)
+    try:
+        ready.wait(timeout=WORKER_START_TIMEOUT_S)
+    except threading.BrokenBarrierError as exc:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise GradingError(
+            f"the {workers} grading worker processes failed to start (the cause is printed above) or took over "
+            f"{WORKER_START_TIMEOUT_S} s; --concurrency 1 grades in this process"
+        ) from exc
+    return pool
+
+
 def run_tasks(
     tasks: Sequence[Task],
     grader: Grader,
@@ -120,7 +210,8 @@ def run_tasks(
     """Grade `tasks`, appending each finished one to `progress_path` at once.
 
     With a cache, first-repeat gradings are stored and, when `cache_reads`, answered from it; later repeats
-    always call the grader. The timed loop excludes the optional untimed warm-up grading.
+    always call the grader. The timed loop excludes the optional untimed warm-up grading. The offline grader
+    runs `concurrency` worker processes (`uses_worker_processes`), any other grader as many threads.
     """
     from tqdm import tqdm
 
@@ -128,24 +219,18 @@ def run_tasks(
     if not tasks:
         return stats
     cached = CachedGrader(grader, cache, fingerprint, read=cache_reads) if cache is not None else None
-    if warmup:
-        first = tasks[0]
-        grade_answer(first.questions[0], first.answer, grader, passages=list(first.passages), settings=settings)
+    processes = cached is None and uses_worker_processes(grader, concurrency)
+    first = tasks[0]
+    warm = Task(first.item_id, 0, "warm-up", first.questions[:1], first.answer, first.passages) if warmup else None
+    pool = start_worker_processes(grader, settings, concurrency, warm) if processes else None
+    if warm is not None and pool is None:
+        warm_up(warm, grader, settings)
 
     def grade_one(task: Task) -> GradingRecord:
         use = cached if cached is not None and task.repeat == 0 else grader
         if isinstance(use, CachedGrader):
             use.start()
-        started = time.perf_counter()
-        try:
-            grade = best_grade([
-                grade_answer(question, task.answer, use, passages=list(task.passages), settings=settings)
-                for question in task.questions
-            ])
-        except Exception as exc:
-            return error_record(task.item_id, task.repeat, task.variant, exc, time.perf_counter() - started)
-        hit = use.hit() if isinstance(use, CachedGrader) else False
-        return grade_record(task.item_id, task.repeat, task.variant, grade, time.perf_counter() - started, hit)
+        return grade_task(task, use, settings)
 
     def finish(record: GradingRecord) -> None:
         """Only the main thread calls this, so the file and the counters need no lock."""
@@ -165,13 +250,16 @@ def run_tasks(
     handle = progress_path.open("a", encoding="utf-8")
     started = time.perf_counter()
     try:
-        if concurrency <= 1:
+        if pool is None and concurrency <= 1:
             for task in tasks:
                 finish(grade_one(task))
         else:
-            executor = ThreadPoolExecutor(max_workers=concurrency)
+            executor = pool or ThreadPoolExecutor(max_workers=concurrency)
             try:
-                futures = [executor.submit(grade_one, task) for task in tasks]
+                futures = [
+                    executor.submit(_grade_in_worker, task) if pool else executor.submit(grade_one, task)
+                    for task in tasks
+                ]
                 for future in as_completed(futures):
                     finish(future.result())
             finally:

@@ -68,3 +68,31 @@ def test_offline_grader_on_a_scientsbank_slice(tmp_path, offline_grader):
     assert m["n_items"] == 80 and m["unscored_rate"] == 0
     assert m["threshold"]["fitted_on"] == "train split (40 answers)"
     assert 0 <= m["splits"]["test-unseen-questions"]["macro_f1"] <= 1
+
+
+@pytest.mark.skipif(not SCIENTSBANK.is_file(), reason=f"{SCIENTSBANK} is not available")
+def test_worker_processes_grade_exactly_as_one_process(tmp_path, offline_grader):
+    from evals.runner import uses_worker_processes
+
+    assert uses_worker_processes(offline_grader, 2)
+    config = bench_config(SCIENTSBANK, limit=15, splits=["test-unseen-answers"])
+    alone = execute_run(tmp_path / "one", benchmark_plan(config), offline_grader, get_settings(), show_progress=False)
+    config = config.model_copy(update={"concurrency": 2})
+    shared = execute_run(tmp_path / "two", benchmark_plan(config), offline_grader, get_settings(), show_progress=False)
+    records = [
+        {k: v for k, v in run.items() if k != "seconds"} for run_set in (alone, shared)
+        for item in run_set["items"] for run in item["runs"]
+    ]
+    assert len(records) == 30 and records[:15] == records[15:]
+    assert shared["metrics"]["cost"]["gradings_this_session"] == 15
+
+
+def test_a_worker_that_cannot_start_stops_the_run_with_a_clear_error(tmp_path, question_bank):
+    from evals.runner import Task, start_worker_processes
+    from rag.errors import GradingError
+    from rag.grading.offline import OfflineGrader
+
+    broken = get_settings().model_copy(update={"prompts_dir": tmp_path / "no-prompts"})
+    warm = Task("x", 0, "warm-up", (question_bank.questions[0],), "Security groups are stateful.", ())
+    with pytest.raises(GradingError, match="failed to start"):
+        start_worker_processes(OfflineGrader(), broken, 2, warm)
