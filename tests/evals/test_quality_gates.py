@@ -21,7 +21,7 @@ from rag.settings import PROJECT_ROOT
 SCIENTSBANK = PROJECT_ROOT.parent / "shared" / "datasets" / "scientsbank" / "scientsbank_2way.csv"
 RUNS = PROJECT_ROOT / "evals" / "runs"
 RUN_TIMEOUT_S = 1800
-"""A whole run's limit. The SciEntsBank run (10,804 answers) takes 11-17 minutes on 2 cores, depending on
+"""A whole run's limit. The SciEntsBank run (10,804 answers) takes 6-17 minutes on 2 cores, depending on
 the CPU, more than the suite's default per-test timeout (pyproject.toml), so these tests have their own."""
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT_S + 120)]
