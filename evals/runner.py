@@ -6,22 +6,21 @@ what the kind grades and how its items become metrics. The run directory's files
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from evals import metrics
 from evals.benchmark import build_questions, read_benchmark, reference_passages
 from evals.cache import CachedGrader, ResponseCache
-from evals.config import BenchmarkRunConfig, RunConfig, TeamRunConfig, usable_cores
+from evals.config import BenchmarkRunConfig, RunConfig, TeamRunConfig
 from evals.records import GradingRecord, error_record, grade_record
 from evals.rundir import (
     PROGRESS_FILE,
@@ -34,6 +33,7 @@ from evals.rundir import (
 )
 from evals.sets import load_sets
 from evals.split import load_split
+from evals.workers import WorkerPool
 from rag.errors import GradingError
 from rag.grading.base import Grader
 from rag.grading.result import Grade
@@ -44,7 +44,6 @@ from rag.questions import Question, load_question_bank
 from rag.settings import Settings
 
 ABORT_AFTER_ERRORS = 5
-WORKER_START_TIMEOUT_S = 300
 
 PassagesFor = Callable[[Question], Sequence[Passage]]
 
@@ -133,64 +132,21 @@ def uses_worker_processes(grader: Grader, concurrency: int) -> bool:
     return concurrency > 1 and type(grader) is OfflineGrader
 
 
-# The worker process's grader and settings, set once by `_start_worker`.
-_worker: dict[str, Any] = {}
+def _warm_job(task: Task, settings: Settings, grader: Grader, _item: object) -> None:
+    warm_up(task, grader, settings)
 
 
-def _start_worker(grader_name: str, settings: Settings, torch_threads: int, ready: Any, warm: Task | None) -> None:
-    """Build the worker's own grader (with its share of the cores), warm it, and wait until every worker is ready."""
-    import torch
+def _grade_job(settings: Settings, grader: Grader, task: Task) -> GradingRecord:
+    return grade_task(task, grader, settings)
 
+
+def start_worker_processes(grader: Grader, settings: Settings, workers: int, warm: Task | None) -> WorkerPool:
+    """`workers` processes, each grading with its own `make_grader(grader.name, settings)`, warmed on `warm`."""
     from rag.grading.service import make_grader
 
-    try:
-        torch.set_num_threads(torch_threads)
-        grader = make_grader(grader_name, settings)
-        if warm is not None:
-            warm_up(warm, grader, settings)
-    except BaseException:
-        ready.abort()
-        raise
-    _worker.update(grader=grader, settings=settings)
-    ready.wait()
-
-
-def _grade_in_worker(task: Task) -> GradingRecord:
-    return grade_task(task, _worker["grader"], _worker["settings"])
-
-
-def _no_op() -> None:
-    return None
-
-
-def start_worker_processes(
-    grader: Grader, settings: Settings, workers: int, warm: Task | None
-) -> ProcessPoolExecutor:
-    """`workers` processes, each with its own copy of `grader` built from `settings` and the cores shared out
-    among them; returns once every one is built and warm, so a timed loop starting after it times grading only.
-
-    The processes are spawned, not forked: a fork would inherit torch's thread pool in an unusable state.
-    """
-    context = multiprocessing.get_context("spawn")
-    ready = context.Barrier(workers + 1)
-    threads = max(1, usable_cores() // workers)
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(grader.name, settings, threads, ready, warm),
+    return WorkerPool(
+        partial(make_grader, grader.name, settings), workers, partial(_warm_job, warm, settings) if warm else None
     )
-    for _ in range(workers):
-        pool.submit(_no_op)
-    try:
-        ready.wait(timeout=WORKER_START_TIMEOUT_S)
-    except threading.BrokenBarrierError as exc:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise GradingError(
-            f"the {workers} grading worker processes failed to start (the cause is printed above) or took over "
-            f"{WORKER_START_TIMEOUT_S} s; --concurrency 1 grades in this process"
-        ) from exc
-    return pool
 
 
 def run_tasks(
@@ -250,17 +206,18 @@ def run_tasks(
     handle = progress_path.open("a", encoding="utf-8")
     started = time.perf_counter()
     try:
-        if pool is None and concurrency <= 1:
+        if pool is not None:
+            with pool:
+                job = partial(_grade_job, settings)
+                for future in as_completed([pool.submit(job, task) for task in tasks]):
+                    finish(future.result())
+        elif concurrency <= 1:
             for task in tasks:
                 finish(grade_one(task))
         else:
-            executor = pool or ThreadPoolExecutor(max_workers=concurrency)
+            executor = ThreadPoolExecutor(max_workers=concurrency)
             try:
-                futures = [
-                    executor.submit(_grade_in_worker, task) if pool else executor.submit(grade_one, task)
-                    for task in tasks
-                ]
-                for future in as_completed(futures):
+                for future in as_completed([executor.submit(grade_one, task) for task in tasks]):
                     finish(future.result())
             finally:
                 executor.shutdown(wait=False, cancel_futures=True)

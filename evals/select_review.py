@@ -24,6 +24,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +39,7 @@ from evals.sets import load_sets
 from evals.split import load_split
 from evals.suites import flagged, suite_cases
 from evals.train_judge import is_dev_group
+from evals.workers import WorkerPool
 from rag.grading.judge import Judge
 from rag.grading.lexicon import Lexicon, load_lexicon
 from rag.grading.match_params import load_params, save_params_section
@@ -279,19 +281,29 @@ def planned_cases(
     return planned
 
 
+def _assess_planned(judge_work: tuple[bool, int], grader: OfflineGrader, item: Planned) -> Case:
+    judged, candidates = judge_work
+    group, qs, answer, extra = item
+    assessments = tuple(
+        grader.assess(q, answer, judged, candidates, support_params=grader.support_params) for q in qs
+    )
+    return Case(group=group, questions=qs, assessments=assessments, **extra)
+
+
 def read_cases(
-    grader: OfflineGrader, planned: Sequence[Planned], judge_work: tuple[bool, int] = (True, MAX_CANDIDATES)
+    grader: OfflineGrader,
+    planned: Sequence[Planned],
+    judge_work: tuple[bool, int] = (True, MAX_CANDIDATES),
+    pool: WorkerPool | None = None,
 ) -> list[Case]:
     """Each planned answer assessed once by the matcher and the judge; `judge_work` (whether the judge reads,
-    and how many sentences per claim) defaults to every sentence any review setting may need."""
-    judged, candidates = judge_work
-    cases = []
-    for group, qs, answer, extra in tqdm(planned, desc="reading selection answers", unit="answer", file=sys.stderr):
-        assessments = tuple(
-            grader.assess(q, answer, judged, candidates, support_params=grader.support_params) for q in qs
-        )
-        cases.append(Case(group=group, questions=qs, assessments=assessments, **extra))
-    return cases
+    and how many sentences per claim) defaults to every sentence any review setting may need. With `pool`,
+    its workers assess (each with a grader built as `grader` was), in the same order."""
+    job = partial(_assess_planned, judge_work)
+    progress = partial(tqdm, total=len(planned), desc="reading selection answers", unit="answer", file=sys.stderr)
+    if pool is not None:
+        return list(progress(pool.map(job, planned)))
+    return [job(grader, item) for item in progress(planned)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,6 +34,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ from evals.judge_data import DATASETS_DIR
 from evals.metrics import fit_threshold
 from evals.select_review import first_per_group, saved_or_read
 from evals.train_judge import is_dev_group
+from evals.workers import WorkerPool
 from rag.grading.match_params import save_params_section
 from rag.grading.offline import Assessment, OfflineGrader
 from rag.grading.support import MAX_WHOLE_ANSWER_SHARE, SupportParams, WholeAnswerParams
@@ -100,7 +102,10 @@ def selection_cases(
     limit: int | None,
     judge_gate: bool,
     semeval_sets: Sequence[str] = SEMEVAL_SETS,
+    pool: WorkerPool | None = None,
 ) -> list[Case]:
+    """SAF train and the SemEval train answers (only the judge's held-out questions with `judge_gate`), each
+    assessed once; with `pool`, by its workers (each with a grader built as `grader` was), in the same order."""
     planned: list[tuple[str, str, str, str, str, float]] = []
     for row in _rows(datasets_dir / "saf" / "saf_train.csv"):
         planned.append(("saf", row["question_id"], row["question"], row["reference_answer"], row["student_answer"],
@@ -114,21 +119,30 @@ def selection_cases(
                                 row["student_answer"], gold))
     planned = first_per_group(planned, limit)
     questions: dict[tuple[str, str, str], tuple[Question, ...]] = {}
-    judged, candidates = grader.judge_work(grader.review_params)
-    cases = []
-    for group, key, question, reference, answer, gold in tqdm(
-        planned, desc="reading selection answers", unit="answer", file=sys.stderr
-    ):
+    items = []
+    for group, key, question, reference, answer, gold in planned:
         if (key, question, reference) not in questions:
             references = tuple(r.strip() for r in reference.split("||") if r.strip())
             questions[(key, question, reference)] = question_alternatives(f"sel-{len(questions)}", question, references)
-        qs = questions[(key, question, reference)]
-        assessments = tuple(
-            grader.assess(q, answer, judged, candidates, support_params=READING, judge_every_support=judge_gate)
-            for q in qs
-        )
-        cases.append(Case(group, key, qs, assessments, gold))
-    return cases
+        items.append((group, key, questions[(key, question, reference)], answer, gold))
+    job = partial(_assess_item, grader.judge_work(grader.review_params), judge_gate)
+    progress = partial(tqdm, total=len(items), desc="reading selection answers", unit="answer", file=sys.stderr)
+    if pool is not None:
+        return list(progress(pool.map(job, items)))
+    return [job(grader, item) for item in progress(items)]
+
+
+def _assess_item(
+    judge_work: tuple[bool, int], judge_gate: bool, grader: OfflineGrader,
+    item: tuple[str, str, tuple[Question, ...], str, float],
+) -> Case:
+    judged, candidates = judge_work
+    group, key, qs, answer, gold = item
+    assessments = tuple(
+        grader.assess(q, answer, judged, candidates, support_params=READING, judge_every_support=judge_gate)
+        for q in qs
+    )
+    return Case(group, key, qs, assessments, gold)
 
 
 def alternative_scores(grader: OfflineGrader, cases: Sequence[Case], params: SupportParams | None) -> list[list[float]]:

@@ -27,8 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evals import select_review, select_support
-from evals.config import configured_prompt_files
+from evals.config import configured_prompt_files, usable_cores
 from evals.judge_data import DATASETS_DIR
+from evals.workers import WorkerPool
 from rag.datafiles import SHIPPED_PROMPTS_DIR
 from rag.grading.lexicon import LEXICON_FILE, load_lexicon
 from rag.grading.offline import OfflineGrader
@@ -60,15 +61,30 @@ FLOAT_SLACK = 1e-9
 """0.756 - 0.755 is 0.0010000000000000009 and 0.009 - 0.004 is 0.004999999999999999: each is one tolerance."""
 
 
+def configured_grader() -> OfflineGrader:
+    """The offline grader as configured now (prompts directory from the settings, parameters from
+    offline_params.json); worker processes build theirs with this too."""
+    return OfflineGrader(files=configured_prompt_files())
+
+
 def selection_figures(
-    datasets_dir: Path, limit: int | None = None, semeval_sets: Sequence[str] = ("scientsbank",)
+    datasets_dir: Path,
+    limit: int | None = None,
+    semeval_sets: Sequence[str] = ("scientsbank",),
+    workers: int = 1,
 ) -> dict[str, dict[str, float]]:
-    """The shipped grader's figures on the review selection data and on the support selection data."""
-    grader = OfflineGrader(files=configured_prompt_files())
+    """The configured grader's figures on the review selection data and on the support selection data; the
+    answers are read by `workers` processes when more than one (the same figures, sooner)."""
+    grader = configured_grader()
     shipped_lexicon = load_lexicon(SHIPPED_LEXICON)
     planned = select_review.planned_cases(datasets_dir, suite_lexicon=shipped_lexicon)
-    review_cases = select_review.read_cases(grader, select_review.first_per_group(planned, limit))
-    support_cases = select_support.selection_cases(grader, datasets_dir, limit, False, semeval_sets)
+    pool = WorkerPool(configured_grader, workers) if workers > 1 else None
+    try:
+        review_cases = select_review.read_cases(grader, select_review.first_per_group(planned, limit), pool=pool)
+        support_cases = select_support.selection_cases(grader, datasets_dir, limit, False, semeval_sets, pool=pool)
+    finally:
+        if pool is not None:
+            pool.close()
     return {
         "review": select_review.figures(grader, review_cases, grader.review_params),
         "support": select_support.figures(grader, support_cases, grader.support_params),
@@ -103,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--semeval", nargs="+", choices=select_support.SEMEVAL_SETS, default=["scientsbank"],
                         help="SemEval-2013 train sets to read (Beetle's four references per answer cost most)")
     parser.add_argument("--out", type=Path, metavar="FILE.json", help="write the figures here (default: print)")
+    parser.add_argument("--workers", type=int, default=usable_cores(), metavar="N",
+                        help="processes that read the answers (default: one per usable core)")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BASELINE.json", "VARIANT.json"),
                         help="apply the rule to two saved runs instead of grading")
     args = parser.parse_args(argv)
@@ -117,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(lines) or "no figure moved beyond its tolerance")
         print("variant is better by the rule" if chosen else "variant is not better by the rule")
         return 0 if chosen else 1
-    found = selection_figures(args.datasets, args.limit, args.semeval)
+    found = selection_figures(args.datasets, args.limit, args.semeval, max(1, args.workers))
     text = json.dumps(found, indent=2, sort_keys=True)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")
