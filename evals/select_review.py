@@ -32,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from evals.benchmark import question_alternatives, read_benchmark
-from evals.config import configured_prompt_files
+from evals.config import configured_prompt_files, usable_cores
 from evals.judge_data import DATASETS_DIR
 from evals.metrics import fit_threshold, quadratic_weighted_kappa
 from evals.sets import load_sets
@@ -306,6 +306,14 @@ def read_cases(
     return [job(grader, item) for item in progress(planned)]
 
 
+def review_grader(params: Path | None = None, judge: Path | None = None) -> OfflineGrader:
+    """The offline grader whose review is selected: the configured prompts, matcher parameters from `params`
+    (default: offline_params.json) and the judge in `judge` (default: the committed one)."""
+    files = configured_prompt_files()
+    matcher = Matcher(params=load_params(params), lexicon=files.lexicon()) if params else None
+    return OfflineGrader(matcher=matcher, judge=Judge(judge) if judge else None, files=files)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.select_review", description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", type=Path, default=DATASETS_DIR, help="shared datasets folder")
@@ -315,16 +323,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--params", type=Path, metavar="FILE.json",
                         help="matcher parameters to select for (default: rag/grading/offline_params.json)")
     parser.add_argument("--trace", type=Path, metavar="FILE.jsonl", help="write every setting tried and its figures")
+    parser.add_argument("--workers", type=int, default=usable_cores(), metavar="N",
+                        help="processes that read the answers (default: one per usable core)")
     parser.add_argument("--cases", type=Path, metavar="FILE.pickle",
                         help="reuse the readings saved here by an earlier run with the same judge, or save them")
     args = parser.parse_args(argv)
 
-    files = configured_prompt_files()
-    matcher = Matcher(params=load_params(args.params), lexicon=files.lexicon()) if args.params else None
-    grader = OfflineGrader(matcher=matcher, judge=Judge(args.judge) if args.judge else None, files=files)
-    cases = saved_or_read(
-        args.cases, lambda: read_cases(grader, first_per_group(planned_cases(args.datasets), args.limit))
-    )
+    recipe = partial(review_grader, args.params, args.judge)
+    grader = recipe()
+
+    def read() -> list[Case]:
+        planned = first_per_group(planned_cases(args.datasets), args.limit)
+        if args.workers <= 1:
+            return read_cases(grader, planned)
+        with WorkerPool(recipe, args.workers) as pool:
+            return read_cases(grader, planned, pool=pool)
+
+    cases = saved_or_read(args.cases, read)
     baseline = figures(grader, cases, None)
     print(json.dumps({"without review": baseline}), file=sys.stderr)
     trace: list[dict] = []
