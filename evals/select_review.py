@@ -39,7 +39,7 @@ from evals.sets import load_sets
 from evals.split import load_split
 from evals.suites import flagged, suite_cases
 from evals.train_judge import is_dev_group
-from evals.workers import WorkerPool
+from evals.workers import WorkerPool, worker_pool
 from rag.grading.judge import Judge
 from rag.grading.lexicon import Lexicon, load_lexicon
 from rag.grading.match_params import load_params, save_params_section
@@ -307,8 +307,9 @@ def read_cases(
 
 
 def review_grader(params: Path | None = None, judge: Path | None = None) -> OfflineGrader:
-    """The offline grader whose review is selected: the configured prompts, matcher parameters from `params`
-    (default: offline_params.json) and the judge in `judge` (default: the committed one)."""
+    """The offline grader the selection tools read answers with: the configured prompts, matcher parameters
+    from `params` (default: offline_params.json) and the judge in `judge` (default: the committed one). A
+    module-level function, so worker processes can build theirs with it."""
     files = configured_prompt_files()
     matcher = Matcher(params=load_params(params), lexicon=files.lexicon()) if params else None
     return OfflineGrader(matcher=matcher, judge=Judge(judge) if judge else None, files=files)
@@ -333,11 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     grader = recipe()
 
     def read() -> list[Case]:
-        planned = first_per_group(planned_cases(args.datasets), args.limit)
-        if args.workers <= 1:
-            return read_cases(grader, planned)
-        with WorkerPool(recipe, args.workers) as pool:
-            return read_cases(grader, planned, pool=pool)
+        with worker_pool(recipe, args.workers) as pool:
+            return read_cases(grader, first_per_group(planned_cases(args.datasets), args.limit), pool=pool)
 
     cases = saved_or_read(args.cases, read)
     baseline = figures(grader, cases, None)

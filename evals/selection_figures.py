@@ -27,12 +27,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evals import select_review, select_support
-from evals.config import configured_prompt_files, usable_cores
+from evals.config import usable_cores
 from evals.judge_data import DATASETS_DIR
-from evals.workers import WorkerPool
+from evals.workers import worker_pool
 from rag.datafiles import SHIPPED_PROMPTS_DIR
 from rag.grading.lexicon import LEXICON_FILE, load_lexicon
-from rag.grading.offline import OfflineGrader
 
 SHIPPED_LEXICON = SHIPPED_PROMPTS_DIR / LEXICON_FILE
 """The suites are always generated with the shipped lexicon: a variant lexicon with more antonyms would
@@ -61,12 +60,6 @@ FLOAT_SLACK = 1e-9
 """0.756 - 0.755 is 0.0010000000000000009 and 0.009 - 0.004 is 0.004999999999999999: each is one tolerance."""
 
 
-def configured_grader() -> OfflineGrader:
-    """The offline grader as configured now (prompts directory from the settings, parameters from
-    offline_params.json); worker processes build theirs with this too."""
-    return OfflineGrader(files=configured_prompt_files())
-
-
 def selection_figures(
     datasets_dir: Path,
     limit: int | None = None,
@@ -75,16 +68,12 @@ def selection_figures(
 ) -> dict[str, dict[str, float]]:
     """The configured grader's figures on the review selection data and on the support selection data; the
     answers are read by `workers` processes when more than one (the same figures, sooner)."""
-    grader = configured_grader()
+    grader = select_review.review_grader()
     shipped_lexicon = load_lexicon(SHIPPED_LEXICON)
     planned = select_review.planned_cases(datasets_dir, suite_lexicon=shipped_lexicon)
-    pool = WorkerPool(configured_grader, workers) if workers > 1 else None
-    try:
+    with worker_pool(select_review.review_grader, workers) as pool:
         review_cases = select_review.read_cases(grader, select_review.first_per_group(planned, limit), pool=pool)
         support_cases = select_support.selection_cases(grader, datasets_dir, limit, False, semeval_sets, pool=pool)
-    finally:
-        if pool is not None:
-            pool.close()
     return {
         "review": select_review.figures(grader, review_cases, grader.review_params),
         "support": select_support.figures(grader, support_cases, grader.support_params),

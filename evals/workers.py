@@ -8,10 +8,12 @@ spawned, not forked: a fork would inherit torch's thread pool in an unusable sta
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from evals.config import usable_cores
@@ -61,7 +63,6 @@ class WorkerPool:
     def __init__(self, recipe: GraderRecipe, workers: int, warm: Job | None = None) -> None:
         context = multiprocessing.get_context("spawn")
         ready = context.Barrier(workers + 1)
-        self.workers = workers
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,
@@ -85,8 +86,7 @@ class WorkerPool:
 
     def map(self, job: Job, items: Iterable[Any], chunksize: int = 8) -> Iterator[Any]:
         """`job(grader, item)` for every item, results in the items' order as they become ready."""
-        items = list(items)
-        return self._pool.map(_run, [job] * len(items), items, chunksize=chunksize)
+        return self._pool.map(_run, itertools.repeat(job), items, chunksize=chunksize)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -96,3 +96,8 @@ class WorkerPool:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def worker_pool(recipe: GraderRecipe, workers: int) -> AbstractContextManager[WorkerPool | None]:
+    """A `WorkerPool` of `workers` processes to use in a `with`, or None (work in this process) for one worker."""
+    return WorkerPool(recipe, workers) if workers > 1 else nullcontext()
