@@ -74,7 +74,9 @@ class WorkerPool:
         try:
             ready.wait(timeout=START_TIMEOUT_S)
         except threading.BrokenBarrierError as exc:
-            self.close()
+            # Wait for every worker to leave `_start` (the broken barrier ends each one): a worker still running
+            # after `ready` is freed could write to shared memory the next pool's barrier is given.
+            self._pool.shutdown(wait=True, cancel_futures=True)
             raise GradingError(
                 f"the {workers} grading worker processes failed to start (the cause is printed above) or took "
                 f"over {START_TIMEOUT_S} s; one process (--concurrency 1 where offered) shows the error here"

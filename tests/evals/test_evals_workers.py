@@ -27,3 +27,10 @@ def test_a_warm_up_job_runs_in_each_worker_before_the_pool_is_ready():
 def test_a_grader_that_cannot_be_built_stops_the_pool_with_a_clear_error():
     with pytest.raises(GradingError, match=r"the 2 grading worker processes failed to start"):
         WorkerPool(partial(int, "not a number"), 2)
+
+
+def test_a_pool_that_failed_to_start_leaves_nothing_running_that_breaks_the_next_one():
+    with pytest.raises(GradingError):
+        WorkerPool(partial(int, "not a number"), 2)
+    with WorkerPool(int, 2) as pool:
+        assert list(pool.map(operator.add, range(5))) == list(range(5))
