@@ -255,19 +255,6 @@ def keyword_list(sentence: str, lexicon: Lexicon, rng: random.Random) -> str | N
     return rng.choice((" ", ", ")).join(content)
 
 
-def mixed_keyword_list(sentence: str, others: Sequence[str], lexicon: Lexicon, rng: random.Random) -> str | None:
-    """The content words of `sentence` and of one or two `others`, shuffled together: a list that names
-    several points and states none of them (the way candidates append the key-point words)."""
-    chosen = rng.sample(list(others), min(len(others), rng.choice((1, 2))))
-    content = [
-        w for text in (sentence, *chosen) for w in words(text) if w.lower() not in lexicon.stopwords and len(w) > 2
-    ]
-    if len(content) < 6:
-        return None
-    rng.shuffle(content)
-    return rng.choice((" ", ", ")).join(content)
-
-
 def hedge(sentence: str, rng: random.Random) -> str | None:
     body = sentence.strip().rstrip(".")
     negated = negate(body)
@@ -325,10 +312,8 @@ def bank_pairs(questions: Sequence[Question], lexicon: Lexicon, others: Sequence
 
     Entails: a paraphrase, the key point itself with another point after it, the model-answer sentence
     that shares most of its words. Contradicts: antonym, negation, role-swap and number rewrites of the
-    key point and of its paraphrases; a misconception and each of its listed wordings against its correction.
-    Entails also: a misconception's listed wording against the misconception's claim. Neither: hedged
-    "A or not A" forms, keyword lists (of one key point, or of several mixed), other key points of this and
-    other questions.
+    key point and of its paraphrases; a misconception against its correction. Neither: hedged "A or not A"
+    forms, keyword lists, other key points of this and other questions.
     """
     pool = [kp.text for q in (*questions, *others) for kp in q.key_points]
     pairs: list[Pair] = []
@@ -373,30 +358,15 @@ def bank_pairs(questions: Sequence[Question], lexicon: Lexicon, others: Sequence
             if listed:
                 add(listed, NEITHER, "bank-keywords")
             add(rng.choice(pool), NEITHER, "bank-other-question")
-        group = f"bank:{question.id}"
-        points = [kp.text for kp in question.key_points]
-        for kp in question.key_points if len(points) > 1 else ():
-            listed = mixed_keyword_list(kp.text, [o for o in points if o != kp.text], lexicon, rng)
-            if listed:
-                pairs.append(Pair(question.question, kp.text, listed, NEITHER, "bank-mixed-keywords", group))
         for misconception in question.misconceptions:
             correction = split_sentences(misconception.correction)[0].text
+            group = f"bank:{question.id}"
             pairs.append(
                 Pair(question.question, correction, misconception.claim, CONTRADICTS, "bank-misconception", group)
             )
             pairs.append(
                 Pair(question.question, misconception.claim, correction, CONTRADICTS, "bank-misconception", group)
             )
-            for wording in misconception.paraphrases:
-                say = framing(rng, wording)
-                pairs.append(
-                    Pair(question.question, correction, say(wording), CONTRADICTS, "bank-misconception-said", group)
-                )
-                pairs.append(
-                    Pair(
-                        question.question, misconception.claim, say(wording), ENTAILS, "bank-misconception-said", group
-                    )
-                )
     return pairs
 
 

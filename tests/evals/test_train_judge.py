@@ -7,16 +7,7 @@ import random
 
 import pytest
 
-from evals.judge_data import (
-    DATASETS_DIR,
-    antonym_swap,
-    bank_pairs,
-    hedge,
-    keyword_list,
-    mixed_keyword_list,
-    negate,
-    role_swap,
-)
+from evals.judge_data import DATASETS_DIR, antonym_swap, bank_pairs, hedge, keyword_list, negate, role_swap
 from evals.split import load_split
 from evals.train_judge import is_dev_group, main, training_data
 from rag.errors import ModelIntegrityError
@@ -58,27 +49,6 @@ def test_hedges_and_keyword_lists_state_nothing_of_their_own():
     assert hedged and "stateful" in hedged
     listed = keyword_list("Security groups are stateful and evaluate every rule", load_lexicon(), rng)
     assert listed and "are" not in listed.split()
-
-
-def test_a_mixed_keyword_list_holds_words_of_several_points_and_no_sentence():
-    lexicon = load_lexicon()
-    point = "Security groups are stateful and evaluate every rule"
-    others = ["NACLs are stateless and evaluate rules in number order", "NACLs apply to whole subnets"]
-    listed = mixed_keyword_list(point, others, lexicon, random.Random(3))
-    assert listed is not None
-    said = {w.strip(",").lower() for w in listed.split()}
-    assert {"stateful", "nacls"} <= said and not said & {"are", "and", "in"}
-
-
-def test_each_listed_wording_of_a_misconception_contradicts_its_correction_and_entails_its_claim(question_bank):
-    split = load_split()
-    question = next(q for q in question_bank.questions if q.id in split.tuning and q.misconceptions)
-    misconception = question.misconceptions[0]
-    said = [p for p in bank_pairs([question], load_lexicon()) if p.source == "bank-misconception-said"]
-    for wording in misconception.paraphrases:
-        labels = {p.label for p in said if p.span.endswith(wording[1:])}
-        assert labels == {ENTAILS, CONTRADICTS}
-    assert {p.claim for p in said if p.label == ENTAILS} >= {misconception.claim}
 
 
 def test_bank_pairs_cover_all_three_labels_from_tuning_questions_only(question_bank):
