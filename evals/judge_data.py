@@ -15,15 +15,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rag.grading.clauses import split_sentences
 from rag.grading.judge import CONTRADICTS, ENTAILS, NEITHER
 from rag.grading.lexicon import Lexicon
-from rag.questions import KeyPoint, Misconception, Question
-
-if TYPE_CHECKING:
-    import numpy as np
+from rag.questions import Question
 
 DATASETS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 SEMEVAL_LABELS = {"correct": ENTAILS, "contradictory": CONTRADICTS, "incorrect": NEITHER}
@@ -43,13 +39,6 @@ HEDGES = (
     "Possibly {s}, but possibly not.",
     "Either {s}, or {n}.",
 )
-
-
-LINK_MIN_COSINE = 0.6
-"""How near (cosine, all-MiniLM-L6-v2) a key point must be to a misconception's correction to count as the
-point the misconception opposes; read on the tuning questions' bank entries only, where nearer links were
-the opposed fact and farther ones often another point of the question."""
-Embed = Callable[[list[str]], "np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -318,30 +307,13 @@ def stable_rng(*parts: str) -> random.Random:
     return random.Random(int(hashlib.sha256("|".join(parts).encode()).hexdigest()[:12], 16))
 
 
-def opposed_point(question: Question, misconception: Misconception, embed: Embed) -> KeyPoint | None:
-    """The key point a misconception states the opposite of: the one whose embedding is nearest the first
-    sentence of the correction, if at least LINK_MIN_COSINE near (a correction restates the fact the
-    misconception gets wrong). None when no key point is that near."""
-    if not question.key_points:
-        return None
-    correction = split_sentences(misconception.correction)[0].text
-    vectors = embed([correction, *(kp.text for kp in question.key_points)])
-    similarity = vectors[1:] @ vectors[0]
-    best = int(similarity.argmax())
-    return question.key_points[best] if similarity[best] >= LINK_MIN_COSINE else None
-
-
-def bank_pairs(
-    questions: Sequence[Question], lexicon: Lexicon, others: Sequence[Question] = (), embed: Embed | None = None
-) -> list[Pair]:
+def bank_pairs(questions: Sequence[Question], lexicon: Lexicon, others: Sequence[Question] = ()) -> list[Pair]:
     """Pairs generated from the bank's key points, paraphrases, misconceptions and model answers.
 
     Entails: a paraphrase, the key point itself with another point after it, the model-answer sentence
     that shares most of its words. Contradicts: antonym, negation, role-swap and number rewrites of the
     key point and of its paraphrases; a misconception against its correction. Neither: hedged "A or not A"
-    forms, keyword lists, other key points of this and other questions. With `embed` (normalised
-    sentence embeddings), also each wording of a misconception, said with a spoken lead-in, against the key
-    point it opposes (`opposed_point`): contradicts.
+    forms, keyword lists, other key points of this and other questions.
     """
     pool = [kp.text for q in (*questions, *others) for kp in q.key_points]
     pairs: list[Pair] = []
@@ -395,10 +367,6 @@ def bank_pairs(
             pairs.append(
                 Pair(question.question, misconception.claim, correction, CONTRADICTS, "bank-misconception", group)
             )
-            point = opposed_point(question, misconception, embed) if embed else None
-            for wording in (misconception.claim, *misconception.paraphrases) if point else ():
-                said = framing(rng, wording)(wording)
-                pairs.append(Pair(question.question, point.text, said, CONTRADICTS, "bank-misconception-point", group))
     return pairs
 
 

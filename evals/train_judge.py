@@ -28,7 +28,7 @@ import numpy as np
 from evals.judge_data import DATASETS_DIR, Pair, bank_pairs, cad_pairs, guide_pairs, saf_pairs, semeval_pairs
 from evals.split import load_split
 from rag.corpus import load_corpus
-from rag.embeddings import EXPECTED_SHA256, file_sha256, get_embedder
+from rag.embeddings import EXPECTED_SHA256, file_sha256
 from rag.grading.judge import (
     CARD_FILE,
     JUDGE_DIR,
@@ -67,7 +67,7 @@ def training_data(datasets_dir: Path = DATASETS_DIR) -> tuple[list[Pair], list[P
     bank = load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
     split = load_split()
     tuning = [q for q in bank.questions if q.id in split.tuning]
-    train += bank_pairs(tuning, lexicon, embed=get_embedder().embed)
+    train += bank_pairs(tuning, lexicon)
     sections = [(s.title, s.text) for s in load_corpus(PROJECT_ROOT / "corpus")]
     train += guide_pairs(sections, lexicon, limit=GUIDE_LIMIT)
     return train, dev

@@ -5,20 +5,9 @@ from __future__ import annotations
 import json
 import random
 
-import numpy as np
 import pytest
 
-from evals.judge_data import (
-    DATASETS_DIR,
-    LINK_MIN_COSINE,
-    antonym_swap,
-    bank_pairs,
-    hedge,
-    keyword_list,
-    negate,
-    opposed_point,
-    role_swap,
-)
+from evals.judge_data import DATASETS_DIR, antonym_swap, bank_pairs, hedge, keyword_list, negate, role_swap
 from evals.split import load_split
 from evals.train_judge import is_dev_group, main, training_data
 from rag.errors import ModelIntegrityError
@@ -68,39 +57,6 @@ def test_bank_pairs_cover_all_three_labels_from_tuning_questions_only(question_b
     pairs = bank_pairs(tuning, load_lexicon())
     assert {p.label for p in pairs} == {ENTAILS, CONTRADICTS, NEITHER}
     assert {p.group for p in pairs} <= {f"bank:{q.id}" for q in tuning}
-
-
-def _embed_nearest(index: int, cosine: float):
-    """Unit vectors: the first text (the correction) at `cosine` from key point `index`, orthogonal to the rest."""
-
-    def embed(texts: list[str]) -> np.ndarray:
-        vectors = np.zeros((len(texts), len(texts) + 1))
-        for row in range(1, len(texts)):
-            vectors[row, row] = 1.0
-        vectors[0, index + 1] = cosine
-        vectors[0, 0] = np.sqrt(1 - cosine**2)
-        return vectors
-
-    return embed
-
-
-def test_a_misconception_opposes_the_key_point_nearest_its_correction_when_near_enough(question_bank):
-    question = next(q for q in question_bank.questions if q.misconceptions and len(q.key_points) >= 3)
-    misconception = question.misconceptions[0]
-    assert opposed_point(question, misconception, _embed_nearest(2, 0.8)) == question.key_points[2]
-    assert opposed_point(question, misconception, _embed_nearest(2, LINK_MIN_COSINE - 0.05)) is None
-
-
-def test_each_wording_of_a_linked_misconception_contradicts_the_point_it_opposes(question_bank):
-    split = load_split()
-    question = next(q for q in question_bank.questions if q.id in split.tuning and q.misconceptions)
-    pairs = bank_pairs([question], load_lexicon(), embed=_embed_nearest(0, 0.9))
-    linked = [p for p in pairs if p.source == "bank-misconception-point"]
-    wordings = sum(1 + len(m.paraphrases) for m in question.misconceptions)
-    assert len(linked) == wordings
-    assert {p.claim for p in linked} == {question.key_points[0].text}
-    assert {p.label for p in linked} == {CONTRADICTS}
-    assert not [p for p in bank_pairs([question], load_lexicon()) if p.source == "bank-misconception-point"]
 
 
 @needs_datasets
