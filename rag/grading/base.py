@@ -53,6 +53,7 @@ class FeedbackTemplates(BaseModel):
     missed_intro: str = Field(min_length=1)
     missed_item: str = Field(min_length=1)
     covered_all: str = Field(min_length=1)
+    word_list: str = Field(min_length=1)
 
 
 @lru_cache(maxsize=4)

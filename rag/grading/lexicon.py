@@ -41,6 +41,7 @@ class _LexiconFile(BaseModel):
     uncertainty_frames: list[list[StrictStr]] = Field(default_factory=list)
     uncertain_complements: list[StrictStr] = Field(default_factory=list)
     ability_modals: list[StrictStr] = Field(default_factory=list)
+    relation_words: list[StrictStr] = Field(default_factory=list)
     negating_prefixes: list[StrictStr] = Field(default_factory=list)
     negating_prefix_min_stem: int = Field(default=5, ge=1)
     number_words: dict[StrictStr, int] = Field(default_factory=dict)
@@ -64,6 +65,7 @@ class _LexiconFile(BaseModel):
         "softeners",
         "uncertain_complements",
         "ability_modals",
+        "relation_words",
     )
     @classmethod
     def _single_lowercase_words(cls, words: list[str]) -> list[str]:
@@ -132,6 +134,9 @@ class Lexicon:
     """Words that open what an uncertainty frame is about ("whether", "if")."""
     ability_modals: frozenset[str] = frozenset()
     """Modals after which alternatives are abilities, not doubt ("can allow or deny")."""
+    relation_words: frozenset[str] = frozenset()
+    """Words beyond the stopwords that relate the terms of a statement (prepositions, "->"): a run of
+    words without any of them, or any stopword, is a word list (rag/grading/wordlists.py)."""
     _opposites: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
     """Memo of `opposites`; not an init field, so `dataclasses.replace` gives a changed copy its own."""
 
@@ -233,6 +238,7 @@ def _parse_lexicon(data: dict) -> Lexicon:
         uncertainty_frames=tuple(tuple(frame) for frame in raw.uncertainty_frames),
         uncertain_complements=frozenset(raw.uncertain_complements),
         ability_modals=frozenset(raw.ability_modals),
+        relation_words=frozenset(raw.relation_words),
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rag.datafiles import load_yaml_mapping, validated
+from rag.grading.wordlists import WordListParams
 
 PARAMS_PATH = Path(__file__).with_name("offline_params.json")
 
@@ -83,6 +84,11 @@ class MatchParams(BaseModel):
     )
     misconception_paraphrases: bool = Field(
         default=False, description="A misconception is also recognised by its listed paraphrases."
+    )
+    word_lists: WordListParams | None = Field(
+        default=None,
+        description="Runs of words with no function word, and lists of single words, state nothing and earn "
+        "nothing (rag/grading/wordlists.py); None: they are graded like any text.",
     )
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.grading.base import build_grade, minimum_grade
+from rag.grading.base import all_missed, build_grade, minimum_grade
 from rag.grading.clauses import Span, split_clauses, split_sentences
 from rag.grading.files import PromptFiles
 from rag.grading.guard import braced_injections, detect_injection
@@ -43,11 +43,13 @@ from rag.grading.support import (
     whole_answer_credit,
 )
 from rag.grading.views import AnswerView, ClaimMatch, ClaimView
+from rag.grading.wordlists import blank, word_lists
 from rag.passage import Passage
 from rag.questions import Question
 
 CONFIDENCE_DECIMALS = 2
 CREDIT_DECIMALS = 3
+QUOTE_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class Assessment:
     """Per key point of a derived question, its reference support (rag/grading/support.py); else empty."""
     reference_similarity: float | None = None
     """A derived question's whole answer against its whole reference (rag/grading/support.py); else None."""
+    word_lists: tuple[Span, ...] = ()
+    """Stretches of the answer read as word lists and blanked before matching (rag/grading/wordlists.py)."""
 
 
 class OfflineGrader:
@@ -153,9 +157,11 @@ class OfflineGrader:
 
         `judge_every_support` has the judge read every point's support, not only where it could raise the
         credit under `support_params`: the selection tool replays other thresholds over the same readings."""
-        view = self.matcher.view_answer(self._blank_injections(answer or ""))
+        answer = self._blank_injections(answer or "")
+        listed = word_lists(answer, self.matcher.lexicon, self.params.word_lists) if self.params.word_lists else []
+        view = self.matcher.view_answer(blank(answer, listed))
         if not view.units:
-            return None
+            return self._nothing_stated(question, listed, judged) if listed else None
         paraphrases = [(kp.id, text) for kp in question.key_points for text in kp.paraphrases]
         wordings = [
             (i, text)
@@ -243,6 +249,20 @@ class OfflineGrader:
             ),
             point_readings=tuple(point_readings),
             misconception_readings=tuple(misconception_readings),
+            word_lists=tuple(listed),
+        )
+
+    @staticmethod
+    def _nothing_stated(question: Question, listed: Sequence[Span], judged: bool) -> Assessment:
+        """The assessment of an answer that is word lists and nothing else: every point missed, nothing near."""
+        unread = Reading((), np.zeros((0, 3)))
+        return Assessment(
+            verdicts=tuple(all_missed(question)),
+            findings=(),
+            near_any_point=False,
+            point_readings=(unread,) * len(question.key_points) if judged else (),
+            misconception_readings=(unread,) * len(question.misconceptions) if judged else (),
+            word_lists=tuple(listed),
         )
 
     def conclude(
@@ -280,8 +300,8 @@ class OfflineGrader:
             )
         nothing_stated = not findings and all(v.verdict is Verdict.missed for v in verdicts)
         if nothing_stated and not assessment.near_any_point:
-            return self._minimum_grade(question, "off-topic", passages)
-        return build_grade(
+            return self._with_list_notice(self._minimum_grade(question, "off-topic", passages), assessment)
+        grade = build_grade(
             question,
             verdicts,
             findings,
@@ -296,6 +316,17 @@ class OfflineGrader:
                 else None
             ),
         )
+        return self._with_list_notice(grade, assessment)
+
+    def _with_list_notice(self, grade: Grade, assessment: Assessment) -> Grade:
+        """The grade with a notice quoting the first word list, when the answer held any."""
+        if not assessment.word_lists:
+            return grade
+        said = " ".join(assessment.word_lists[0].text.split())
+        if len(said) > QUOTE_CHARS:
+            said = said[:QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
+        notice = self.files.feedback()["word_list"].format(said=said)
+        return grade.model_copy(update={"notices": [*grade.notices, notice]})
 
     def _minimum_grade(self, question: Question, kind: str, passages: Sequence[Passage]) -> Grade:
         return minimum_grade(

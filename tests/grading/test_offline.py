@@ -19,6 +19,7 @@ from rag.grading.result import Verdict
 from rag.grading.rubric import load_rubric
 from rag.grading.scoring import compute_score
 from rag.grading.service import grade_answer, make_grader
+from rag.grading.wordlists import WordListParams
 from rag.questions import KeyPoint, Misconception, Question
 from rag.settings import PROJECT_ROOT
 from tests.grading.conftest import without_paraphrases
@@ -66,9 +67,12 @@ def test_the_score_is_the_scoring_functions(grader: OfflineGrader, sample):
     for question in sample:
         grade = grader.grade(question, half_answer(question), [])
         assert grade.scored
-        assert grade.score == compute_score(
-            grade.key_points, grade.misconceptions, reference_similarity=grade.reference_similarity
-        ).score
+        assert (
+            grade.score
+            == compute_score(
+                grade.key_points, grade.misconceptions, reference_similarity=grade.reference_similarity
+            ).score
+        )
         assert [v.key_point_id for v in grade.key_points] == [kp.id for kp in question.key_points]
 
 
@@ -259,6 +263,46 @@ def test_padding_a_wrong_answer_with_buzzwords_gains_at_most_half_a_point(grader
             padded = grader.grade(question, f"{wrong} {BUZZWORDS}", []).score
             gains.append(padded - plain)
     assert statistics.mean(gains) <= 0.5, gains
+
+
+# ---------------------------------------------------------------------------------------------- word lists
+
+SOUP = (
+    "stateful stateless return traffic allow deny subnet instance interface rule number order first match "
+    "evaluated together reference security groups"
+)
+
+
+def _list_reading_grader(embedder) -> OfflineGrader:
+    params = Matcher(embedder).params.model_copy(update={"word_lists": WordListParams(run=10, items=4)})
+    return OfflineGrader(matcher=Matcher(embedder, params=params))
+
+
+def test_a_word_list_alone_earns_nothing_and_the_notice_quotes_it(embedder, sg_question):
+    grade = _list_reading_grader(embedder).grade(sg_question, SOUP, [])
+    assert grade.score == 0.0
+    assert all(v.verdict is Verdict.missed for v in grade.key_points)
+    assert any("list of words" in notice and "stateful stateless return" in notice for notice in grade.notices)
+
+
+def test_a_word_list_appended_to_a_statement_adds_nothing(embedder, sg_question):
+    grader = _list_reading_grader(embedder)
+    statement = "Security groups are stateful, so return traffic is allowed automatically."
+    alone = grader.grade(sg_question, statement, [])
+    padded = grader.grade(sg_question, f"{statement}\n{SOUP}", [])
+    assert padded.score == alone.score
+    assert padded.key_points[0].evidence == alone.key_points[0].evidence
+    assert not alone.notices and padded.notices
+
+
+def test_notes_and_prose_grade_the_same_whether_lists_are_read_or_not(embedder, sample):
+    reading = _list_reading_grader(embedder)
+    plain = OfflineGrader(
+        matcher=Matcher(embedder, params=Matcher(embedder).params.model_copy(update={"word_lists": None}))
+    )
+    for question in sample:
+        for answer in (question.model_answer, " ".join(p for kp in question.key_points for p in kp.paraphrases[:1])):
+            assert reading.grade(question, answer, []).score == plain.grade(question, answer, []).score, question.id
 
 
 # ---------------------------------------------------------------------------------------------- determinism
