@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +41,8 @@ class WordListParams(BaseModel):
 
     run: int = Field(ge=3, description="Words between two pauses, none a function word.")
     items: int = Field(ge=3, description="Consecutive single-word items, none a function word.")
+    selected_on: str = ""
+    selection: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
