@@ -13,6 +13,8 @@ from pydantic import ValidationError
 from rag.errors import ConfigError
 
 T = TypeVar("T")
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""The C build of the safe loader where PyYAML has it (same documents, about 7x faster to read)."""
 
 SHIPPED_PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 """The prompts/ directory as shipped: every loader's default file. A configured directory (`PREP_PROMPTS_DIR`)
@@ -25,7 +27,7 @@ def load_yaml_mapping(path: Path, missing_hint: str = "restore it from git") -> 
     kind = "JSON" if path.suffix == ".json" else "YAML"
     try:
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if kind == "JSON" else yaml.safe_load(text)
+        data = json.loads(text) if kind == "JSON" else yaml.load(text, Loader=YAML_LOADER)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path} is missing; {missing_hint}") from exc
     except (yaml.YAMLError, json.JSONDecodeError) as exc:

@@ -10,9 +10,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from rag.datafiles import YAML_LOADER
 from rag.errors import QuestionBankError
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader reads the bank 4x faster
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 HINT_MAX_CHARS = 160
 FOLLOW_UP_KEY_POINTS = (2, 4)
@@ -317,7 +317,7 @@ def load_question_bank(path: Path, section_ids: Iterable[str] | None = None) -> 
     """Load and validate the bank; with `section_ids`, every source must name a known section."""
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
     except FileNotFoundError as exc:
         raise QuestionBankError(f"{path}: question bank file not found") from exc
     except IsADirectoryError as exc:
