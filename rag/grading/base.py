@@ -54,6 +54,7 @@ class FeedbackTemplates(BaseModel):
     missed_item: str = Field(min_length=1)
     covered_all: str = Field(min_length=1)
     word_list: str = Field(min_length=1)
+    not_english: str = Field(min_length=1)
 
 
 @lru_cache(maxsize=4)

@@ -18,6 +18,7 @@ from rag.grading.base import all_missed, build_grade, minimum_grade
 from rag.grading.clauses import Span, split_clauses, split_sentences
 from rag.grading.files import PromptFiles
 from rag.grading.guard import braced_injections, detect_injection
+from rag.grading.language import looks_english
 from rag.grading.match_params import MatchParams
 from rag.grading.matching import Matcher
 from rag.grading.misconceptions import find_misconceptions
@@ -68,6 +69,8 @@ class Assessment:
     """A derived question's whole answer against its whole reference (rag/grading/support.py); else None."""
     word_lists: tuple[Span, ...] = ()
     """Stretches of the answer read as word lists and blanked before matching (rag/grading/wordlists.py)."""
+    english: bool = True
+    """False when the answer does not look like English (rag/grading/language.py): the grade says so."""
 
 
 class OfflineGrader:
@@ -158,7 +161,9 @@ class OfflineGrader:
         `judge_every_support` has the judge read every point's support, not only where it could raise the
         credit under `support_params`: the selection tool replays other thresholds over the same readings."""
         answer = self._blank_injections(answer or "")
-        listed = word_lists(answer, self.matcher.lexicon, self.params.word_lists) if self.params.word_lists else []
+        english = looks_english(answer)
+        read_lists = self.params.word_lists is not None and english
+        listed = word_lists(answer, self.matcher.lexicon, self.params.word_lists) if read_lists else []
         view = self.matcher.view_answer(blank(answer, listed))
         if not view.units:
             return self._nothing_stated(question, listed, judged) if listed else None
@@ -250,6 +255,7 @@ class OfflineGrader:
             point_readings=tuple(point_readings),
             misconception_readings=tuple(misconception_readings),
             word_lists=tuple(listed),
+            english=english,
         )
 
     @staticmethod
@@ -300,7 +306,7 @@ class OfflineGrader:
             )
         nothing_stated = not findings and all(v.verdict is Verdict.missed for v in verdicts)
         if nothing_stated and not assessment.near_any_point:
-            return self._with_list_notice(self._minimum_grade(question, "off-topic", passages), assessment)
+            return self._with_notices(self._minimum_grade(question, "off-topic", passages), assessment)
         grade = build_grade(
             question,
             verdicts,
@@ -316,17 +322,19 @@ class OfflineGrader:
                 else None
             ),
         )
-        return self._with_list_notice(grade, assessment)
+        return self._with_notices(grade, assessment)
 
-    def _with_list_notice(self, grade: Grade, assessment: Assessment) -> Grade:
-        """The grade with a notice quoting the first word list, when the answer held any."""
-        if not assessment.word_lists:
-            return grade
-        said = " ".join(assessment.word_lists[0].text.split())
-        if len(said) > QUOTE_CHARS:
-            said = said[:QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
-        notice = self.files.feedback()["word_list"].format(said=said)
-        return grade.model_copy(update={"notices": [*grade.notices, notice]})
+    def _with_notices(self, grade: Grade, assessment: Assessment) -> Grade:
+        """The grade with a notice when the answer is not in English, and one quoting its first word list."""
+        templates, notices = self.files.feedback(), []
+        if not assessment.english:
+            notices.append(templates["not_english"])
+        if assessment.word_lists:
+            said = " ".join(assessment.word_lists[0].text.split())
+            if len(said) > QUOTE_CHARS:
+                said = said[:QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
+            notices.append(templates["word_list"].format(said=said))
+        return grade.model_copy(update={"notices": [*grade.notices, *notices]}) if notices else grade
 
     def _minimum_grade(self, question: Question, kind: str, passages: Sequence[Passage]) -> Grade:
         return minimum_grade(

@@ -305,6 +305,18 @@ def test_notes_and_prose_grade_the_same_whether_lists_are_read_or_not(embedder, 
             assert reading.grade(question, answer, []).score == plain.grade(question, answer, []).score, question.id
 
 
+def test_an_answer_in_another_language_is_told_so_and_not_read_as_a_word_list(embedder, sg_question):
+    answer = (
+        "Sicherheitsgruppen sind zustandsbehaftet, daher wird der Rückverkehr automatisch erlaubt, "
+        "während Netzwerk-ACLs zustandslos sind und für ganze Subnetze gelten."
+    )
+    grade = _list_reading_grader(embedder).grade(sg_question, answer, [])
+    assert any("does not look like English" in notice for notice in grade.notices)
+    assert not any("list of words" in notice for notice in grade.notices)
+    english = _list_reading_grader(embedder).grade(sg_question, "Security groups are stateful.", [])
+    assert not english.notices
+
+
 # ---------------------------------------------------------------------------------------------- determinism
 
 _GRADE_SCRIPT = """
