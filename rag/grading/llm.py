@@ -44,6 +44,7 @@ from rag.grading.base import build_grade, unscored_grade
 from rag.grading.files import PromptFiles
 from rag.grading.guard import detect_injection
 from rag.grading.judge import Judge, get_judge
+from rag.grading.language import looks_english
 from rag.grading.llm_errors import (
     FormatRejected,
     LLMFailure,
@@ -54,6 +55,7 @@ from rag.grading.llm_errors import (
 )
 from rag.grading.llm_evidence import (
     NOTE_INJECTED,
+    NOTE_LISTED,
     NOTE_NO_QUOTE,
     NOTE_NOT_FOUND,
     AnswerEvidence,
@@ -66,9 +68,11 @@ from rag.grading.llm_evidence import (
 from rag.grading.llm_log import LLMCall, LLMCallLog, redact
 from rag.grading.llm_modes import OUTPUT_MODES, OutputMode, downgrade_mode, output_mode_for
 from rag.grading.llm_reply import parse_reply, response_format_for, response_schema
+from rag.grading.match_params import default_params
 from rag.grading.result import Grade, Verdict
 from rag.grading.review import ReviewParams, load_review_params
 from rag.grading.rubric import PromptTemplate, Rubric
+from rag.grading.wordlists import list_notice, word_lists
 from rag.passage import Passage
 from rag.questions import Question
 from rag.settings import Settings, get_settings
@@ -324,7 +328,13 @@ class LLMGrader:
             return unscored_grade(question, reason, grader=self.name, model=self.model, passages=passages)
 
     def _grade(self, question: Question, answer: str, passages: Sequence[Passage]) -> Grade:
-        evidence = AnswerEvidence.for_question(answer, question, self.files.guard_rules())
+        list_params = default_params().word_lists
+        listed = (
+            word_lists(answer, self.files.lexicon(), list_params)
+            if list_params is not None and looks_english(answer)
+            else []
+        )
+        evidence = AnswerEvidence.for_question(answer, question, self.files.guard_rules(), listed)
         total = self.settings.llm_samples
         outcomes = [self._sample(question, answer, passages, evidence, i) for i in range(total)]
         llm_ms = round(sum(o.latency_ms for o in outcomes), 2)
@@ -377,9 +387,11 @@ class LLMGrader:
             templates=self.files.feedback(),
         )
         discredited = sum(
-            1 for v in verdicts if any(n in v.note for n in (NOTE_NOT_FOUND, NOTE_NO_QUOTE, NOTE_INJECTED))
+            1 for v in verdicts if any(n in v.note for n in (NOTE_NOT_FOUND, NOTE_NO_QUOTE, NOTE_INJECTED, NOTE_LISTED))
         )
         notices = list(grade.notices)
+        if evidence.listed:
+            notices.append(list_notice(answer[evidence.listed[0][0] : evidence.listed[0][1]], self.files.feedback()))
         if discredited:
             notices.append(
                 f"The grading model credited {discredited} key point(s) without quoting words from your answer "

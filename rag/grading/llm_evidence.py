@@ -31,6 +31,7 @@ MIN_QUOTE_LETTERS = 12
 NOTE_NOT_FOUND = "quoted words not found in the answer: no credit"
 NOTE_NO_QUOTE = "no quote from the answer given: no credit"
 NOTE_INJECTED = "quoted words are addressed to the grader, not an answer: no credit"
+NOTE_LISTED = "quoted words are a list of words with no statement: no credit"
 NOTE_CONTRADICTION_UNSUPPORTED = "quoted words not found in the answer: no penalty"
 NOTE_DISPUTED = "disputed: the judge does not read the quoted sentence as stating this point: no credit"
 
@@ -49,36 +50,48 @@ class _Word:
 class AnswerEvidence:
     """The answer as a word sequence, for checking quotes whatever their case, punctuation, quote marks or datamarks.
 
-    Sentences that match a guard injection pattern are "tainted": quoting them earns nothing.
+    Sentences that match a guard injection pattern are "tainted": quoting them earns nothing. So are
+    quotes that lie inside a word list (`listed`, rag/grading/wordlists.py): they state nothing.
     """
 
-    def __init__(self, answer: str, rules: GuardRules | None = None, not_evidence: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        answer: str,
+        rules: GuardRules | None = None,
+        not_evidence: Sequence[str] = (),
+        listed: Sequence[Span] = (),
+    ) -> None:
         self.answer = answer
         self.words = [_Word(m.group().casefold(), m.start(), m.end()) for m in _WORD.finditer(answer)]
         self._texts = [w.text for w in self.words]
         self.tainted = _tainted_spans(answer, rules or load_guard_rules())
+        self.listed = [(span.start, span.end) for span in listed]
         self._not_evidence = {tuple(_words(text)) for text in not_evidence}
 
     @classmethod
-    def for_question(cls, answer: str, question: Question, rules: GuardRules | None = None) -> AnswerEvidence:
+    def for_question(
+        cls, answer: str, question: Question, rules: GuardRules | None = None, listed: Sequence[Span] = ()
+    ) -> AnswerEvidence:
         """Key point and misconception ids are labels from the prompt: quoting one is never evidence."""
         ids = [kp.id for kp in question.key_points] + [m.id for m in question.misconceptions]
-        return cls(answer, rules, not_evidence=ids)
+        return cls(answer, rules, not_evidence=ids, listed=listed)
 
-    def check(self, quote: str) -> Literal["found", "not-found", "too-short", "injected"]:
+    def check(self, quote: str) -> Literal["found", "not-found", "too-short", "injected", "listed"]:
         fragments = [f for f in re.split(r"\.\.\.|…", quote) if _WORD.search(f)]
         words = [w for f in fragments for w in _words(f)]
         if len(words) < MIN_QUOTE_WORDS or sum(len(w) for w in words) < MIN_QUOTE_LETTERS:
             return "too-short"
         if tuple(words) in self._not_evidence:
             return "not-found"
-        outcome: Literal["found", "injected"] = "found"
+        outcome: Literal["found", "injected", "listed"] = "found"
         for fragment in fragments:
             spans = self._find(_words(fragment))
             if not spans:
                 return "not-found"
             if all(self._is_tainted(span) for span in spans):
                 outcome = "injected"
+            elif outcome == "found" and all(self._is_listed(span) for span in spans):
+                outcome = "listed"
         return outcome
 
     def locate_all(self, quotes: Sequence[str]) -> list[Span]:
@@ -102,6 +115,9 @@ class AnswerEvidence:
 
     def _is_tainted(self, span: tuple[int, int]) -> bool:
         return any(span[0] < end and start < span[1] for start, end in self.tainted)
+
+    def _is_listed(self, span: tuple[int, int]) -> bool:
+        return any(start <= span[0] and span[1] <= end for start, end in self.listed)
 
 
 def _words(text: str) -> list[str]:
@@ -162,6 +178,8 @@ def check_judgement(judgement: Judgement, question: Question, evidence: AnswerEv
                 note = NOTE_NO_QUOTE
             elif "injected" in outcomes.values() and "not-found" not in outcomes.values():
                 note = NOTE_INJECTED
+            elif "listed" in outcomes.values() and "not-found" not in outcomes.values():
+                note = NOTE_LISTED
             else:
                 note = NOTE_NOT_FOUND
             verdict = Verdict.missed

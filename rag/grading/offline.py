@@ -44,13 +44,12 @@ from rag.grading.support import (
     whole_answer_credit,
 )
 from rag.grading.views import AnswerView, ClaimMatch, ClaimView
-from rag.grading.wordlists import blank, word_lists
+from rag.grading.wordlists import blank, list_notice, word_lists
 from rag.passage import Passage
 from rag.questions import Question
 
 CONFIDENCE_DECIMALS = 2
 CREDIT_DECIMALS = 3
-QUOTE_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -330,10 +329,7 @@ class OfflineGrader:
         if not assessment.english:
             notices.append(templates["not_english"])
         if assessment.word_lists:
-            said = " ".join(assessment.word_lists[0].text.split())
-            if len(said) > QUOTE_CHARS:
-                said = said[:QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
-            notices.append(templates["word_list"].format(said=said))
+            notices.append(list_notice(assessment.word_lists[0].text, templates))
         return grade.model_copy(update={"notices": [*grade.notices, *notices]}) if notices else grade
 
     def _minimum_grade(self, question: Question, kind: str, passages: Sequence[Passage]) -> Grade:

@@ -32,6 +32,7 @@ from rag.grading.stemming import tokenize
 
 _PAUSE = re.compile(r"[,;()\[\]{}\"“”!?|]|:(?=\s|$)")
 _PIECE = re.compile(r"\S+")
+QUOTE_CHARS = 80
 
 
 class WordListParams(BaseModel):
@@ -122,3 +123,11 @@ def blank(text: str, spans: Sequence[Span]) -> str:
     for span in spans:
         text = text[: span.start] + " " * (span.end - span.start) + text[span.end :]
     return text
+
+
+def list_notice(listed: str, templates: dict) -> str:
+    """The notice that names a word list (the `word_list` feedback template), quoting its start."""
+    said = " ".join(listed.split())
+    if len(said) > QUOTE_CHARS:
+        said = said[:QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
+    return templates["word_list"].format(said=said)

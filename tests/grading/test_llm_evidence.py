@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from rag.grading.llm_evidence import NOTE_INJECTED, NOTE_NO_QUOTE, NOTE_NOT_FOUND, AnswerEvidence, sanitise_feedback
+from rag.grading.llm_evidence import (
+    NOTE_INJECTED,
+    NOTE_LISTED,
+    NOTE_NO_QUOTE,
+    NOTE_NOT_FOUND,
+    AnswerEvidence,
+    sanitise_feedback,
+)
 from rag.grading.llm_reply import MAX_FEEDBACK_CHARS
 from rag.grading.result import Verdict
 from tests.grading.conftest import GOOD_ANSWER, GOOD_REPLY, by_id, log_rows, reply, verdict
@@ -243,3 +250,35 @@ def test_feedback_is_sanitised():
     assert sanitise_feedback('{"type"') is None  # a small model's debris is not feedback
     long = sanitise_feedback("word " * 400)
     assert long.endswith("…") and len(long) <= MAX_FEEDBACK_CHARS
+
+
+# ------------------------------------------------------------------------------ word lists
+
+GUARDRAIL_WORDS = "SCPs permissions boundaries cap permissions grant guardrails maximum ceiling limit policies"
+
+
+def test_quoting_a_word_list_earns_nothing_and_the_grade_names_the_list(fake_grader, iam_question):
+    answer = f"{GOOD_ANSWER}\n{GUARDRAIL_WORDS}"
+    crediting_the_list = reply(
+        [
+            verdict("implicit-deny", "covered", "starts as an implicit deny unless some policy explicitly allows it"),
+            verdict("explicit-deny", "covered", "An explicit deny in any policy always beats an allow"),
+            verdict("guardrails", "covered", "SCPs permissions boundaries cap permissions grant"),
+        ]
+    )
+    grade = fake_grader(crediting_the_list).grade(iam_question, answer)
+    guardrails = by_id(grade)["guardrails"]
+    assert guardrails.verdict is Verdict.missed and guardrails.note == NOTE_LISTED
+    assert grade.score == fake_grader(GOOD_REPLY).grade(iam_question, GOOD_ANSWER).score
+    assert any("list of words" in notice and "SCPs permissions boundaries" in notice for notice in grade.notices)
+
+
+def test_a_quote_that_states_something_is_not_a_list_however_terse(iam_question):
+    answer = "SCPs cap permissions and grant nothing. " + GUARDRAIL_WORDS
+    from rag.grading.lexicon import load_lexicon
+    from rag.grading.wordlists import WordListParams, word_lists
+
+    listed = word_lists(answer, load_lexicon(), WordListParams(run=10, items=4))
+    evidence = AnswerEvidence.for_question(answer, iam_question, listed=listed)
+    assert evidence.check("SCPs cap permissions and grant nothing") == "found"
+    assert evidence.check("permissions boundaries cap permissions") == "listed"
