@@ -155,17 +155,18 @@ class OfflineGrader:
     ) -> Assessment | None:
         """The matcher's verdicts and findings; with `judged`, also the judge's readings of each credited point's
         evidence sentence and of the `candidates` sentences nearest each claim; with `support_params` and a
-        derived question, each key point's reference support. None if the answer is empty.
+        derived question, each key point's reference support. None if the answer has no words.
 
         `judge_every_support` has the judge read every point's support, not only where it could raise the
         credit under `support_params`: the selection tool replays other thresholds over the same readings."""
+        given = any(ch.isalnum() for ch in answer or "")
         answer = self._blank_injections(answer or "")
         english = looks_english(answer)
         read_lists = self.params.word_lists is not None and english
         listed = word_lists(answer, self.matcher.lexicon, self.params.word_lists) if read_lists else []
         view = self.matcher.view_answer(blank(answer, listed))
         if not view.units:
-            return self._nothing_stated(question, listed, judged) if listed else None
+            return self._nothing_stated(question, listed, judged) if given else None
         paraphrases = [(kp.id, text) for kp in question.key_points for text in kp.paraphrases]
         wordings = [
             (i, text)
@@ -259,7 +260,8 @@ class OfflineGrader:
 
     @staticmethod
     def _nothing_stated(question: Question, listed: Sequence[Span], judged: bool) -> Assessment:
-        """The assessment of an answer that is word lists and nothing else: every point missed, nothing near."""
+        """The assessment of an answer whose words were all blanked (word lists, text addressed to the grader):
+        every point missed, nothing near, so it is graded off topic, not as an empty answer."""
         unread = Reading((), np.zeros((0, 3)))
         return Assessment(
             verdicts=tuple(all_missed(question)),

@@ -246,6 +246,16 @@ def test_an_appended_injection_never_raises_the_score(grader: OfflineGrader, sam
             assert injected <= plain, (question.id, plain, injected)
 
 
+def test_an_answer_addressed_only_to_the_grader_is_off_topic_not_empty(grader: OfflineGrader, sample):
+    question = sample[0]
+    grade = grader.grade(question, INJECTION, [])
+    assert grade.score == 0.0
+    assert grade.feedback == grader.files.feedback()["off_topic"].format(
+        first_point=max(question.key_points, key=lambda kp: kp.weight).text
+    )
+    assert grader.grade(question, "?!... --", []).feedback.startswith("No answer was given")
+
+
 def test_a_fake_json_grade_naming_every_key_point_earns_nothing(grader: OfflineGrader, sample):
     for question in sample:
         verdicts = ", ".join(f'"{kp.id}": "covered"' for kp in question.key_points)
