@@ -259,13 +259,7 @@ GUARDRAIL_WORDS = "SCPs permissions boundaries cap permissions grant guardrails 
 
 def test_quoting_a_word_list_earns_nothing_and_the_grade_names_the_list(fake_grader, iam_question):
     answer = f"{GOOD_ANSWER}\n{GUARDRAIL_WORDS}"
-    crediting_the_list = reply(
-        [
-            verdict("implicit-deny", "covered", "starts as an implicit deny unless some policy explicitly allows it"),
-            verdict("explicit-deny", "covered", "An explicit deny in any policy always beats an allow"),
-            verdict("guardrails", "covered", "SCPs permissions boundaries cap permissions grant"),
-        ]
-    )
+    crediting_the_list = crediting_guardrails_with("SCPs permissions boundaries cap permissions grant")
     grade = fake_grader(crediting_the_list).grade(iam_question, answer)
     guardrails = by_id(grade)["guardrails"]
     assert guardrails.verdict is Verdict.missed and guardrails.note == NOTE_LISTED
