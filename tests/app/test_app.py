@@ -255,8 +255,10 @@ def test_filters_are_saved_per_user_and_come_back_after_a_reload(app_env: Path):
         ("   ", "No answer was given"),
         ("<script>alert('x')</script><img src=x onerror=alert(1)> **bold** [link](javascript:alert(1)) # Title", ""),
         ("S3 " * 33_334, "only the first"),
+        ("stateful stateless return traffic allow deny subnet instance rule number order first match", "list of words"),
+        ("Los grupos de seguridad tienen estado, así que el tráfico de retorno se permite.", "not look like English"),
     ],
-    ids=["blank", "html-and-markdown", "100k-chars"],
+    ids=["blank", "html-and-markdown", "100k-chars", "word-list", "other-language"],
 )
 def test_bad_answers_are_handled_and_shown_as_text(app_env: Path, text: str, expect: str):
     at = start()
