@@ -40,8 +40,8 @@ class WordListParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    run: int = Field(ge=3, description="Words between two pauses, none a function word.")
-    items: int = Field(ge=3, description="Consecutive single-word items, none a function word.")
+    run: int = Field(ge=3, description="Consecutive words with no function word and no pause among them.")
+    items: int = Field(ge=3, description="Consecutive single-word items, none a function word or a name.")
     selected_on: str = ""
     selection: dict[str, Any] = Field(default_factory=dict)
 
