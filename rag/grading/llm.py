@@ -390,8 +390,8 @@ class LLMGrader:
             1 for v in verdicts if any(n in v.note for n in (NOTE_NOT_FOUND, NOTE_NO_QUOTE, NOTE_INJECTED, NOTE_LISTED))
         )
         notices = list(grade.notices)
-        if evidence.listed:
-            notices.append(list_notice(answer[evidence.listed[0][0] : evidence.listed[0][1]], self.files.feedback()))
+        if listed:
+            notices.append(list_notice(listed[0].text, self.files.feedback()))
         if discredited:
             notices.append(
                 f"The grading model credited {discredited} key point(s) without quoting words from your answer "

@@ -164,7 +164,7 @@ class OfflineGrader:
         english = looks_english(answer)
         read_lists = self.params.word_lists is not None and english
         listed = word_lists(answer, self.matcher.lexicon, self.params.word_lists) if read_lists else []
-        view = self.matcher.view_answer(blank(answer, listed))
+        view = self.matcher.view_answer(blank(answer, ((span.start, span.end) for span in listed)))
         if not view.units:
             return self._nothing_stated(question, listed, judged) if given else None
         paraphrases = [(kp.id, text) for kp in question.key_points for text in kp.paraphrases]
@@ -432,9 +432,7 @@ class OfflineGrader:
         pieces = [*split_sentences(answer), *split_clauses(answer)]
         rules = self.files.guard_rules()
         spans = [(piece.start, piece.end) for piece in pieces if detect_injection(piece.text, rules)]
-        for start, end in [*spans, *braced_injections(answer, rules)]:
-            answer = answer[:start] + " " * (end - start) + answer[end:]
-        return answer
+        return blank(answer, [*spans, *braced_injections(answer, rules)])
 
     def _verdict(self, point_id: str, text: str, weight: int, match: ClaimMatch) -> KeyPointVerdict:
         thresholds = self.params.thresholds

@@ -20,8 +20,9 @@ A list earns nothing: the grader blanks it before matching (keeping every offset
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,11 +56,16 @@ class _Segment:
     """(start, end, words) of each maximal run of content words."""
 
 
+@lru_cache(maxsize=8)
+def _function_words(lexicon: Lexicon) -> frozenset[str]:
+    return lexicon.stopwords | lexicon.negations | lexicon.relation_words
+
+
 def _relates(piece: str, lexicon: Lexicon) -> bool:
     """Whether a whitespace-separated piece is or holds a function word (a stopword, a negation, a relation word)."""
     if piece.strip(".'’").lower() in lexicon.relation_words:
         return True
-    words = lexicon.stopwords | lexicon.negations | lexicon.relation_words
+    words = _function_words(lexicon)
     return any(token in words or token.endswith("n't") for token in tokenize(piece))
 
 
@@ -72,10 +78,11 @@ def _segments(text: str, sentence: Span, lexicon: Lexicon) -> list[_Segment]:
     segments, cursor = [], sentence.start
     bounds = [(m.start() + sentence.start, m.end() + sentence.start) for m in _PAUSE.finditer(sentence.text)]
     for pause_start, pause_end in [*bounds, (sentence.end, sentence.end)]:
+        read = [(m, _relates(m.group(), lexicon)) for m in _PIECE.finditer(text, cursor, pause_start)]
         pieces = [
-            (m.start(), m.start() + len(m.group().rstrip(".…")), _relates(m.group(), lexicon))
-            for m in _PIECE.finditer(text, cursor, pause_start)
-            if any(ch.isalnum() for ch in m.group()) or _relates(m.group(), lexicon)
+            (m.start(), m.start() + len(m.group().rstrip(".…")), relates)
+            for m, relates in read
+            if relates or any(ch.isalnum() for ch in m.group())
         ]
         cursor = pause_end
         if not pieces:
@@ -118,10 +125,10 @@ def word_lists(text: str, lexicon: Lexicon, params: WordListParams) -> list[Span
     return [Span(start, end, text[start:end]) for start, end in merged]
 
 
-def blank(text: str, spans: Sequence[Span]) -> str:
-    """`text` with every span replaced by spaces, so every other offset stays where it was."""
-    for span in spans:
-        text = text[: span.start] + " " * (span.end - span.start) + text[span.end :]
+def blank(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """`text` with every (start, end) stretch replaced by spaces, so every other offset stays where it was."""
+    for start, end in spans:
+        text = text[:start] + " " * (end - start) + text[end:]
     return text
 
 

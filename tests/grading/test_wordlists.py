@@ -51,21 +51,10 @@ def test_a_pause_ends_a_run():
     assert listed("alpha beta gamma delta epsilon; zeta eta theta iota kappa") == []
 
 
-def test_every_shipped_statement_in_the_bank_reads_as_a_statement(question_bank):
+def test_every_shipped_statement_in_the_bank_reads_as_a_statement(bank_statements):
     """The thresholds were chosen as the smallest that read none of the bank's written statements as a list."""
     lexicon = load_lexicon()
-    texts = [
-        text
-        for question in question_bank.questions
-        for text in (
-            question.model_answer,
-            *(kp.text for kp in question.key_points),
-            *(p for kp in question.key_points for p in kp.paraphrases),
-            *(m.claim for m in question.misconceptions),
-            *(p for m in question.misconceptions for p in m.paraphrases),
-            *(m.correction for m in question.misconceptions),
-        )
-    ]
+    texts = bank_statements
     assert [t for t in texts if word_lists(t, lexicon, PARAMS)] == []
     for tighter in (
         PARAMS.model_copy(update={"run": PARAMS.run - 1}),
@@ -77,7 +66,7 @@ def test_every_shipped_statement_in_the_bank_reads_as_a_statement(question_bank)
 def test_blanking_keeps_every_offset():
     text = "Security groups are stateful. alpha beta gamma delta epsilon zeta eta theta iota kappa"
     spans = word_lists(text, load_lexicon(), PARAMS)
-    blanked = blank(text, spans)
+    blanked = blank(text, [(span.start, span.end) for span in spans])
     assert len(blanked) == len(text)
     assert blanked.startswith("Security groups are stateful.")
     assert not blanked[30:].strip()
