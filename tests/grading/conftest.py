@@ -78,6 +78,24 @@ GOOD_ANSWER = (
 )
 
 
+@pytest.fixture(scope="module")
+def bank_statements(question_bank) -> list[str]:
+    """Every statement the bank writes out: model answers, key points and their paraphrases (notes-style
+    ones included), misconception claims, their paraphrases and corrections."""
+    return [
+        text
+        for question in question_bank.questions
+        for text in (
+            question.model_answer,
+            *(kp.text for kp in question.key_points),
+            *(p for kp in question.key_points for p in kp.paraphrases),
+            *(m.claim for m in question.misconceptions),
+            *(p for m in question.misconceptions for p in m.paraphrases),
+            *(m.correction for m in question.misconceptions),
+        )
+    ]
+
+
 def without_paraphrases(question: Question) -> Question:
     """The question with its key points' own text only: for tests of how that text is read."""
     points = tuple(kp.model_copy(update={"paraphrases": ()}) for kp in question.key_points)
