@@ -313,8 +313,7 @@ def bank_pairs(questions: Sequence[Question], lexicon: Lexicon, others: Sequence
     Entails: a paraphrase, the key point itself with another point after it, the model-answer sentence
     that shares most of its words. Contradicts: antonym, negation, role-swap and number rewrites of the
     key point and of its paraphrases; a misconception against its correction. Neither: hedged "A or not A"
-    forms, keyword lists, other key points of this and other questions, and two other points of this
-    question together (as long as the entailing point-with-another-point span).
+    forms, keyword lists, other key points of this and other questions.
     """
     pool = [kp.text for q in (*questions, *others) for kp in q.key_points]
     pairs: list[Pair] = []
@@ -343,9 +342,6 @@ def bank_pairs(questions: Sequence[Question], lexicon: Lexicon, others: Sequence
             if others_here:
                 add(f"{rng.choice(wordings)} {rng.choice(others_here)}", ENTAILS, "bank-context")
                 add(rng.choice(others_here), NEITHER, "bank-other-point")
-            if len(others_here) >= 2:
-                # the two-sentence counterpart of bank-context, so that a longer span is no cue for entails
-                add(" ".join(rng.sample(others_here, 2)), NEITHER, "bank-other-context")
             if sentences:
                 best = max(sentences, key=lambda s, t=kp.text: _overlap(s, t))
                 if _overlap(best, kp.text) >= 0.3:
@@ -378,8 +374,7 @@ def guide_pairs(sections: Sequence[tuple[str, str]], lexicon: Lexicon, limit: in
     """Pairs from the guide's own sentences: (title, text) per section.
 
     Entails: a sentence with the next one after it. Contradicts: its rule rewrites. Neither: another
-    sentence of the same section, two neighbouring sentences of the section other than it, a hedge, a
-    keyword list.
+    sentence of the same section, a hedge, a keyword list.
     """
     pairs: list[Pair] = []
     for title, text in sections:
@@ -408,11 +403,6 @@ def guide_pairs(sections: Sequence[tuple[str, str]], lexicon: Lexicon, limit: in
             if len(sentences) > 2:
                 other = rng.choice([s for s in sentences if s != sentence])
                 add(other, NEITHER, "guide-other")
-            # the two-sentence counterpart of guide-context: two neighbouring sentences of the section that
-            # are not this one
-            pairs_apart = [(a, b) for a, b in itertools.pairwise(sentences) if sentence not in (a, b)]
-            if pairs_apart:
-                add(" ".join(rng.choice(pairs_apart)), NEITHER, "guide-other-context")
             if rng.random() < 0.3:
                 hedged = hedge(sentence, rng)
                 if hedged:
