@@ -74,6 +74,7 @@ class Embedder:
 
         transformers_logging.disable_progress_bar()
         self.model = SentenceTransformer(str(directory), device="cpu", local_files_only=True)
+        self.model.eval()
         self.name = MODEL_NAME
         self._cache: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
@@ -87,6 +88,22 @@ class Embedder:
             show_progress_bar=show_progress,
         ).astype(np.float32)
 
+    def _encode_few(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """The same vectors as `_encode`, bit for bit, by the same steps (longest first, `batch_size` per
+        forward pass, the model's own normalisation and then `encode`'s), without `encode`'s set-up on
+        every call (switching every module to eval mode, resolving the device), which costs about a
+        fifteenth of the time of a short text's forward pass. Grading embeds one or two texts at a time."""
+        import torch
+
+        order = np.argsort([-len(text) for text in texts])
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                features = self.model.preprocess([texts[i] for i in order[start : start + batch_size]])
+                vectors = self.model(features)["sentence_embedding"]
+                rows.append(torch.nn.functional.normalize(vectors, p=2, dim=1).numpy())
+        return np.concatenate(rows).astype(np.float32)[np.argsort(order)]
+
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Embeddings for `texts` (rows in order); cached texts are not recomputed."""
         if not texts:
@@ -94,7 +111,7 @@ class Embedder:
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
             if missing:
-                vectors = self._encode(missing, batch_size)
+                vectors = self._encode_few(missing, batch_size)
                 if len(self._cache) > 50_000:
                     self._cache.clear()
                 self._cache.update(zip(missing, vectors, strict=True))

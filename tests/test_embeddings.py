@@ -30,3 +30,10 @@ def test_embeddings_are_normalised_and_semantic(embedder):
 def test_cached_and_uncached_embeddings_agree(embedder):
     text = "Dead-letter queues catch poison messages"
     assert np.allclose(embedder.embed([text])[0], embedder.embed_uncached([text])[0], atol=1e-6)
+
+
+def test_the_few_texts_path_gives_sentence_transformers_vectors_bit_for_bit(embedder):
+    """Grading embeds through `_encode_few`; the thresholds were selected on `SentenceTransformer.encode`'s vectors."""
+    texts = [f"Security groups are stateful, rule {i} " + "and more words " * (i % 7) for i in range(40)]
+    for batch in (texts[:1], texts[:3], texts):
+        assert np.array_equal(embedder._encode_few(batch, 32), embedder._encode(batch, 32))
