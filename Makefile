@@ -83,7 +83,7 @@ bench: install-dev system-deps index ## Benchmarks: retrieval, grading latency, 
 	$(PY) -m pytest -q -s -m benchmark tests/browser
 	rm -rf $(EVAL_RUNS)/bench-scientsbank
 	$(PY) -m evals benchmark $(SCIENTSBANK) --grader offline --out $(EVAL_RUNS)/bench-scientsbank
-	$(PY) -m evals.docs
+	$(PY) -m evals.docs --bench-run $(EVAL_RUNS)/bench-scientsbank
 	$(PY) -m evals gate --thresholds evals/speed_thresholds.yaml $(EVAL_RUNS)/bench-scientsbank
 
 lint: install-dev ## ruff

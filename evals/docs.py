@@ -1,9 +1,10 @@
 """Write docs/evals.md from the latest runs: `python -m evals.docs` (run by `make evals` and `make bench`).
 
 Reads evals/runs/ci-team, ci-scientsbank and ci-suites (make evals), evals/runs/judge-report.json
-(python -m evals.judge_report), docs/benchmark-grading.json (python -m rag.bench) and
-docs/benchmark-app.json (the browser benchmark). A source that is missing is listed as not measured;
-no figure is typed by hand.
+(python -m evals.judge_report), docs/benchmark-grading.json (python -m rag.bench),
+docs/benchmark-app.json (the browser benchmark) and docs/benchmark-scientsbank.json (written from `make
+bench`'s SciEntsBank run with --bench-run). A source that is missing is listed as not measured; no figure
+is typed by hand.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rag.settings import PROJECT_ROOT
 RUNS = PROJECT_ROOT / "evals" / "runs"
 DOCS = PROJECT_ROOT / "docs"
 OUT = DOCS / "evals.md"
+THROUGHPUT_FILE = DOCS / "benchmark-scientsbank.json"
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -116,17 +118,37 @@ def judge_section(report: dict[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
-def performance_section(grading: dict[str, Any] | None, app: dict[str, Any] | None) -> list[str]:
+def bench_throughput(run: Path) -> dict[str, Any]:
+    """The speed figures of `make bench`'s SciEntsBank run, kept in docs/ because run folders are not committed."""
+    results = _load(run / "results.json")
+    if results is None:
+        raise SystemExit(f"error: {run / 'results.json'} not found; run `make bench` (it writes that run)")
+    cost = results.get("metrics", {}).get("cost", {})
+    return {
+        "date": str(results.get("finished_at", ""))[:10],
+        "answers": cost.get("gradings_this_session"),
+        "seconds": cost.get("seconds"),
+        "answers_per_second": round(cost.get("answers_per_second") or 0.0, 2),
+    }
+
+
+def performance_section(
+    grading: dict[str, Any] | None, app: dict[str, Any] | None, throughput: dict[str, Any] | None = None
+) -> list[str]:
     lines = [
         "## Performance (`make bench`, 2 cores)",
         "",
         "Grading and retrieval rows come from docs/benchmark-grading.json, app rows from docs/benchmark-app.json,",
-        "each as the last `make bench` wrote it.",
+        "SciEntsBank rows (the whole benchmark, offline grader, after warm-up) from",
+        "docs/benchmark-scientsbank.json, each as the last `make bench` wrote it.",
         "",
     ]
-    if grading is None and app is None:
+    if grading is None and app is None and throughput is None:
         return [*lines, "Not measured: run `make bench`.", ""]
     lines += ["| figure | value |", "|---|---|"]
+    for key in ("answers", "answers_per_second"):
+        if throughput and throughput.get(key) is not None:
+            lines.append(f"| scientsbank: {key} | {_fmt(throughput[key])} |")
     for key, value in ((grading or {}).get("grading") or {}).items():
         lines.append(f"| grading: {key} | {_fmt(value)} |")
     for key, value in ((grading or {}).get("retrieval") or {}).items():
@@ -175,7 +197,9 @@ def render() -> str:
     lines += scientsbank_section(_load(RUNS / "ci-scientsbank" / "results.json"))
     lines += suites_section(_load(RUNS / "ci-suites" / "results.json"))
     lines += judge_section(_load(RUNS / "judge-report.json"))
-    lines += performance_section(_load(DOCS / "benchmark-grading.json"), _load(DOCS / "benchmark-app.json"))
+    lines += performance_section(
+        _load(DOCS / "benchmark-grading.json"), _load(DOCS / "benchmark-app.json"), _load(THROUGHPUT_FILE)
+    )
     lines += concurrency_section(_load(DOCS / "benchmark-history.json"))
     return "\n".join(lines)
 
@@ -183,7 +207,16 @@ def render() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.docs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT, help="default: %(default)s")
+    parser.add_argument(
+        "--bench-run",
+        type=Path,
+        metavar="DIR",
+        help=f"first keep the speed figures of this SciEntsBank run in {THROUGHPUT_FILE.name} (`make bench` does)",
+    )
     args = parser.parse_args(argv)
+    if args.bench_run is not None:
+        THROUGHPUT_FILE.write_text(json.dumps(bench_throughput(args.bench_run), indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {THROUGHPUT_FILE}")
     args.out.write_text(render(), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
