@@ -328,12 +328,7 @@ class LLMGrader:
             return unscored_grade(question, reason, grader=self.name, model=self.model, passages=passages)
 
     def _grade(self, question: Question, answer: str, passages: Sequence[Passage]) -> Grade:
-        list_params = default_params().word_lists
-        listed = (
-            word_lists(answer, self.files.lexicon(), list_params)
-            if list_params is not None and looks_english(answer)
-            else []
-        )
+        listed = word_lists(answer, self.files.lexicon(), default_params().word_lists, english=looks_english(answer))
         evidence = AnswerEvidence.for_question(answer, question, self.files.guard_rules(), listed)
         total = self.settings.llm_samples
         outcomes = [self._sample(question, answer, passages, evidence, i) for i in range(total)]

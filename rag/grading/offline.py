@@ -162,8 +162,7 @@ class OfflineGrader:
         given = any(ch.isalnum() for ch in answer or "")
         answer = self._blank_injections(answer or "")
         english = looks_english(answer)
-        read_lists = self.params.word_lists is not None and english
-        listed = word_lists(answer, self.matcher.lexicon, self.params.word_lists) if read_lists else []
+        listed = word_lists(answer, self.matcher.lexicon, self.params.word_lists, english=english)
         view = self.matcher.view_answer(blank(answer, ((span.start, span.end) for span in listed)))
         if not view.units:
             return self._nothing_stated(question, listed, judged) if given else None

@@ -101,8 +101,12 @@ def _segments(text: str, sentence: Span, lexicon: Lexicon) -> list[_Segment]:
     return segments
 
 
-def word_lists(text: str, lexicon: Lexicon, params: WordListParams) -> list[Span]:
-    """The word lists in `text` (see the module docstring), as exact spans in order."""
+def word_lists(text: str, lexicon: Lexicon, params: WordListParams | None, *, english: bool = True) -> list[Span]:
+    """The word lists in `text` (see the module docstring), as exact spans in order. None when reading is off
+    (`params` None) or the text is not English: its words are not in the lexicon, so any run would read as a
+    list."""
+    if params is None or not english:
+        return []
     found: list[tuple[int, int]] = []
     for sentence in split_sentences(text):
         streak: list[tuple[int, int]] = []

@@ -70,3 +70,10 @@ def test_blanking_keeps_every_offset():
     assert len(blanked) == len(text)
     assert blanked.startswith("Security groups are stateful.")
     assert not blanked[30:].strip()
+
+
+def test_nothing_is_read_as_a_list_when_reading_is_off_or_the_text_is_not_english():
+    text = "stateful stateless return traffic allow deny subnet instance interface rule number order"
+    assert word_lists(text, load_lexicon(), PARAMS), "read with the shipped shape, it is a list"
+    assert word_lists(text, load_lexicon(), None) == []
+    assert word_lists(text, load_lexicon(), PARAMS, english=False) == []
