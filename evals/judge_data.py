@@ -307,13 +307,17 @@ def stable_rng(*parts: str) -> random.Random:
     return random.Random(int(hashlib.sha256("|".join(parts).encode()).hexdigest()[:12], 16))
 
 
-def bank_pairs(questions: Sequence[Question], lexicon: Lexicon, others: Sequence[Question] = ()) -> list[Pair]:
+def bank_pairs(
+    questions: Sequence[Question], lexicon: Lexicon, others: Sequence[Question] = (), *, mirrored: bool = False
+) -> list[Pair]:
     """Pairs generated from the bank's key points, paraphrases, misconceptions and model answers.
 
     Entails: a paraphrase, the key point itself with another point after it, the model-answer sentence
     that shares most of its words. Contradicts: antonym, negation, role-swap and number rewrites of the
     key point and of its paraphrases; a misconception against its correction. Neither: hedged "A or not A"
     forms, keyword lists, other key points of this and other questions.
+    `mirrored`: each rewrite is also a claim, contradicted by the original and entailed by itself said the
+    same way, so that no claim's wording carries a label of its own: only the edited word tells them apart.
     """
     pool = [kp.text for q in (*questions, *others) for kp in q.key_points]
     pairs: list[Pair] = []
@@ -351,6 +355,9 @@ def bank_pairs(questions: Sequence[Question], lexicon: Lexicon, others: Sequence
                     say = framing(rng, wording, others_here)
                     add(say(rewrite), CONTRADICTS, f"bank-{kind}")
                     add(say(wording), ENTAILS, "bank-restated")
+                    if mirrored:
+                        add(say(wording), CONTRADICTS, f"bank-mirror-{kind}", claim=rewrite)
+                        add(say(rewrite), ENTAILS, "bank-mirror-restated", claim=rewrite)
             hedged = hedge(rng.choice(wordings), rng)
             if hedged:
                 add(hedged, NEITHER, "bank-hedge")
@@ -370,11 +377,13 @@ def bank_pairs(questions: Sequence[Question], lexicon: Lexicon, others: Sequence
     return pairs
 
 
-def guide_pairs(sections: Sequence[tuple[str, str]], lexicon: Lexicon, limit: int | None = None) -> list[Pair]:
+def guide_pairs(
+    sections: Sequence[tuple[str, str]], lexicon: Lexicon, limit: int | None = None, *, mirrored: bool = False
+) -> list[Pair]:
     """Pairs from the guide's own sentences: (title, text) per section.
 
     Entails: a sentence with the next one after it. Contradicts: its rule rewrites. Neither: another
-    sentence of the same section, a hedge, a keyword list.
+    sentence of the same section, a hedge, a keyword list. `mirrored`: as in `bank_pairs`.
     """
     pairs: list[Pair] = []
     for title, text in sections:
@@ -400,6 +409,9 @@ def guide_pairs(sections: Sequence[tuple[str, str]], lexicon: Lexicon, limit: in
                 say = framing(rng, sentence, sentences)
                 add(say(rewrite), CONTRADICTS, f"guide-{kind}")
                 add(say(sentence), ENTAILS, "guide-restated")
+                if mirrored:
+                    add(say(sentence), CONTRADICTS, f"guide-mirror-{kind}", claim=rewrite)
+                    add(say(rewrite), ENTAILS, "guide-mirror-restated", claim=rewrite)
             if len(sentences) > 2:
                 other = rng.choice([s for s in sentences if s != sentence])
                 add(other, NEITHER, "guide-other")

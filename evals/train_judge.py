@@ -55,8 +55,10 @@ def is_dev_group(group: str) -> bool:
     return int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < DEV_SHARE
 
 
-def training_data(datasets_dir: Path = DATASETS_DIR) -> tuple[list[Pair], list[Pair]]:
-    """(train, dev) pairs. Dev: CAD-SNLI dev and the held-out SemEval train questions."""
+def training_data(datasets_dir: Path = DATASETS_DIR, *, mirrored: bool = False) -> tuple[list[Pair], list[Pair]]:
+    """(train, dev) pairs. Dev: CAD-SNLI dev and the held-out SemEval train questions.
+
+    `mirrored`: every generated rewrite is also a claim (see `judge_data.bank_pairs`)."""
     semeval = semeval_pairs(("train",), datasets_dir)
     train = [p for p in semeval if not is_dev_group(p.group)]
     dev = [p for p in semeval if is_dev_group(p.group)]
@@ -67,9 +69,9 @@ def training_data(datasets_dir: Path = DATASETS_DIR) -> tuple[list[Pair], list[P
     bank = load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
     split = load_split()
     tuning = [q for q in bank.questions if q.id in split.tuning]
-    train += bank_pairs(tuning, lexicon)
+    train += bank_pairs(tuning, lexicon, mirrored=mirrored)
     sections = [(s.title, s.text) for s in load_corpus(PROJECT_ROOT / "corpus")]
-    train += guide_pairs(sections, lexicon, limit=GUIDE_LIMIT)
+    train += guide_pairs(sections, lexicon, limit=GUIDE_LIMIT, mirrored=mirrored)
     return train, dev
 
 
@@ -236,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="add the contrast line (what differs between claim and span) to each pair; measured worse, see "
         "docs/decisions.md",
     )
+    parser.add_argument(
+        "--mirrored",
+        action="store_true",
+        help="also train each generated rewrite as a claim, contradicted by its original (see docs/decisions.md)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -248,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     started = time.perf_counter()
-    train_pairs, dev_pairs = training_data(args.datasets)
+    train_pairs, dev_pairs = training_data(args.datasets, mirrored=args.mirrored)
     if args.limit is not None:
         rng = random.Random(args.seed)
         train_pairs = rng.sample(train_pairs, min(args.limit, len(train_pairs)))
