@@ -59,6 +59,21 @@ def test_bank_pairs_cover_all_three_labels_from_tuning_questions_only(question_b
     assert {p.group for p in pairs} <= {f"bank:{q.id}" for q in tuning}
 
 
+def test_mirrored_pairs_make_each_rewrite_a_claim_and_change_nothing_else(question_bank):
+    split = load_split()
+    tuning = [q for q in question_bank.questions if q.id in split.tuning][:3]
+    plain = bank_pairs(tuning, load_lexicon())
+    mirrored = bank_pairs(tuning, load_lexicon(), mirrored=True)
+    assert [p for p in mirrored if "mirror" not in p.source] == plain
+    rewrites = [p for p in plain if p.label == CONTRADICTS and p.source != "bank-misconception"]
+    mirrors = [p for p in mirrored if p.source.startswith("bank-mirror-") and p.label == CONTRADICTS]
+    assert rewrites and len(mirrors) == len(rewrites)
+    for mirror in mirrors:
+        assert any(mirror.claim[1:] in p.span for p in rewrites)  # the rewrite, said bare, is the claim
+        entailed = [p for p in mirrored if p.claim == mirror.claim and p.source == "bank-mirror-restated"]
+        assert entailed and all(p.label == ENTAILS for p in entailed)
+
+
 @needs_datasets
 def test_selection_questions_never_reach_training():
     train, dev = training_data()
