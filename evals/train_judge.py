@@ -55,7 +55,7 @@ def is_dev_group(group: str) -> bool:
     return int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < DEV_SHARE
 
 
-def training_data(datasets_dir: Path = DATASETS_DIR, *, mirrored: bool = False) -> tuple[list[Pair], list[Pair]]:
+def training_data(datasets_dir: Path = DATASETS_DIR, *, mirrored: bool = True) -> tuple[list[Pair], list[Pair]]:
     """(train, dev) pairs. Dev: CAD-SNLI dev and the held-out SemEval train questions.
 
     `mirrored`: every generated rewrite is also a claim (see `judge_data.bank_pairs`)."""
@@ -240,8 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--mirrored",
-        action="store_true",
-        help="also train each generated rewrite as a claim, contradicted by its original (see docs/decisions.md)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also train each generated rewrite as a claim, contradicted by its original (default: on; chosen in "
+        "docs/decisions.md)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -292,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "class_weights": [round(w, 4) for w in class_weights(train_pairs)],
             "minutes": round((time.perf_counter() - started) / 60, 1),
             "limit": args.limit,
+            "mirrored": args.mirrored,
         },
         "data": {
             "train": dict(sorted(Counter(p.source for p in train_pairs).items())),

@@ -74,7 +74,7 @@ def iam_question() -> Question:
 
 GOOD_ANSWER = (
     "Every request starts as an implicit deny unless some policy explicitly allows it.\n"
-    "An explicit deny in any policy always beats an allow. I would also check CloudTrail."
+    "An explicit deny in any policy overrides any allow. I would also check CloudTrail."
 )
 
 
@@ -128,7 +128,7 @@ def reply(
 GOOD_REPLY = reply(
     [
         verdict("implicit-deny", "covered", "starts as an implicit deny unless some policy explicitly allows it"),
-        verdict("explicit-deny", "covered", "An explicit deny in any policy always beats an allow"),
+        verdict("explicit-deny", "covered", "An explicit deny in any policy overrides any allow"),
         verdict("guardrails", "missed"),
     ]
 )

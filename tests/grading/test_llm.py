@@ -46,7 +46,7 @@ def test_score_is_computed_from_verified_verdicts(fake_grader, iam_question):
         iam_question, {"implicit-deny": "covered", "explicit-deny": "covered", "guardrails": "missed"}
     )
     assert grade.score == 7.5
-    assert by_id(grade)["explicit-deny"].evidence == ["An explicit deny in any policy always beats an allow"]
+    assert by_id(grade)["explicit-deny"].evidence == ["An explicit deny in any policy overrides any allow"]
     assert grade.grader == "llm" and grade.model == "test-model"
     assert grade.feedback.startswith("You explained implicit and explicit deny well")
 
