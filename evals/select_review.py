@@ -61,7 +61,6 @@ ROUNDS = 2
 GRID = {
     "candidates": (1, 2, 3),
     "veto_contradicts": (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01),
-    "neither_rescue": (1.01, 0.9, 0.7, 0.5),
     "veto_neither": (0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 1.01),
     "contradicted": (0.6, 0.7, 0.8, 0.9, 0.95, 1.01),
     "misconception": (0.6, 0.7, 0.8, 0.9, 0.95, 1.01),
@@ -191,9 +190,7 @@ def coordinate_search(
     """The best allowed setting by coordinate ascent over GRID, from every rule off.
 
     One threshold moves at a time to its best value with the others fixed; `rounds` passes. A full grid
-    would replay every answer thousands of times for little gain. Each rule starts off (the last value of
-    its grid), except `neither_rescue`, which starts on at its loosest value: it only acts inside the
-    *neither* veto, so with the veto off every value reads the same and the search could never reach it.
+    would replay every answer thousands of times for little gain.
     """
     current = {name: values[-1] if name != "candidates" else values[0] for name, values in GRID.items()}
     best: tuple[float, ReviewParams, dict[str, float]] | None = None

@@ -8,8 +8,7 @@ the sentence that holds its evidence. From those readings and the thresholds in 
 
 - a credited point whose evidence sentence the judge reads as contradicting it becomes contradicted;
 - a credited point whose evidence sentence the judge reads as stating neither (a keyword list, a
-  hedge) earns nothing, unless another of the claim's candidate sentences is read as entailing it
-  (`neither_rescue`): then that sentence becomes the evidence;
+  hedge) earns nothing;
 - a missed point with a near sentence that contradicts it becomes contradicted;
 - a sentence that entails a misconception's claim is a finding, quoting that sentence.
 
@@ -44,13 +43,6 @@ class ReviewParams(BaseModel):
     veto_neither: float = Field(ge=0, le=1.01)
     contradicted: float = Field(ge=0, le=1.01)
     misconception: float = Field(ge=0, le=1.01)
-    neither_rescue: float = Field(
-        default=1.01,
-        ge=0,
-        le=1.01,
-        description="A credit the neither veto would take is kept when one of the claim's candidate sentences "
-        "is read as entailing it at least this likely (and entails is that sentence's likeliest reading).",
-    )
     selected_on: str = ""
     selection: dict[str, Any] = Field(default_factory=dict)
 
@@ -109,16 +101,6 @@ def _top(reading: Reading, label: int) -> tuple[float, Span | None]:
     return float(reading.probabilities[row, label]), reading.spans[row]
 
 
-def _entailing_sentence(reading: Reading, threshold: float) -> tuple[float, Span | None]:
-    """The candidate sentence likeliest to entail the claim among those whose likeliest reading is entails,
-    when it does so at least `threshold` likely."""
-    best: tuple[float, Span | None] = (0.0, None)
-    for span, row in zip(reading.spans, reading.probabilities, strict=True):
-        if int(np.argmax(row)) == ENTAILS and row[ENTAILS] >= threshold and row[ENTAILS] > best[0]:
-            best = (float(row[ENTAILS]), span)
-    return best
-
-
 def review(
     verdicts: Sequence[KeyPointVerdict],
     findings: Sequence[MisconceptionFinding],
@@ -144,24 +126,15 @@ def review(
                     }
                 )
             elif row[NEITHER] >= params.veto_neither and row[NEITHER] > row[ENTAILS]:
-                stated, span = _entailing_sentence(reading, params.neither_rescue)
-                if span is not None:
-                    verdict = verdict.model_copy(
-                        update={
-                            "evidence": [span.text],
-                            "note": f"{verdict.note}; judge: another sentence states it ({stated:.2f})",
-                        }
-                    )
-                else:
-                    verdict = verdict.model_copy(
-                        update={
-                            "verdict": Verdict.missed,
-                            "evidence": [],
-                            "credit": None,
-                            "confidence": round(float(row[NEITHER]), 2),
-                            "note": f"{verdict.note}; judge: the sentence does not state it ({row[NEITHER]:.2f})",
-                        }
-                    )
+                verdict = verdict.model_copy(
+                    update={
+                        "verdict": Verdict.missed,
+                        "evidence": [],
+                        "credit": None,
+                        "confidence": round(float(row[NEITHER]), 2),
+                        "note": f"{verdict.note}; judge: the sentence does not state it ({row[NEITHER]:.2f})",
+                    }
+                )
         elif verdict.verdict is Verdict.missed:
             probability, span = _top(reading, CONTRADICTS)
             if span is not None and probability >= params.contradicted:

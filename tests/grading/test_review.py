@@ -45,27 +45,6 @@ def test_credit_on_a_sentence_that_states_neither_is_withdrawn_and_entailed_cred
     assert kept.verdict is Verdict.covered and kept.credit == 0.9
 
 
-def test_neither_veto_keeps_credit_when_another_candidate_sentence_is_read_as_entailing_the_point():
-    rescue = PARAMS.model_copy(update={"neither_rescue": 0.7})
-    other = span("NACLs are stateful, so return traffic is allowed.")
-    candidates = Reading(
-        spans=(span("Security groups are stateless."), other),
-        probabilities=np.array([[0.1, 0.05, 0.85], [0.8, 0.05, 0.15]]),
-        evidence=span("Security groups are stateless."),
-        evidence_probabilities=np.array([0.1, 0.05, 0.85]),
-    )
-    (kept,), _ = review([verdict(Verdict.covered, 0.9)], [], [candidates], [], [], rescue)
-    assert kept.verdict is Verdict.covered and kept.credit == 0.9
-    assert kept.evidence == [other.text]
-    (off,), _ = review([verdict(Verdict.covered, 0.9)], [], [candidates], [], [], PARAMS)
-    assert off.verdict is Verdict.missed
-    weak = Reading(candidates.spans, np.array([[0.1, 0.05, 0.85], [0.44, 0.1, 0.46]]), candidates.evidence,
-                   candidates.evidence_probabilities)
-    loose = rescue.model_copy(update={"neither_rescue": 0.4})
-    (lost,), _ = review([verdict(Verdict.covered, 0.9)], [], [weak], [], [], loose)
-    assert lost.verdict is Verdict.missed, "a sentence whose likeliest reading is not entails rescues nothing"
-
-
 def test_a_missed_point_is_contradicted_only_above_the_threshold():
     high = reading([[0.05, 0.9, 0.05], [0.9, 0.05, 0.05]])
     low = reading([[0.2, 0.7, 0.1]])
