@@ -72,9 +72,12 @@ def iam_question() -> Question:
     )
 
 
+EXPLICIT_DENY_QUOTE = "An explicit deny in any policy overrides any allow"
+"""GOOD_ANSWER's sentence for the explicit-deny point, as a grading model would quote it."""
+
 GOOD_ANSWER = (
     "Every request starts as an implicit deny unless some policy explicitly allows it.\n"
-    "An explicit deny in any policy overrides any allow. I would also check CloudTrail."
+    f"{EXPLICIT_DENY_QUOTE}. I would also check CloudTrail."
 )
 
 
@@ -128,7 +131,7 @@ def reply(
 GOOD_REPLY = reply(
     [
         verdict("implicit-deny", "covered", "starts as an implicit deny unless some policy explicitly allows it"),
-        verdict("explicit-deny", "covered", "An explicit deny in any policy overrides any allow"),
+        verdict("explicit-deny", "covered", EXPLICIT_DENY_QUOTE),
         verdict("guardrails", "missed"),
     ]
 )

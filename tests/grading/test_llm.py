@@ -15,6 +15,7 @@ from rag.grading.result import KeyPointVerdict, Verdict
 from rag.grading.scoring import compute_score
 from rag.settings import Settings
 from tests.grading.conftest import (
+    EXPLICIT_DENY_QUOTE,
     FAKE_KEY,
     GOOD_ANSWER,
     GOOD_REPLY,
@@ -46,7 +47,7 @@ def test_score_is_computed_from_verified_verdicts(fake_grader, iam_question):
         iam_question, {"implicit-deny": "covered", "explicit-deny": "covered", "guardrails": "missed"}
     )
     assert grade.score == 7.5
-    assert by_id(grade)["explicit-deny"].evidence == ["An explicit deny in any policy overrides any allow"]
+    assert by_id(grade)["explicit-deny"].evidence == [EXPLICIT_DENY_QUOTE]
     assert grade.grader == "llm" and grade.model == "test-model"
     assert grade.feedback.startswith("You explained implicit and explicit deny well")
 
