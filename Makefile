@@ -60,7 +60,7 @@ test: install-dev system-deps llm-model index ## Run every test (unit, integrati
 SCIENTSBANK ?= ../shared/datasets/scientsbank/scientsbank_2way.csv
 EVAL_RUNS := evals/runs
 
-train-judge: install ## Retrain the judge, reselect its review thresholds, report it (about 55 min on 2 cores)
+train-judge: install ## Retrain the judge, reselect its review thresholds, report it (about 40 min on 2 cores)
 	$(PY) -m evals.train_judge
 	$(PY) -m evals.select_review
 	$(PY) -m evals.judge_report
