@@ -33,6 +33,11 @@ _DIGITS = re.compile(r"\b\d+(?:\.\d+)?\b")
 AMBIGUOUS_ANTONYMS = frozenset({"last", "first", "up", "down", "on", "off"})
 """Listed antonyms that are also other parts of speech ("sessions last an hour"): not swapped blindly."""
 LEAD_INS = ("", "", "I think ", "Basically, ", "So ", "In short, ", "As far as I know, ", "Well, ")
+NOTES_ARROW_VERBS = frozenset(
+    {"routes", "route", "sends", "send", "forwards", "forward", "points", "point", "goes", "go", "redirects",
+     "redirect", "replicates", "replicate", "copies", "copy", "moves", "move", "transitions", "leads", "lead"}
+)  # fmt: skip
+"""Verbs of movement whose "to" notes write as an arrow ("routes to the NAT gateway" -> "routes → NAT gateway")."""
 HEDGES = (
     "I'm not sure whether {s} or not.",
     "{S}, or maybe the opposite, it depends.",
@@ -265,6 +270,71 @@ def hedge(sentence: str, rng: random.Random) -> str | None:
     return template.format(s=lower, S=body, n=negated[:1].lower() + negated[1:])
 
 
+def _abbreviation(short: str, expansion: tuple[str, ...]) -> str:
+    """How notes write a listed abbreviation: initials in capitals ("AZs"), other short forms as listed ("hrs")."""
+    initials = "".join(word[0] for word in expansion)
+    if short == initials and len(initials) > 1:
+        return short.upper()
+    if short == initials + "s" and len(initials) > 1:
+        return initials.upper() + "s"
+    return short
+
+
+def notes_style(sentence: str, lexicon: Lexicon, rng: random.Random) -> str | None:
+    """The sentence as a candidate's notes would say it, or None when that changes nothing.
+
+    Number words become digits and written-out names their listed abbreviation ("six copies across three
+    Availability Zones" -> "6 copies across 3 AZs"); articles go; with even odds each, the copula before a
+    word other than "not" goes, "to" after a verb of movement (and at most one word) becomes an arrow and
+    "and" becomes "+". The odds are drawn once per sentence, in a fixed order, so that a sentence and a
+    rule rewrite of it given the same seed are shortened the same way.
+    """
+    drop_copula, arrow, plus = rng.random() < 0.5, rng.random() < 0.5, rng.random() < 0.5
+    text = sentence.strip().rstrip(".")
+    numbers = "|".join(re.escape(w) for w in sorted(lexicon.number_words, key=len, reverse=True))
+    if numbers:
+        text = re.sub(
+            rf"\b({numbers})\b", lambda m: str(lexicon.number_words[m.group(1).lower()]), text, flags=re.IGNORECASE
+        )
+    for short, expansion in sorted(lexicon.abbreviations.items(), key=lambda item: -len(" ".join(item[1]))):
+        phrase = r"\s+".join(re.escape(word) for word in expansion)
+        # a one-word expansion with a capital is part of a name ("Aurora Global Database"): kept
+        flags = re.IGNORECASE if len(expansion) > 1 else 0
+        text = re.sub(rf"\b{phrase}\b", _abbreviation(short, expansion), text, flags=flags)
+    text = re.sub(r"\b(?:the|a|an)\s+", "", text, flags=re.IGNORECASE)
+    if drop_copula:
+        text = re.sub(r"\s(?:is|are)\s+(?!not\b)", " ", text)
+    if arrow:
+        text = re.sub(
+            r"\b(\w+)(\s+\S+)?\s+to\b",
+            lambda m: f"{m.group(1)}{m.group(2) or ''} →" if m.group(1).lower() in NOTES_ARROW_VERBS else m.group(0),
+            text,
+        )
+    if plus:
+        text = re.sub(r"\s+and\s+", " + ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(words(text)) < 3 or text == sentence.strip().rstrip("."):
+        return None
+    return text[:1].upper() + text[1:] if sentence[:1].isupper() else text
+
+
+def noted_forms(wording: str, lexicon: Lexicon, rng: random.Random) -> tuple[str, list[tuple[str, str, str]]]:
+    """`wording` in notes style, and at most one rule rewrite of it shortened the same way, as (kind, noted
+    rewrite, rewrite): ("", []) when notes style changes nothing."""
+    seed = rng.random()
+    noted = notes_style(wording, lexicon, random.Random(seed))
+    if noted is None:
+        return "", []
+    rewrites = []
+    found = contradictions(wording, lexicon, rng)
+    if found:
+        kind, rewrite = rng.choice(found)
+        noted_rewrite = notes_style(rewrite, lexicon, random.Random(seed))
+        if noted_rewrite and noted_rewrite != noted:
+            rewrites.append((kind, noted_rewrite, rewrite))
+    return noted, rewrites
+
+
 def framing(rng: random.Random, sentence: str, context: Sequence[str] = ()) -> Callable[[str], str]:
     """One way a candidate might say a sentence (a spoken lead-in, or beside another sentence), as a function.
 
@@ -308,7 +378,12 @@ def stable_rng(*parts: str) -> random.Random:
 
 
 def bank_pairs(
-    questions: Sequence[Question], lexicon: Lexicon, others: Sequence[Question] = (), *, mirrored: bool = False
+    questions: Sequence[Question],
+    lexicon: Lexicon,
+    others: Sequence[Question] = (),
+    *,
+    mirrored: bool = False,
+    notes: bool = False,
 ) -> list[Pair]:
     """Pairs generated from the bank's key points, paraphrases, misconceptions and model answers.
 
@@ -318,6 +393,9 @@ def bank_pairs(
     forms, keyword lists, other key points of this and other questions.
     `mirrored`: each rewrite is also a claim, contradicted by the original and entailed by itself said the
     same way, so that no claim's wording carries a label of its own: only the edited word tells them apart.
+    `notes`: each wording also in notes style (`notes_style`), entailing; a rule rewrite of it shortened the
+    same way, contradicting (and mirrored when `mirrored`). A separate random stream, so the other pairs
+    stay the same.
     """
     pool = [kp.text for q in (*questions, *others) for kp in q.key_points]
     pairs: list[Pair] = []
@@ -358,6 +436,17 @@ def bank_pairs(
                     if mirrored:
                         add(say(wording), CONTRADICTS, f"bank-mirror-{kind}", claim=rewrite)
                         add(say(rewrite), ENTAILS, "bank-mirror-restated", claim=rewrite)
+            if notes:
+                notes_rng = stable_rng("bank-notes", question.id, kp.id)
+                for wording in wordings:
+                    noted, rewrites = noted_forms(wording, lexicon, notes_rng)
+                    if noted:
+                        add(noted, ENTAILS, "bank-notes")
+                    for kind, noted_rewrite, rewrite in rewrites:
+                        add(noted_rewrite, CONTRADICTS, f"bank-notes-{kind}")
+                        if mirrored:
+                            add(noted, CONTRADICTS, f"bank-mirror-notes-{kind}", claim=rewrite)
+                            add(noted_rewrite, ENTAILS, "bank-mirror-notes", claim=rewrite)
             hedged = hedge(rng.choice(wordings), rng)
             if hedged:
                 add(hedged, NEITHER, "bank-hedge")
@@ -378,14 +467,22 @@ def bank_pairs(
 
 
 def guide_pairs(
-    sections: Sequence[tuple[str, str]], lexicon: Lexicon, limit: int | None = None, *, mirrored: bool = False
+    sections: Sequence[tuple[str, str]],
+    lexicon: Lexicon,
+    limit: int | None = None,
+    *,
+    mirrored: bool = False,
+    notes: bool = False,
 ) -> list[Pair]:
     """Pairs from the guide's own sentences: (title, text) per section.
 
     Entails: a sentence with the next one after it. Contradicts: its rule rewrites. Neither: another
-    sentence of the same section, a hedge, a keyword list. `mirrored`: as in `bank_pairs`.
+    sentence of the same section, a hedge, a keyword list. `mirrored`: as in `bank_pairs`. `notes`: as in
+    `bank_pairs`, for a fifth of the sentences; these pairs are added after `limit` is applied, at most a
+    sixth of it, so that the other pairs stay the same.
     """
     pairs: list[Pair] = []
+    noted_pairs: list[Pair] = []
     for title, text in sections:
         rng = stable_rng("guide", title)
         sentences = [
@@ -423,6 +520,20 @@ def guide_pairs(
                 listed = keyword_list(sentence, lexicon, rng)
                 if listed:
                     add(listed, NEITHER, "guide-keywords")
+            notes_rng = stable_rng("guide-notes", title, str(index))
+            if notes and notes_rng.random() < 0.2:
+                noted, rewrites = noted_forms(sentence, lexicon, notes_rng)
+                if noted:
+                    noted_pairs.append(Pair(title, sentence, noted, ENTAILS, "guide-notes", group))
+                for kind, noted_rewrite, rewrite in rewrites:
+                    noted_pairs.append(Pair(title, sentence, noted_rewrite, CONTRADICTS, f"guide-notes-{kind}", group))
+                    if mirrored:
+                        noted_pairs.append(
+                            Pair(title, rewrite, noted, CONTRADICTS, f"guide-mirror-notes-{kind}", group)
+                        )
+                        noted_pairs.append(Pair(title, rewrite, noted_rewrite, ENTAILS, "guide-mirror-notes", group))
     if limit is not None and len(pairs) > limit:
         pairs = random.Random(7).sample(pairs, limit)
-    return pairs
+    if limit is not None and len(noted_pairs) > limit // 6:
+        noted_pairs = random.Random(7).sample(noted_pairs, limit // 6)
+    return pairs + noted_pairs

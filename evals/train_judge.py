@@ -55,10 +55,13 @@ def is_dev_group(group: str) -> bool:
     return int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < DEV_SHARE
 
 
-def training_data(datasets_dir: Path = DATASETS_DIR, *, mirrored: bool = True) -> tuple[list[Pair], list[Pair]]:
+def training_data(
+    datasets_dir: Path = DATASETS_DIR, *, mirrored: bool = True, notes: bool = False
+) -> tuple[list[Pair], list[Pair]]:
     """(train, dev) pairs. Dev: CAD-SNLI dev and the held-out SemEval train questions.
 
-    `mirrored`: every generated rewrite is also a claim (see `judge_data.bank_pairs`)."""
+    `mirrored`: every generated rewrite is also a claim; `notes`: generated wordings also in notes style
+    (see `judge_data.bank_pairs`)."""
     semeval = semeval_pairs(("train",), datasets_dir)
     train = [p for p in semeval if not is_dev_group(p.group)]
     dev = [p for p in semeval if is_dev_group(p.group)]
@@ -69,9 +72,9 @@ def training_data(datasets_dir: Path = DATASETS_DIR, *, mirrored: bool = True) -
     bank = load_question_bank(PROJECT_ROOT / "corpus" / "questions.yaml")
     split = load_split()
     tuning = [q for q in bank.questions if q.id in split.tuning]
-    train += bank_pairs(tuning, lexicon, mirrored=mirrored)
+    train += bank_pairs(tuning, lexicon, mirrored=mirrored, notes=notes)
     sections = [(s.title, s.text) for s in load_corpus(PROJECT_ROOT / "corpus")]
-    train += guide_pairs(sections, lexicon, limit=GUIDE_LIMIT, mirrored=mirrored)
+    train += guide_pairs(sections, lexicon, limit=GUIDE_LIMIT, mirrored=mirrored, notes=notes)
     return train, dev
 
 
@@ -245,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also train each generated rewrite as a claim, contradicted by its original (default: on; chosen in "
         "docs/decisions.md)",
     )
+    parser.add_argument(
+        "--notes",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also train generated wordings in notes style: digits, abbreviations, no articles (default: off; "
+        "see docs/decisions.md)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -257,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     started = time.perf_counter()
-    train_pairs, dev_pairs = training_data(args.datasets, mirrored=args.mirrored)
+    train_pairs, dev_pairs = training_data(args.datasets, mirrored=args.mirrored, notes=args.notes)
     if args.limit is not None:
         rng = random.Random(args.seed)
         train_pairs = rng.sample(train_pairs, min(args.limit, len(train_pairs)))
@@ -295,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "minutes": round((time.perf_counter() - started) / 60, 1),
             "limit": args.limit,
             "mirrored": args.mirrored,
+            "notes": args.notes,
         },
         "data": {
             "train": dict(sorted(Counter(p.source for p in train_pairs).items())),

@@ -7,7 +7,16 @@ import random
 
 import pytest
 
-from evals.judge_data import DATASETS_DIR, antonym_swap, bank_pairs, hedge, keyword_list, negate, role_swap
+from evals.judge_data import (
+    DATASETS_DIR,
+    antonym_swap,
+    bank_pairs,
+    hedge,
+    keyword_list,
+    negate,
+    notes_style,
+    role_swap,
+)
 from evals.split import load_split
 from evals.train_judge import is_dev_group, main, training_data
 from rag.errors import ModelIntegrityError
@@ -72,6 +81,41 @@ def test_mirrored_pairs_make_each_rewrite_a_claim_and_change_nothing_else(questi
         assert any(mirror.claim[1:] in p.span for p in rewrites)  # the rewrite, said bare, is the claim
         entailed = [p for p in mirrored if p.claim == mirror.claim and p.source == "bank-mirror-restated"]
         assert entailed and all(p.label == ENTAILS for p in entailed)
+
+
+def test_notes_style_writes_digits_and_abbreviations_and_keeps_the_words_that_relate():
+    lexicon = load_lexicon()
+    noted = notes_style(
+        "Aurora keeps six copies of the data across three Availability Zones.", lexicon, random.Random(1)
+    )
+    assert noted == "Aurora keeps 6 copies of data across 3 AZs"
+    arrows = {
+        notes_style("The route table routes 0.0.0.0/0 to an internet gateway.", lexicon, random.Random(s))
+        for s in range(6)
+    }
+    assert "Route table routes 0.0.0.0/0 → internet gateway" in arrows
+    # a one-word expansion with a capital is part of a name; "not" keeps its copula
+    assert notes_style("The Aurora Global Database is not regional.", lexicon, random.Random(1)) == (
+        "Aurora Global Database is not regional"
+    )
+    assert notes_style("Nothing here changes.", lexicon, random.Random(1)) is None
+
+
+def test_notes_pairs_shorten_a_rewrite_the_same_way_and_leave_the_other_pairs_alone(question_bank):
+    split = load_split()
+    tuning = [q for q in question_bank.questions if q.id in split.tuning][:3]
+    plain = bank_pairs(tuning, load_lexicon(), mirrored=True)
+    noted = bank_pairs(tuning, load_lexicon(), mirrored=True, notes=True)
+    assert [p for p in noted if "notes" not in p.source] == plain
+    entailing = [p for p in noted if p.source == "bank-notes"]
+    contradicting = [p for p in noted if p.source.startswith("bank-notes-")]
+    assert entailing and contradicting
+    assert all(p.label == ENTAILS for p in entailing) and all(p.label == CONTRADICTS for p in contradicting)
+    for rewrite in contradicting:
+        # shortened the same way: a noted original of the same claim with about as many words, most shared
+        said = rewrite.span.split()
+        originals = [p.span.split() for p in entailing if p.claim == rewrite.claim]
+        assert any(abs(len(o) - len(said)) <= 2 and len(set(o) & set(said)) >= len(said) / 2 for o in originals)
 
 
 @needs_datasets
