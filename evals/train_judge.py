@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=False,
         help="also train generated wordings in notes style: digits, abbreviations, no articles (default: off; "
-        "see docs/decisions.md)",
+        "measured: refused at selection at 1.5 and 3 epochs, see docs/decisions.md)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
