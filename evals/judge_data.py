@@ -290,7 +290,8 @@ def notes_style(sentence: str, lexicon: Lexicon, rng: random.Random) -> str | No
     rule rewrite of it given the same seed are shortened the same way.
     """
     drop_copula, arrow, plus = rng.random() < 0.5, rng.random() < 0.5, rng.random() < 0.5
-    text = sentence.strip().rstrip(".")
+    plain = sentence.strip().rstrip(".")
+    text = plain
     numbers = "|".join(re.escape(w) for w in sorted(lexicon.number_words, key=len, reverse=True))
     if numbers:
         text = re.sub(
@@ -313,26 +314,35 @@ def notes_style(sentence: str, lexicon: Lexicon, rng: random.Random) -> str | No
     if plus:
         text = re.sub(r"\s+and\s+", " + ", text)
     text = re.sub(r"\s+", " ", text).strip()
-    if len(words(text)) < 3 or text == sentence.strip().rstrip("."):
+    if len(words(text)) < 3 or text == plain:
         return None
     return text[:1].upper() + text[1:] if sentence[:1].isupper() else text
 
 
-def noted_forms(wording: str, lexicon: Lexicon, rng: random.Random) -> tuple[str, list[tuple[str, str, str]]]:
-    """`wording` in notes style, and at most one rule rewrite of it shortened the same way, as (kind, noted
-    rewrite, rewrite): ("", []) when notes style changes nothing."""
+def noted_pairs(
+    claim: str, wording: str, lexicon: Lexicon, rng: random.Random, origin: str, *, mirrored: bool
+) -> list[tuple[str, str, int, str]]:
+    """(claim, span, label, source) pairs for `wording` in notes style, sources named from `origin` ("bank").
+
+    The noted wording entails `claim`; at most one rule rewrite of it, shortened the same way (same seed),
+    contradicts `claim`, and when `mirrored` the rewrite is also a claim, contradicted by the noted wording
+    and entailed by itself. Empty when notes style changes nothing.
+    """
     seed = rng.random()
     noted = notes_style(wording, lexicon, random.Random(seed))
     if noted is None:
-        return "", []
-    rewrites = []
+        return []
+    pairs = [(claim, noted, ENTAILS, f"{origin}-notes")]
     found = contradictions(wording, lexicon, rng)
     if found:
         kind, rewrite = rng.choice(found)
         noted_rewrite = notes_style(rewrite, lexicon, random.Random(seed))
         if noted_rewrite and noted_rewrite != noted:
-            rewrites.append((kind, noted_rewrite, rewrite))
-    return noted, rewrites
+            pairs.append((claim, noted_rewrite, CONTRADICTS, f"{origin}-notes-{kind}"))
+            if mirrored:
+                pairs.append((rewrite, noted, CONTRADICTS, f"{origin}-mirror-notes-{kind}"))
+                pairs.append((rewrite, noted_rewrite, ENTAILS, f"{origin}-mirror-notes"))
+    return pairs
 
 
 def framing(rng: random.Random, sentence: str, context: Sequence[str] = ()) -> Callable[[str], str]:
@@ -439,14 +449,10 @@ def bank_pairs(
             if notes:
                 notes_rng = stable_rng("bank-notes", question.id, kp.id)
                 for wording in wordings:
-                    noted, rewrites = noted_forms(wording, lexicon, notes_rng)
-                    if noted:
-                        add(noted, ENTAILS, "bank-notes")
-                    for kind, noted_rewrite, rewrite in rewrites:
-                        add(noted_rewrite, CONTRADICTS, f"bank-notes-{kind}")
-                        if mirrored:
-                            add(noted, CONTRADICTS, f"bank-mirror-notes-{kind}", claim=rewrite)
-                            add(noted_rewrite, ENTAILS, "bank-mirror-notes", claim=rewrite)
+                    for claim, span, label, source in noted_pairs(
+                        kp.text, wording, lexicon, notes_rng, "bank", mirrored=mirrored
+                    ):
+                        add(span, label, source, claim=claim)
             hedged = hedge(rng.choice(wordings), rng)
             if hedged:
                 add(hedged, NEITHER, "bank-hedge")
@@ -482,7 +488,7 @@ def guide_pairs(
     sixth of it, so that the other pairs stay the same.
     """
     pairs: list[Pair] = []
-    noted_pairs: list[Pair] = []
+    noted: list[Pair] = []
     for title, text in sections:
         rng = stable_rng("guide", title)
         sentences = [
@@ -520,20 +526,17 @@ def guide_pairs(
                 listed = keyword_list(sentence, lexicon, rng)
                 if listed:
                     add(listed, NEITHER, "guide-keywords")
-            notes_rng = stable_rng("guide-notes", title, str(index))
-            if notes and notes_rng.random() < 0.2:
-                noted, rewrites = noted_forms(sentence, lexicon, notes_rng)
-                if noted:
-                    noted_pairs.append(Pair(title, sentence, noted, ENTAILS, "guide-notes", group))
-                for kind, noted_rewrite, rewrite in rewrites:
-                    noted_pairs.append(Pair(title, sentence, noted_rewrite, CONTRADICTS, f"guide-notes-{kind}", group))
-                    if mirrored:
-                        noted_pairs.append(
-                            Pair(title, rewrite, noted, CONTRADICTS, f"guide-mirror-notes-{kind}", group)
+            if notes:
+                notes_rng = stable_rng("guide-notes", title, str(index))
+                if notes_rng.random() < 0.2:
+                    noted.extend(
+                        Pair(title, claim, span, label, source, group)
+                        for claim, span, label, source in noted_pairs(
+                            sentence, sentence, lexicon, notes_rng, "guide", mirrored=mirrored
                         )
-                        noted_pairs.append(Pair(title, rewrite, noted_rewrite, ENTAILS, "guide-mirror-notes", group))
+                    )
     if limit is not None and len(pairs) > limit:
         pairs = random.Random(7).sample(pairs, limit)
-    if limit is not None and len(noted_pairs) > limit // 6:
-        noted_pairs = random.Random(7).sample(noted_pairs, limit // 6)
-    return pairs + noted_pairs
+    if limit is not None and len(noted) > limit // 6:
+        noted = random.Random(7).sample(noted, limit // 6)
+    return pairs + noted
