@@ -22,6 +22,7 @@ from evals.train_judge import is_dev_group, main, training_data
 from rag.errors import ModelIntegrityError
 from rag.grading.judge import CARD_FILE, CONTRADICTS, ENTAILS, NEITHER, WEIGHTS_FILE, Judge, verify_weights
 from rag.grading.lexicon import load_lexicon
+from rag.questions import Question
 
 needs_datasets = pytest.mark.skipif(not DATASETS_DIR.is_dir(), reason=f"{DATASETS_DIR} is not available")
 
@@ -60,17 +61,20 @@ def test_hedges_and_keyword_lists_state_nothing_of_their_own():
     assert listed and "are" not in listed.split()
 
 
-def test_bank_pairs_cover_all_three_labels_from_tuning_questions_only(question_bank):
+@pytest.fixture
+def tuning(question_bank) -> list[Question]:
+    """The first three tuning questions: the only bank questions the judge trains on."""
     split = load_split()
-    tuning = [q for q in question_bank.questions if q.id in split.tuning][:3]
+    return [q for q in question_bank.questions if q.id in split.tuning][:3]
+
+
+def test_bank_pairs_cover_all_three_labels_from_tuning_questions_only(tuning):
     pairs = bank_pairs(tuning, load_lexicon())
     assert {p.label for p in pairs} == {ENTAILS, CONTRADICTS, NEITHER}
     assert {p.group for p in pairs} <= {f"bank:{q.id}" for q in tuning}
 
 
-def test_mirrored_pairs_make_each_rewrite_a_claim_and_change_nothing_else(question_bank):
-    split = load_split()
-    tuning = [q for q in question_bank.questions if q.id in split.tuning][:3]
+def test_mirrored_pairs_make_each_rewrite_a_claim_and_change_nothing_else(tuning):
     plain = bank_pairs(tuning, load_lexicon())
     mirrored = bank_pairs(tuning, load_lexicon(), mirrored=True)
     assert [p for p in mirrored if "mirror" not in p.source] == plain
@@ -101,9 +105,7 @@ def test_notes_style_writes_digits_and_abbreviations_and_keeps_the_words_that_re
     assert notes_style("Nothing here changes.", lexicon, random.Random(1)) is None
 
 
-def test_notes_pairs_shorten_a_rewrite_the_same_way_and_leave_the_other_pairs_alone(question_bank):
-    split = load_split()
-    tuning = [q for q in question_bank.questions if q.id in split.tuning][:3]
+def test_notes_pairs_shorten_a_rewrite_the_same_way_and_leave_the_other_pairs_alone(tuning):
     plain = bank_pairs(tuning, load_lexicon(), mirrored=True)
     noted = bank_pairs(tuning, load_lexicon(), mirrored=True, notes=True)
     assert [p for p in noted if "notes" not in p.source] == plain
