@@ -8,7 +8,9 @@ the sentence that holds its evidence. From those readings and the thresholds in 
 
 - a credited point whose evidence sentence the judge reads as contradicting it becomes contradicted;
 - a credited point whose evidence sentence the judge reads as stating neither (a keyword list, a
-  hedge) earns nothing;
+  hedge) earns nothing; when that sentence is also the evidence for another point it matches better, a
+  lower threshold (`veto_neither_shared`) suffices: a sentence that already states one point is less
+  likely, before any reading, to state a second;
 - a missed point with a near sentence that contradicts it becomes contradicted;
 - a sentence that entails a misconception's claim is a finding, quoting that sentence.
 
@@ -41,6 +43,12 @@ class ReviewParams(BaseModel):
     candidates: int = Field(ge=1, le=5, description="Sentences per claim the judge reads, nearest first.")
     veto_contradicts: float = Field(ge=0, le=1.01)
     veto_neither: float = Field(ge=0, le=1.01)
+    veto_neither_shared: float = Field(
+        default=1.01,
+        ge=0,
+        le=1.01,
+        description="The neither veto for a point whose evidence sentence another point matches better.",
+    )
     contradicted: float = Field(ge=0, le=1.01)
     misconception: float = Field(ge=0, le=1.01)
     selected_on: str = ""
@@ -101,6 +109,27 @@ def _top(reading: Reading, label: int) -> tuple[float, Span | None]:
     return float(reading.probabilities[row, label]), reading.spans[row]
 
 
+def shared_evidence(verdicts: Sequence[KeyPointVerdict], point_readings: Sequence[Reading]) -> list[bool]:
+    """Per point: credited, and its evidence sentence is also the evidence of a credited point that matches
+    it better (higher match confidence; on a tie, the earlier point)."""
+    owners: dict[tuple[int, int], int] = {}
+    credited = [
+        v.verdict in (Verdict.covered, Verdict.partly) and r.evidence is not None
+        for v, r in zip(verdicts, point_readings, strict=True)
+    ]
+    for index, (verdict, reading) in enumerate(zip(verdicts, point_readings, strict=True)):
+        if not credited[index] or reading.evidence is None:
+            continue
+        key = (reading.evidence.start, reading.evidence.end)
+        owner = owners.get(key)
+        if owner is None or (verdict.confidence or 0.0) > (verdicts[owner].confidence or 0.0):
+            owners[key] = index
+    return [
+        credited[i] and r.evidence is not None and owners[(r.evidence.start, r.evidence.end)] != i
+        for i, r in enumerate(point_readings)
+    ]
+
+
 def review(
     verdicts: Sequence[KeyPointVerdict],
     findings: Sequence[MisconceptionFinding],
@@ -111,8 +140,10 @@ def review(
 ) -> tuple[list[KeyPointVerdict], list[MisconceptionFinding]]:
     """The verdicts and findings after the judge's review (see the module docstring)."""
     reviewed = []
-    for verdict, reading in zip(verdicts, point_readings, strict=True):
+    shared = shared_evidence(verdicts, point_readings)
+    for verdict, reading, is_shared in zip(verdicts, point_readings, shared, strict=True):
         credited = verdict.verdict in (Verdict.covered, Verdict.partly)
+        veto_neither = min(params.veto_neither, params.veto_neither_shared) if is_shared else params.veto_neither
         if credited and reading.evidence is not None and reading.evidence_probabilities is not None:
             row = reading.evidence_probabilities
             if row[CONTRADICTS] >= params.veto_contradicts and row[CONTRADICTS] > row[ENTAILS]:
@@ -125,14 +156,15 @@ def review(
                         "note": f"{verdict.note}; judge: the sentence contradicts it ({row[CONTRADICTS]:.2f})",
                     }
                 )
-            elif row[NEITHER] >= params.veto_neither and row[NEITHER] > row[ENTAILS]:
+            elif row[NEITHER] >= veto_neither and row[NEITHER] > row[ENTAILS]:
                 verdict = verdict.model_copy(
                     update={
                         "verdict": Verdict.missed,
                         "evidence": [],
                         "credit": None,
                         "confidence": round(float(row[NEITHER]), 2),
-                        "note": f"{verdict.note}; judge: the sentence does not state it ({row[NEITHER]:.2f})",
+                        "note": f"{verdict.note}; judge: the sentence does not state it ({row[NEITHER]:.2f})"
+                        + ("; its sentence is another point's evidence" if is_shared else ""),
                     }
                 )
         elif verdict.verdict is Verdict.missed:

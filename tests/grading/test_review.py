@@ -4,7 +4,14 @@ import numpy as np
 
 from rag.grading.clauses import Span, split_sentences
 from rag.grading.result import KeyPointVerdict, Verdict
-from rag.grading.review import Reading, ReviewParams, candidate_sentences, review, sentence_of_unit
+from rag.grading.review import (
+    Reading,
+    ReviewParams,
+    candidate_sentences,
+    review,
+    sentence_of_unit,
+    shared_evidence,
+)
 from rag.questions import Misconception
 
 PARAMS = ReviewParams(candidates=2, veto_contradicts=0.7, veto_neither=0.8, contradicted=0.8, misconception=0.8)
@@ -43,6 +50,36 @@ def test_credit_on_a_sentence_that_states_neither_is_withdrawn_and_entailed_cred
     assert out.verdict is Verdict.missed and out.evidence == []
     (kept,), _ = review([verdict(Verdict.covered, 0.9)], [], [reading([], [0.6, 0.3, 0.1])], [], [], PARAMS)
     assert kept.verdict is Verdict.covered and kept.credit == 0.9
+
+
+def point(point_id: str, kind: Verdict, confidence: float) -> KeyPointVerdict:
+    return KeyPointVerdict(key_point_id=point_id, text=point_id, weight=1, verdict=kind, confidence=confidence,
+                           evidence=["x"] if kind is not Verdict.missed else [])
+
+
+def test_a_sentence_that_is_the_evidence_of_two_points_belongs_to_the_one_it_matches_best():
+    one, two = reading([], [0.1, 0.05, 0.85]), reading([], [0.1, 0.05, 0.85])
+    other = Reading((), np.zeros((0, 3)), span("NACLs are stateful, so return traffic is allowed."), np.zeros(3))
+    points = [point("a", Verdict.partly, 0.5), point("b", Verdict.covered, 0.9), point("c", Verdict.covered, 0.9)]
+    assert shared_evidence(points, [one, two, other]) == [True, False, False]
+    tie = [point("a", Verdict.covered, 0.7), point("b", Verdict.covered, 0.7)]
+    assert shared_evidence(tie, [one, two]) == [False, True]
+    missed = [point("a", Verdict.missed, 0.9), point("b", Verdict.covered, 0.6)]
+    assert shared_evidence(missed, [one, two]) == [False, False]
+
+
+def test_a_shared_sentence_loses_its_second_point_at_the_lower_neither_threshold_only():
+    params = PARAMS.model_copy(update={"veto_neither": 0.9, "veto_neither_shared": 0.8})
+    rows = [0.1, 0.05, 0.85]
+    points = [point("a", Verdict.covered, 0.9), point("b", Verdict.partly, 0.5)]
+    out, _ = review(points, [], [reading([], rows), reading([], rows)], [], [], params)
+    assert [v.verdict for v in out] == [Verdict.covered, Verdict.missed]
+    assert "another point's evidence" in out[1].note
+    alone, _ = review(points[1:], [], [reading([], rows)], [], [], params)
+    assert alone[0].verdict is Verdict.partly
+    off, _ = review(points, [], [reading([], rows), reading([], rows)], [], [], PARAMS.model_copy(
+        update={"veto_neither": 0.9}))
+    assert [v.verdict for v in off] == [Verdict.covered, Verdict.partly]
 
 
 def test_a_missed_point_is_contradicted_only_above_the_threshold():
