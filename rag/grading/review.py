@@ -109,25 +109,25 @@ def _top(reading: Reading, label: int) -> tuple[float, Span | None]:
     return float(reading.probabilities[row, label]), reading.spans[row]
 
 
+def _same_sentence(span: Span) -> str:
+    return " ".join(span.text.split()).lower()
+
+
 def shared_evidence(verdicts: Sequence[KeyPointVerdict], point_readings: Sequence[Reading]) -> list[bool]:
     """Per point: credited, and its evidence sentence is also the evidence of a credited point that matches
-    it better (higher match confidence; on a tie, the earlier point)."""
-    owners: dict[tuple[int, int], int] = {}
-    credited = [
-        v.verdict in (Verdict.covered, Verdict.partly) and r.evidence is not None
+    it better (higher match confidence; on a tie, the earlier point). Sentences are the same when their words
+    are, wherever they stand: an answer that repeats a sentence does not make it two."""
+    keys = [
+        _same_sentence(r.evidence) if v.verdict in (Verdict.covered, Verdict.partly) and r.evidence else None
         for v, r in zip(verdicts, point_readings, strict=True)
     ]
-    for index, (verdict, reading) in enumerate(zip(verdicts, point_readings, strict=True)):
-        if not credited[index] or reading.evidence is None:
-            continue
-        key = (reading.evidence.start, reading.evidence.end)
-        owner = owners.get(key)
-        if owner is None or (verdict.confidence or 0.0) > (verdicts[owner].confidence or 0.0):
+    owners: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if key is not None and (
+            key not in owners or (verdicts[index].confidence or 0.0) > (verdicts[owners[key]].confidence or 0.0)
+        ):
             owners[key] = index
-    return [
-        credited[i] and r.evidence is not None and owners[(r.evidence.start, r.evidence.end)] != i
-        for i, r in enumerate(point_readings)
-    ]
+    return [key is not None and owners[key] != index for index, key in enumerate(keys)]
 
 
 def review(

@@ -24,8 +24,14 @@ def span(text: str) -> Span:
 
 
 def verdict(kind: Verdict, credit: float | None = None) -> KeyPointVerdict:
-    return KeyPointVerdict(key_point_id="kp-1", text="Security groups are stateful.", weight=1, verdict=kind,
-                           evidence=["are stateless"] if kind is not Verdict.missed else [], credit=credit)
+    return KeyPointVerdict(
+        key_point_id="kp-1",
+        text="Security groups are stateful.",
+        weight=1,
+        verdict=kind,
+        evidence=["are stateless"] if kind is not Verdict.missed else [],
+        credit=credit,
+    )
 
 
 def reading(rows: list[list[float]], evidence_row: list[float] | None = None) -> Reading:
@@ -53,8 +59,14 @@ def test_credit_on_a_sentence_that_states_neither_is_withdrawn_and_entailed_cred
 
 
 def point(point_id: str, kind: Verdict, confidence: float) -> KeyPointVerdict:
-    return KeyPointVerdict(key_point_id=point_id, text=point_id, weight=1, verdict=kind, confidence=confidence,
-                           evidence=["x"] if kind is not Verdict.missed else [])
+    return KeyPointVerdict(
+        key_point_id=point_id,
+        text=point_id,
+        weight=1,
+        verdict=kind,
+        confidence=confidence,
+        evidence=["x"] if kind is not Verdict.missed else [],
+    )
 
 
 def test_a_sentence_that_is_the_evidence_of_two_points_belongs_to_the_one_it_matches_best():
@@ -64,6 +76,9 @@ def test_a_sentence_that_is_the_evidence_of_two_points_belongs_to_the_one_it_mat
     assert shared_evidence(points, [one, two, other]) == [True, False, False]
     tie = [point("a", Verdict.covered, 0.7), point("b", Verdict.covered, 0.7)]
     assert shared_evidence(tie, [one, two]) == [False, True]
+    repeated = "Security groups are stateless. " * 2
+    copies = [Reading((), np.zeros((0, 3)), Span(at, at + 30, repeated[at : at + 30]), np.zeros(3)) for at in (0, 31)]
+    assert shared_evidence(points[1:], copies) == [False, True]
     missed = [point("a", Verdict.missed, 0.9), point("b", Verdict.covered, 0.6)]
     assert shared_evidence(missed, [one, two]) == [False, False]
 
@@ -77,8 +92,9 @@ def test_a_shared_sentence_loses_its_second_point_at_the_lower_neither_threshold
     assert "another point's evidence" in out[1].note
     alone, _ = review(points[1:], [], [reading([], rows)], [], [], params)
     assert alone[0].verdict is Verdict.partly
-    off, _ = review(points, [], [reading([], rows), reading([], rows)], [], [], PARAMS.model_copy(
-        update={"veto_neither": 0.9}))
+    off, _ = review(
+        points, [], [reading([], rows), reading([], rows)], [], [], PARAMS.model_copy(update={"veto_neither": 0.9})
+    )
     assert [v.verdict for v in off] == [Verdict.covered, Verdict.partly]
 
 
