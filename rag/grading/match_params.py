@@ -72,11 +72,6 @@ class MatchParams(BaseModel):
         default=False,
         description="A role swap is also read in the terms' clause places (the top of their noun chains).",
     )
-    confused_terms: bool = Field(
-        default=False,
-        description="A clause naming the term a claim's term is commonly confused with (lexicon `confusables`), "
-        "and not the claim's own, states the claim of the wrong thing.",
-    )
     hedged_clauses: bool = Field(
         default=False,
         description="A clause offering a statement with its opposite, or framing it as unknown, asserts nothing.",

@@ -36,14 +36,7 @@ from rag.grading.hedges import hedged_clauses
 from rag.grading.lexicon import Lexicon, american_spelling, load_lexicon
 from rag.grading.match_params import CANDIDATE_FEATURES, MatchParams, default_params
 from rag.grading.roles import RoleReader
-from rag.grading.text import (
-    Expanded,
-    analyse,
-    antonym_flips,
-    confused_pairs,
-    expand_abbreviations,
-    polarity_flips,
-)
+from rag.grading.text import Expanded, analyse, antonym_flips, expand_abbreviations, polarity_flips
 from rag.grading.token_encoder import Encoded, TokenEncoder
 from rag.grading.views import (
     AnswerView,
@@ -407,17 +400,12 @@ class Matcher:
             if not part.stems:
                 continue
             common = len(part.stem_set & clause_stems)
-            confused = len(confused_pairs(clause.words, part.words, self.lexicon)) if self.params.confused_terms else 0
-            shared = common + antonym_flips(clause.words, part.words, self.lexicon) + confused
+            shared = common + antonym_flips(clause.words, part.words, self.lexicon)
             overlap = round(shared / min(len(part.stem_set), max(1, len(clause_stems))), DECIMALS)
             if overlap > found.overlap:
                 asserted = self._asserted(answer, index)
                 flips = polarity_flips(clause, part, self.lexicon, heads_only=heads_only) if asserted else 0
                 found = Polarity(flips, overlap, common)
-                if confused and asserted and overlap >= ROLE_CHECK_OVERLAP:
-                    # The part's predicate said of the term it is confused with: reversed if the clause
-                    # otherwise agrees; if it otherwise reverses, it says nothing of the part's own term.
-                    found = Polarity(1, overlap, common) if not found.reversed else Polarity(0, 0.0)
         checks_roles = self.params.role_swaps and found.overlap >= ROLE_CHECK_OVERLAP and not found.reversed
         if checks_roles and self._asserted(answer, index) and self._swaps_roles(claim, answer, index):
             found = Polarity(found.flips + 1, found.overlap, found.shared)

@@ -55,32 +55,6 @@ def test_a_clause_that_swaps_the_claims_roles_states_its_opposite(embedder):
     assert kept.probability >= default_params().thresholds.covered and kept.contradiction == 0
 
 
-CW_QUESTION = "How do CloudTrail and CloudWatch differ?"
-CW_METRICS = "CloudWatch collects metrics and logs and raises alarms."
-
-
-def test_a_commonly_confused_term_in_the_claims_place_states_it_of_the_wrong_thing(embedder):
-    reading_terms = Matcher(embedder, params=default_params().model_copy(update={"confused_terms": True}))
-    words_only = Matcher(embedder, params=default_params().model_copy(update={"confused_terms": False}))
-    wrong = "CloudTrail collects metrics and logs and raises alarms."
-    blind = match(words_only, CW_QUESTION, CW_METRICS, wrong)
-    assert blind.probability >= default_params().thresholds.covered, "the same predicate earns the point unread"
-    result = match(reading_terms, CW_QUESTION, CW_METRICS, wrong)
-    assert result.probability < default_params().thresholds.partly
-    assert result.contradiction >= default_params().thresholds.contradicted
-    both = match(
-        reading_terms,
-        CW_QUESTION,
-        CW_METRICS,
-        "CloudWatch, not CloudTrail, collects metrics and logs and raises alarms.",
-    )
-    assert both.probability >= default_params().thresholds.covered and both.contradiction == 0
-    denied = match(
-        reading_terms, CW_QUESTION, CW_METRICS, "CloudTrail does not collect metrics and logs or raise alarms."
-    )
-    assert denied.contradiction < default_params().thresholds.contradicted
-
-
 def test_matching_negations_still_match(matcher: Matcher):
     result = match(matcher, SQS_QUESTION, SQS_ORDER, "SQS does not guarantee ordering.")
     assert result.probability >= default_params().thresholds.partly
