@@ -304,7 +304,7 @@ def _point_line(kp: KeyPointVerdict) -> str:
         line = f"- {mark} {text}"
         if kp.verdict is Verdict.covered and _credit(kp) < 1:
             line += f" _({_credit(kp):.0%} credit)_"
-    quote = _first_quote(kp.evidence) if kp.verdict in (Verdict.covered, Verdict.partly) or kp.disputed else None
+    quote = _first_quote(kp.evidence) if kp.credited or kp.disputed else None
     if kp.disputed:
         line = f"- {DISPUTED_MARK} {text} _(no credit)_"
         if quote:

@@ -69,7 +69,7 @@ from rag.grading.llm_log import LLMCall, LLMCallLog, redact
 from rag.grading.llm_modes import OUTPUT_MODES, OutputMode, downgrade_mode, output_mode_for
 from rag.grading.llm_reply import parse_reply, response_format_for, response_schema
 from rag.grading.match_params import default_params
-from rag.grading.result import Grade, Verdict
+from rag.grading.result import Grade
 from rag.grading.review import ReviewParams, load_review_params
 from rag.grading.rubric import PromptTemplate, Rubric
 from rag.grading.wordlists import list_notice, word_lists
@@ -352,7 +352,7 @@ class LLMGrader:
             return grade.model_copy(update={"timings_ms": {**grade.timings_ms, "llm": llm_ms}})
         verdicts, findings = combine_samples(question, samples)
         agreement: dict[str, int] | None = None
-        credited_before = {v.key_point_id for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly)}
+        credited_before = {v.key_point_id for v in verdicts if v.credited}
         try:
             verdicts, agreement = second_opinion(self.judge, self.review_params, question, evidence, verdicts)
         except PrepError as exc:  # a missing or unverified judge must not cost the candidate the grade
@@ -392,7 +392,7 @@ class LLMGrader:
                 f"The grading model credited {discredited} key point(s) without quoting words from your answer "
                 "that state them; they earned no credit."
             )
-        credited_after = {v.key_point_id for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly)}
+        credited_after = {v.key_point_id for v in verdicts if v.credited}
         withdrawn = credited_before - credited_after
         disputed = sum(1 for v in verdicts if v.disputed)
         if disputed:

@@ -255,7 +255,7 @@ def second_opinion(
     both opinions. `params` add the review's own rules (a sentence read as contradicting the point makes
     it contradicted).
     """
-    credited = [v for v in verdicts if v.verdict in (Verdict.covered, Verdict.partly) and v.evidence]
+    credited = [v for v in verdicts if v.credited and v.evidence]
     sentences = split_sentences(evidence.answer)
     located = {
         id(v): [sentence_of_unit(evidence.answer, sentences, span) for span in evidence.locate_all(v.evidence)]
@@ -281,8 +281,7 @@ def second_opinion(
     checked = []
     for before, after in zip(originals, reviewed, strict=True):
         reading = readings.get(id(before))
-        still_credited = after.verdict in (Verdict.covered, Verdict.partly)
-        if reading is not None and still_credited and not _entails(reading.evidence_probabilities):
+        if reading is not None and after.credited and not _entails(reading.evidence_probabilities):
             after = after.model_copy(
                 update={"verdict": Verdict.missed, "credit": None, "disputed": True, "note": NOTE_DISPUTED}
             )

@@ -22,7 +22,7 @@ from rag.grading.language import looks_english
 from rag.grading.match_params import MatchParams
 from rag.grading.matching import Matcher
 from rag.grading.misconceptions import find_misconceptions
-from rag.grading.result import Grade, KeyPointVerdict, MisconceptionFinding, Verdict
+from rag.grading.result import CREDITED, Grade, KeyPointVerdict, MisconceptionFinding, Verdict
 from rag.grading.review import (
     Reading,
     ReviewParams,
@@ -219,13 +219,12 @@ class OfflineGrader:
         point_readings: list[Reading] = []
         misconception_readings: list[Reading] = []
         if judged:
-            credited = (Verdict.covered, Verdict.partly)
             point_readings, misconception_readings = self.judge_readings(
                 question,
                 view,
                 [claim for _, claim in point_claims],
                 [claim for _, claim in misconception_claims],
-                [m.best_unit if v.verdict in credited else None for m, v in zip(matches, verdicts, strict=True)],
+                [m.best_unit if v.credited else None for m, v in zip(matches, verdicts, strict=True)],
                 candidates,
             )
         supports: list[Support | None] = []
@@ -453,7 +452,7 @@ class OfflineGrader:
             verdict, evidence = Verdict.missed, ()
             confidence = 1.0 - max(match.probability, match.contradiction)
         credit = None
-        if verdict in (Verdict.covered, Verdict.partly):
+        if verdict in CREDITED:
             graded = graded_credit(match.probability, thresholds.covered, thresholds.partly, self.rubric)
             credit = round(float(graded), CREDIT_DECIMALS)
         return KeyPointVerdict(

@@ -16,6 +16,10 @@ class Verdict(StrEnum):
     contradicted = "contradicted"
 
 
+CREDITED = frozenset({Verdict.covered, Verdict.partly})
+"""The verdicts that earn a key point credit."""
+
+
 class KeyPointVerdict(BaseModel):
     """How the answer fares on one key point, with the candidate's own words as evidence."""
 
@@ -39,6 +43,10 @@ class KeyPointVerdict(BaseModel):
         description="The grading model credited this point, but the judge does not read the quoted sentence as "
         "stating it: the point earns no credit and is shown as disputed.",
     )
+
+    @property
+    def credited(self) -> bool:
+        return self.verdict in CREDITED
 
 
 class MisconceptionFinding(BaseModel):
@@ -124,7 +132,7 @@ class Grade(BaseModel):
         return [kp for kp in self.key_points if kp.verdict in verdicts]
 
     def covered_points(self) -> list[KeyPointVerdict]:
-        return [kp for kp in self.key_points if kp.verdict in (Verdict.covered, Verdict.partly)]
+        return [kp for kp in self.key_points if kp.credited]
 
     def missed_points(self) -> list[KeyPointVerdict]:
         return [kp for kp in self.key_points if kp.verdict in (Verdict.missed, Verdict.contradicted)]

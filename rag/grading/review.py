@@ -118,7 +118,7 @@ def shared_evidence(verdicts: Sequence[KeyPointVerdict], point_readings: Sequenc
     it better (higher match confidence; on a tie, the earlier point). Sentences are the same when their words
     are, wherever they stand: an answer that repeats a sentence does not make it two."""
     keys = [
-        _same_sentence(r.evidence) if v.verdict in (Verdict.covered, Verdict.partly) and r.evidence else None
+        _same_sentence(r.evidence) if v.credited and r.evidence else None
         for v, r in zip(verdicts, point_readings, strict=True)
     ]
     owners: dict[str, int] = {}
@@ -142,9 +142,8 @@ def review(
     reviewed = []
     shared = shared_evidence(verdicts, point_readings)
     for verdict, reading, is_shared in zip(verdicts, point_readings, shared, strict=True):
-        credited = verdict.verdict in (Verdict.covered, Verdict.partly)
         veto_neither = min(params.veto_neither, params.veto_neither_shared) if is_shared else params.veto_neither
-        if credited and reading.evidence is not None and reading.evidence_probabilities is not None:
+        if verdict.credited and reading.evidence is not None and reading.evidence_probabilities is not None:
             row = reading.evidence_probabilities
             if row[CONTRADICTS] >= params.veto_contradicts and row[CONTRADICTS] > row[ENTAILS]:
                 verdict = verdict.model_copy(

@@ -134,7 +134,7 @@ def supported(question: Question, params: SupportParams | None) -> bool:
 
 
 def own_credit(verdict: KeyPointVerdict) -> float:
-    return (verdict.credit or 0.0) if verdict.verdict in (Verdict.covered, Verdict.partly) else 0.0
+    return (verdict.credit or 0.0) if verdict.credited else 0.0
 
 
 def could_raise(verdict: KeyPointVerdict, credit: float) -> bool:
