@@ -21,6 +21,12 @@ A retraction reaches back over the earlier clauses of its sentence, a frame forw
 
 A hedged clause earns no key point and states no misconception; it is not a contradiction either,
 since it does not state the opposite alone.
+
+Known false firings: an embedded yes/no question with no "if" or "whether" before it ("That it has seeds
+or not.", "it comes down to the route or not"); real alternatives that reverse ("the key is either simple or
+composite", "private instances use the endpoint, or public ones the internet gateway"); and an "or" to which
+the small parser attaches no second conjunct, where the text around it decides. The option is on as a
+stated trade-off against what hedged answers earn (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ from rag.grading.text import analyse, is_negation_cue, numbers_differ, polarity_
 _ALTERNATIVE = re.compile(r"\b(either|or|but)\b", re.IGNORECASE)
 _PAUSE = re.compile(r"[,;:()\[\]]")
 NOUN_MODIFIER_DEPS = frozenset({"amod", "compound", "nmod", "nummod", "poss"})
+RANGE_HEAD_TAGS = frozenset({"NOUN", "PROPN"})
+"""A one-word alternative followed by a word with one of these tags modifies it: a range of that noun."""
 
 
 def hedged_clauses(clauses: Sequence[str], sentence_of: Sequence[int], lexicon: Lexicon) -> tuple[bool, ...]:
@@ -86,7 +94,7 @@ def _reading(clause: str, lexicon: Lexicon) -> _Reading:
             continue
         retracted = retracted or _elliptical_opposite(_PAUSE.split(after, maxsplit=1)[0], lexicon)
         reversed_ = reversed_ or (
-            word == "or" and _reverse(before, after, lexicon) and not _modifies_a_noun(clause, offset)
+            word == "or" and _reverse(before, after, lexicon) and _joined_reverse(clause, offset, lexicon)
         )
     return _Reading(reversed=reversed_, retracted=retracted, uncertain=_uncertain(tokenize(clause), lexicon))
 
@@ -96,12 +104,34 @@ def _in_embedded_question(text_before: str, lexicon: Lexicon) -> bool:
     return not lexicon.uncertain_complements.isdisjoint(tokenize(text_before))
 
 
-def _modifies_a_noun(clause: str, offset: int) -> bool:
-    """The "or" at `offset` joins modifiers of one noun ("inbound or outbound traffic"): a range, not doubt."""
-    for token in parse(clause):
-        if token.idx == offset and token.dep_ == "cc":
-            return token.head.dep_ in NOUN_MODIFIER_DEPS
-    return False
+def _joined_reverse(clause: str, offset: int, lexicon: Lexicon) -> bool:
+    """Whether the two things the "or" at `offset` joins reverse each other, in the small parser's reading.
+
+    The text around an "or" can reverse where what it joins does not: in "private resources talk to AWS
+    services without an internet gateway, a NAT, or public IP addresses" the antonym sits outside the
+    alternatives. So the first conjunct's words before the "or" (without the second conjunct's) are read
+    against the second conjunct's. Alternatives that modify one noun are a range, not doubt: the first
+    conjunct is a noun modifier, or the second is one word followed by a noun ("so inbound or outbound
+    return traffic", where the parser may attach "inbound" elsewhere but tags "return" a noun). Where the
+    parser finds no conjunct for the "or", the text around it decides.
+    """
+    doc = parse(clause)
+    for token in doc:
+        if token.idx != offset or token.dep_ != "cc":
+            continue
+        first = token.head
+        if first.dep_ in NOUN_MODIFIER_DEPS:
+            return False
+        second = next((child for child in first.children if child.dep_ == "conj" and child.i > token.i), None)
+        if second is None:
+            return True
+        second_words = list(second.subtree)
+        if len(second_words) == 1 and second.i + 1 < len(doc) and doc[second.i + 1].pos_ in RANGE_HEAD_TAGS:
+            return False
+        inside_second = {word.i for word in second_words}
+        first_text = " ".join(word.text for word in first.subtree if word.i < token.i and word.i not in inside_second)
+        return _reverse(first_text, " ".join(word.text for word in second_words), lexicon)
+    return True
 
 
 def _uncertain(tokens: list[str], lexicon: Lexicon) -> bool:

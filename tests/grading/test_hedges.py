@@ -20,6 +20,8 @@ from rag.grading.views import sentence_index
         "Either SQS keeps the message, or SQS does not keep the message.",
         "Security groups are stateful or stateless",
         "The policy either allows or denies the call",
+        "The bucket is private or public by default",
+        "Lambda scales automatically or doesn't scale automatically",
     ],
 )
 def test_a_statement_with_its_opposite_or_framed_as_unknown_is_hedged(clause: str):
@@ -74,3 +76,18 @@ def test_an_uncertainty_frame_covers_what_follows_it_in_its_sentence():
         "I'm not sure whether messages stay 14 days": True,
         "check the docs.": True,
     }
+
+
+@pytest.mark.parametrize(
+    "clause",
+    [
+        "Endpoints let private instances reach S3 with no internet gateway, NAT or public IP address needed",
+        "VPC endpoints keep traffic between private subnets and AWS services off the internet, so it never leaves "
+        "the AWS network or crosses the public internet",
+        "NACLs are stateless and apply to subnets, so inbound or outbound return traffic must be allowed explicitly",
+    ],
+)
+def test_an_opposite_outside_what_or_joins_does_not_reverse_the_alternatives(clause: str):
+    """The antonym ("private" ... "public") sits on other nouns than the alternatives; and a one-word
+    alternative before a noun is a range even where the parser attaches the first one elsewhere."""
+    assert not is_hedged(clause, load_lexicon())
