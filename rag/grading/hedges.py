@@ -107,8 +107,8 @@ def _in_embedded_question(text_before: str, lexicon: Lexicon) -> bool:
 def _joined_reverse(clause: str, offset: int, lexicon: Lexicon) -> bool:
     """Whether the two things the "or" at `offset` joins reverse each other, in the small parser's reading.
 
-    The text around an "or" can reverse where what it joins does not: in "private resources talk to AWS
-    services without an internet gateway, a NAT, or public IP addresses" the antonym sits outside the
+    The text around an "or" can reverse where what it joins does not: in "endpoints let private instances
+    reach S3 with no internet gateway, NAT or public IP address needed" the antonym sits outside the
     alternatives. So the first conjunct's words before the "or" (without the second conjunct's) are read
     against the second conjunct's. Alternatives that modify one noun are a range, not doubt: the first
     conjunct is a noun modifier, or the second is one word followed by a noun ("so inbound or outbound
