@@ -112,7 +112,8 @@ def prepare_answer(
     raw = answer or ""
     text = clean_text(raw).strip()
     prepared = PreparedAnswer(text=text, original_chars=len(raw), kind="ok")
-    if not text:
+    if not any(character.isalnum() for character in text):
+        # Punctuation, symbols or emoji alone state nothing: graded as no answer, with its hint.
         prepared.kind = "empty"
         return prepared
     if _normalise_phrase(text) in rules.dont_know:

@@ -3,7 +3,9 @@ import pytest
 from rag.grading.guard import braced_injections, clean_text, detect_injection, prepare_answer
 
 
-@pytest.mark.parametrize("answer", [None, "", "   \n\t ", "\u200b\u200b"])
+@pytest.mark.parametrize(
+    "answer", [None, "", "   \n\t ", "\u200b\u200b", "?!?! ... ;;; ---", "\U0001f642 \U0001f642", "-- // **"]
+)
 def test_empty_answers(answer):
     assert prepare_answer(answer).kind == "empty"
 
@@ -11,6 +13,11 @@ def test_empty_answers(answer):
 @pytest.mark.parametrize("answer", ["I don't know", "idk.", "  No idea!  ", "I’m not sure"])
 def test_dont_know_answers(answer):
     assert prepare_answer(answer).kind == "dont-know"
+
+
+@pytest.mark.parametrize("answer", ["42", "S3", "Ja, über das Internet-Gateway.", "使用安全组"])
+def test_an_answer_with_any_letter_or_digit_is_not_empty(answer):
+    assert prepare_answer(answer).kind == "ok"
 
 
 def test_an_answer_that_merely_contains_not_sure_is_graded():
